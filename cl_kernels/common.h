@@ -1,0 +1,102 @@
+// Shared OpenCL C helpers: dtype storage types, exact F16/BF16 <-> F32 conversions (round to
+// nearest even, subnormals, inf, NaN) and the load/store macros every kernel uses, so that a
+// kernel is written once and its dtypes come in through -D options (e.g. -DX_DT=f16).
+#ifndef HCL_COMMON_H
+#define HCL_COMMON_H
+
+#ifndef HCL_NATIVE_HALF
+#define HCL_NATIVE_HALF 0
+#endif
+#if HCL_NATIVE_HALF
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+// dtype codes, the same numbers as enum hcl_dtype on the host
+#define HCL_DT_CODE_f32 0
+#define HCL_DT_CODE_f16 1
+#define HCL_DT_CODE_bf16 2
+#define HCL_DT_CODE_i32 3
+#define HCL_DT_CODE_u8 4
+
+#define HCL_CAT_(a, b) a##b
+#define HCL_CAT(a, b) HCL_CAT_(a, b)
+
+typedef float hcl_storage_f32;
+typedef ushort hcl_storage_f16;
+typedef ushort hcl_storage_bf16;
+typedef int hcl_storage_i32;
+typedef uchar hcl_storage_u8;
+
+// storage type, load (to float) and store (from float) for a dtype name: HCL_T(f16) etc.
+#define HCL_T(dt) HCL_CAT(hcl_storage_, dt)
+#define HCL_LOAD(dt, p, i) HCL_CAT(hcl_load_, dt)((p), (i))
+#define HCL_STORE(dt, p, i, v) HCL_CAT(hcl_store_, dt)((p), (i), (v))
+
+// ---- F16 bits <-> F32, exact, integer bit operations (PoCL's vload_half is slow) ----
+inline float hcl_f16_bits_to_f32(uint h) {
+    uint sign = (h & 0x8000u) << 16;
+    uint exp = (h >> 10) & 0x1fu;
+    uint man = h & 0x3ffu;
+    if (exp == 0x1fu)  // inf / NaN: keep the payload, so F16 -> F32 -> F16 is exact
+        return as_float(sign | 0x7f800000u | (man << 13));
+    if (exp == 0u)     // zero / subnormal: man * 2^-24 is exact in float
+        return as_float(sign) + (sign ? -1.0f : 1.0f) * (float)man * 5.9604644775390625e-8f;
+    return as_float(sign | ((exp + 112u) << 23) | (man << 13));
+}
+
+inline uint hcl_f32_to_f16_bits(float f) {
+    uint x = as_uint(f);
+    uint sign = (x >> 16) & 0x8000u;
+    uint ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u) {               // NaN: keep the top payload bits, never become inf
+        uint man = (ax >> 13) & 0x3ffu;
+        return sign | 0x7c00u | (man ? man : 0x200u);
+    }
+    if (ax >= 0x477ff000u)                // >= 65520 (rounds up) or inf
+        return sign | 0x7c00u;
+    if (ax < 0x38800000u) {               // below the smallest normal half: subnormal or 0
+        if (ax < 0x33000000u)             // < 2^-25: rounds to zero (2^-25 exactly ties to 0)
+            return sign;
+        uint e = ax >> 23;
+        uint m = (ax & 0x7fffffu) | 0x800000u;
+        uint shift = 126u - e;            // 14..24: position of the half ulp
+        uint q = m >> shift;
+        uint rem = m & ((1u << shift) - 1u);
+        uint half_ulp = 1u << (shift - 1u);
+        if (rem > half_ulp || (rem == half_ulp && (q & 1u))) q += 1u;
+        return sign | q;
+    }
+    uint r = ax + 0xfffu + ((ax >> 13) & 1u);  // round to nearest even at bit 13
+    return sign | ((r - 0x38000000u) >> 13);
+}
+
+// ---- BF16 bits <-> F32 ----
+inline float hcl_bf16_bits_to_f32(uint h) { return as_float(h << 16); }
+
+inline uint hcl_f32_to_bf16_bits(float f) {
+    uint x = as_uint(f);
+    if ((x & 0x7fffffffu) > 0x7f800000u) {  // NaN stays NaN: keep payload, never become inf
+        uint h = x >> 16;
+        return (h & 0x7fu) ? h : (h | 0x40u);
+    }
+    return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+}
+
+// ---- element load/store by dtype; offsets are already applied by the caller's index ----
+inline float hcl_load_f32(const global float *p, size_t i) { return p[i]; }
+inline void hcl_store_f32(global float *p, size_t i, float v) { p[i] = v; }
+#if HCL_NATIVE_HALF
+inline float hcl_load_f16(const global ushort *p, size_t i) { return vload_half(i, (const global half *)p); }
+inline void hcl_store_f16(global ushort *p, size_t i, float v) { vstore_half_rte(v, i, (global half *)p); }
+#else
+inline float hcl_load_f16(const global ushort *p, size_t i) { return hcl_f16_bits_to_f32(p[i]); }
+inline void hcl_store_f16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_f16_bits(v); }
+#endif
+inline float hcl_load_bf16(const global ushort *p, size_t i) { return hcl_bf16_bits_to_f32(p[i]); }
+inline void hcl_store_bf16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_bf16_bits(v); }
+inline float hcl_load_i32(const global int *p, size_t i) { return (float)p[i]; }
+inline void hcl_store_i32(global int *p, size_t i, float v) { p[i] = (int)v; }
+inline float hcl_load_u8(const global uchar *p, size_t i) { return (float)p[i]; }
+inline void hcl_store_u8(global uchar *p, size_t i, float v) { p[i] = (uchar)v; }
+
+#endif  // HCL_COMMON_H

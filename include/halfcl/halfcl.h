@@ -1,0 +1,12 @@
+/* halfcl umbrella header: mixed-precision neural-network training on any OpenCL device. */
+#ifndef HALFCL_HALFCL_H
+#define HALFCL_HALFCL_H
+
+#include "halfcl/runtime.h"
+#include "halfcl/tensor.h"
+
+#define HALFCL_VERSION_MAJOR 0
+#define HALFCL_VERSION_MINOR 1
+#define HALFCL_VERSION_PATCH 0
+
+#endif /* HALFCL_HALFCL_H */

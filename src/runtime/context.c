@@ -1,0 +1,214 @@
+/* hcl_context: one device, one in-order queue, the program cache, the allocator, the workspace
+ * and the last error. Created on a chosen device or around an application's own CL objects. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime/internal.h"
+
+hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
+                           char *message, size_t message_len);
+
+void hcl_context_options_init(hcl_context_options *o) {
+    if (!o) return;
+    memset(o, 0, sizeof *o);
+    o->log_level = -1;
+}
+
+static char *dup_str(const char *s) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s, n);
+    return d;
+}
+
+static int parse_log_level(const char *s) {
+    if (!s) return HCL_LOG_WARN;
+    if (!strcmp(s, "error")) return HCL_LOG_ERROR;
+    if (!strcmp(s, "warn")) return HCL_LOG_WARN;
+    if (!strcmp(s, "info")) return HCL_LOG_INFO;
+    if (!strcmp(s, "debug")) return HCL_LOG_DEBUG;
+    int v = atoi(s);
+    return v < 0 ? 0 : v;
+}
+
+/* The cache folder: option, $HALFCL_CACHE_DIR, $XDG_CACHE_HOME/halfcl, ~/.cache/halfcl; "off" = none. */
+static hcl_status resolve_cache_dir(const hcl_context_options *o, char **out) {
+    *out = NULL;
+    const char *dir = o->cache_dir ? o->cache_dir : hcl_env("HALFCL_CACHE_DIR");
+    char buf[4096];
+    if (dir && !strcmp(dir, "off")) return HCL_OK;
+    if (!dir) {
+        const char *xdg = hcl_env("XDG_CACHE_HOME"), *home = hcl_env("HOME");
+        if (xdg) snprintf(buf, sizeof buf, "%s/halfcl", xdg);
+        else if (home) snprintf(buf, sizeof buf, "%s/.cache/halfcl", home);
+        else return HCL_OK; /* nowhere sensible: run without a disk cache */
+        dir = buf;
+    }
+    *out = dup_str(dir);
+    return *out ? HCL_OK : HCL_ERR_HOST_MEMORY;
+}
+
+static hcl_status context_init(hcl_context *ctx, const hcl_context_options *opts) {
+    hcl_context_options defaults;
+    if (!opts) { hcl_context_options_init(&defaults); opts = &defaults; }
+    ctx->profiling = opts->profiling;
+    ctx->log = opts->log;
+    ctx->log_user = opts->log_user;
+    ctx->log_level = opts->log_level >= 0 ? opts->log_level : parse_log_level(hcl_env("HALFCL_LOG_LEVEL"));
+    if (resolve_cache_dir(opts, &ctx->cache_dir) != HCL_OK) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    const char *kdir = opts->kernel_dir ? opts->kernel_dir : hcl_env("HALFCL_KERNEL_DIR");
+    if (kdir && !(ctx->kernel_dir = dup_str(kdir))) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    return hcl_allocator_create(ctx);
+}
+
+static void report(hcl_context *ctx, char *error, size_t error_len) {
+    if (error && error_len) snprintf(error, error_len, "%s", ctx->error);
+}
+
+hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts, char *error, size_t error_len) {
+    if (error && error_len) error[0] = '\0';
+    if (!out) return HCL_ERR_NULL_POINTER;
+    *out = NULL;
+    hcl_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return HCL_ERR_HOST_MEMORY;
+    hcl_status st = context_init(ctx, opts);
+    if (st == HCL_OK) {
+        const char *spec = (opts && opts->device) ? opts->device : hcl_env("HALFCL_DEVICE");
+        char msg[1536];
+        st = hcl_device_open(spec, &ctx->platform, &ctx->device, msg, sizeof msg);
+        if (st != HCL_OK) hcl_error(ctx, st, "%s", msg);
+    }
+    if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
+    if (st == HCL_OK) {
+        /* keep the real P:D indices for reporting */
+        hcl_device_info *all = NULL;
+        size_t n = 0;
+        if (hcl_devices_list(&all, &n) == HCL_OK) {
+            for (size_t i = 0; i < n; i++)
+                if (!strcmp(all[i].name, ctx->info.name) && !strcmp(all[i].platform_name, ctx->info.platform_name)) {
+                    ctx->info.platform_index = all[i].platform_index;
+                    ctx->info.device_index = all[i].device_index;
+                    break;
+                }
+            hcl_devices_free(all);
+        }
+        cl_int err = CL_SUCCESS;
+        cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+        ctx->cl_ctx = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+        if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clCreateContext", __FILE__, __LINE__);
+    }
+    if (st == HCL_OK) {
+        cl_int err = CL_SUCCESS;
+        cl_command_queue_properties qp = ctx->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+        ctx->queue = clCreateCommandQueue(ctx->cl_ctx, ctx->device, qp, &err);
+        if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clCreateCommandQueue", __FILE__, __LINE__);
+    }
+    if (st != HCL_OK) {
+        report(ctx, error, error_len);
+        hcl_context_free(ctx);
+        return st;
+    }
+    hcl_log(ctx, HCL_LOG_INFO, "device %u:%u %s / %s", ctx->info.platform_index, ctx->info.device_index,
+            ctx->info.platform_name, ctx->info.name);
+    *out = ctx;
+    return HCL_OK;
+}
+
+hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_device_id device,
+                                      cl_command_queue queue, const hcl_context_options *opts,
+                                      char *error, size_t error_len) {
+    if (error && error_len) error[0] = '\0';
+    if (!out) return HCL_ERR_NULL_POINTER;
+    *out = NULL;
+    if (!cl_ctx || !device || !queue) {
+        if (error && error_len) snprintf(error, error_len, "cl_context, cl_device_id and cl_command_queue must all be given");
+        return HCL_ERR_NULL_POINTER;
+    }
+    hcl_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return HCL_ERR_HOST_MEMORY;
+    hcl_status st = context_init(ctx, opts);
+    cl_command_queue_properties qp = 0;
+    if (st == HCL_OK) {
+        cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof qp, &qp, NULL);
+        if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetCommandQueueInfo", __FILE__, __LINE__);
+        else if (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+            st = hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "the command queue must be in-order");
+    }
+    if (st == HCL_OK) {
+        cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);
+        if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetDeviceInfo", __FILE__, __LINE__);
+    }
+    if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, device, 0, 0, &ctx->info);
+    if (st == HCL_OK) {
+        /* borrowed: retain now, release exactly once in hcl_context_free */
+        clRetainContext(cl_ctx);
+        clRetainCommandQueue(queue);
+        clRetainDevice(device);
+        ctx->cl_ctx = cl_ctx;
+        ctx->queue = queue;
+        ctx->device = device;
+        ctx->profiling = (qp & CL_QUEUE_PROFILING_ENABLE) != 0;
+    }
+    if (st != HCL_OK) {
+        report(ctx, error, error_len);
+        hcl_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return HCL_OK;
+}
+
+void hcl_context_free(hcl_context *ctx) {
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    hcl_program_cache_free(ctx);
+    if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+    hcl_allocator_free(ctx);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
+    if (ctx->device) clReleaseDevice(ctx->device);
+    free(ctx->cache_dir);
+    free(ctx->kernel_dir);
+    free(ctx);
+}
+
+const hcl_device_info *hcl_context_device(const hcl_context *ctx) { return ctx ? &ctx->info : NULL; }
+cl_context hcl_context_cl(const hcl_context *ctx) { return ctx ? ctx->cl_ctx : NULL; }
+cl_device_id hcl_context_cl_device(const hcl_context *ctx) { return ctx ? ctx->device : NULL; }
+cl_command_queue hcl_context_queue(const hcl_context *ctx) { return ctx ? ctx->queue : NULL; }
+const char *hcl_context_cache_dir(const hcl_context *ctx) { return ctx ? ctx->cache_dir : NULL; }
+
+hcl_status hcl_finish(hcl_context *ctx) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    HCL_CL_TRY(ctx, clFinish(ctx->queue));
+    return HCL_OK;
+}
+
+hcl_status hcl_flush(hcl_context *ctx) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    HCL_CL_TRY(ctx, clFlush(ctx->queue));
+    return HCL_OK;
+}
+
+hcl_status hcl_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer) {
+    if (bytes == 0) bytes = 1;
+    if (bytes > ctx->info.max_alloc_bytes)
+        return hcl_error(ctx, HCL_ERR_DEVICE_MEMORY, "workspace of %zu bytes exceeds the device's max allocation %llu",
+                         bytes, (unsigned long long)ctx->info.max_alloc_bytes);
+    if (bytes > ctx->workspace_bytes) {
+        /* grow by 1.5x to avoid a new buffer for every slightly larger op */
+        size_t want = bytes + bytes / 2;
+        if (want > ctx->info.max_alloc_bytes) want = bytes;
+        if (ctx->workspace) clReleaseMemObject(ctx->workspace); /* in-order queue: safe */
+        ctx->workspace = NULL;
+        ctx->workspace_bytes = 0;
+        cl_int err = CL_SUCCESS;
+        cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, want, NULL, &err);
+        if (err != CL_SUCCESS) return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
+        ctx->workspace = m;
+        ctx->workspace_bytes = want;
+    }
+    *buffer = ctx->workspace;
+    return HCL_OK;
+}

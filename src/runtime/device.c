@@ -1,0 +1,210 @@
+/* Device discovery through the ICD loader, capability probing, and the HALFCL_DEVICE choice
+ * rule ("P:D", "gpu", "cpu", or a case-insensitive substring of platform or device name). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "runtime/internal.h"
+
+static void get_str(cl_int (*fn)(void *, cl_uint, size_t, void *, size_t *), void *obj, cl_uint what,
+                    char *out, size_t len) {
+    out[0] = '\0';
+    if (fn(obj, what, len, out, NULL) != CL_SUCCESS) out[0] = '\0';
+    out[len - 1] = '\0';
+}
+
+static cl_int platform_info(void *p, cl_uint w, size_t n, void *v, size_t *r) {
+    return clGetPlatformInfo((cl_platform_id)p, (cl_platform_info)w, n, v, r);
+}
+static cl_int device_info(void *d, cl_uint w, size_t n, void *v, size_t *r) {
+    return clGetDeviceInfo((cl_device_id)d, (cl_device_info)w, n, v, r);
+}
+
+static int has_extension(cl_device_id device, const char *ext) {
+    size_t len = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, 0, NULL, &len) != CL_SUCCESS || len == 0) return 0;
+    char *s = malloc(len + 1);
+    if (!s) return 0;
+    int found = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, len, s, NULL) == CL_SUCCESS) {
+        s[len] = '\0';
+        size_t el = strlen(ext);
+        for (char *p = strstr(s, ext); p; p = strstr(p + 1, ext))
+            if ((p == s || p[-1] == ' ') && (p[el] == ' ' || p[el] == '\0')) { found = 1; break; }
+    }
+    free(s);
+    return found;
+}
+
+hcl_status hcl_device_query(hcl_context *ctx, cl_platform_id platform, cl_device_id device,
+                            unsigned platform_index, unsigned device_index, hcl_device_info *info) {
+    memset(info, 0, sizeof *info);
+    info->platform_index = platform_index;
+    info->device_index = device_index;
+    get_str(platform_info, platform, CL_PLATFORM_NAME, info->platform_name, sizeof info->platform_name);
+    get_str(platform_info, platform, CL_PLATFORM_VENDOR, info->platform_vendor, sizeof info->platform_vendor);
+    get_str(platform_info, platform, CL_PLATFORM_VERSION, info->platform_version, sizeof info->platform_version);
+    get_str(device_info, device, CL_DEVICE_NAME, info->name, sizeof info->name);
+    get_str(device_info, device, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    get_str(device_info, device, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    get_str(device_info, device, CL_DEVICE_VERSION, info->version, sizeof info->version);
+    get_str(device_info, device, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
+
+    cl_device_type type = 0;
+    cl_ulong gmem = 0, lmem = 0, maxalloc = 0;
+    size_t wg = 0;
+    cl_uint cu = 0, clock = 0, align_bits = 0;
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof gmem, &gmem, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lmem, &lmem, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof cu, &cu, NULL));
+    HCL_CL_TRY(ctx, clGetDeviceInfo(device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof align_bits, &align_bits, NULL));
+    if (clGetDeviceInfo(device, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof clock, &clock, NULL) != CL_SUCCESS) clock = 0;
+    info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
+    info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+    info->has_fp16 = has_extension(device, "cl_khr_fp16");
+    info->has_fp64 = has_extension(device, "cl_khr_fp64");
+    info->global_mem_bytes = gmem;
+    info->local_mem_bytes = lmem;
+    info->max_alloc_bytes = maxalloc;
+    info->max_work_group_size = wg;
+    info->compute_units = cu;
+    info->max_clock_mhz = clock;
+    info->base_align_bytes = align_bits / 8 ? align_bits / 8 : 1;
+    return HCL_OK;
+}
+
+/* Enumerates (platform, device) handles in order; the info array is optional. */
+static hcl_status enumerate(hcl_device_info **infos, cl_platform_id **plats, cl_device_id **devs,
+                            size_t *count) {
+    *count = 0;
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || np == 0) return HCL_OK;
+    if (err != CL_SUCCESS) return HCL_ERR_OPENCL;
+    cl_platform_id *platforms = calloc(np, sizeof *platforms);
+    if (!platforms) return HCL_ERR_HOST_MEMORY;
+    if (clGetPlatformIDs(np, platforms, NULL) != CL_SUCCESS) { free(platforms); return HCL_ERR_OPENCL; }
+
+    size_t cap = 0, n = 0;
+    hcl_device_info *info_arr = NULL;
+    cl_platform_id *plat_arr = NULL;
+    cl_device_id *dev_arr = NULL;
+    hcl_status st = HCL_OK;
+    for (cl_uint p = 0; p < np && st == HCL_OK; p++) {
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0) continue;
+        cl_device_id *ds = calloc(nd, sizeof *ds);
+        if (!ds) { st = HCL_ERR_HOST_MEMORY; break; }
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, ds, NULL) != CL_SUCCESS) { free(ds); continue; }
+        for (cl_uint d = 0; d < nd; d++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                hcl_device_info *ni = realloc(info_arr, cap * sizeof *ni);
+                if (ni) info_arr = ni;
+                cl_platform_id *np2 = realloc(plat_arr, cap * sizeof *np2);
+                if (np2) plat_arr = np2;
+                cl_device_id *nd2 = realloc(dev_arr, cap * sizeof *nd2);
+                if (nd2) dev_arr = nd2;
+                if (!ni || !np2 || !nd2) { st = HCL_ERR_HOST_MEMORY; break; }
+            }
+            if (hcl_device_query(NULL, platforms[p], ds[d], p, d, &info_arr[n]) != HCL_OK) continue;
+            plat_arr[n] = platforms[p];
+            dev_arr[n] = ds[d];
+            n++;
+        }
+        free(ds);
+    }
+    free(platforms);
+    if (st != HCL_OK) { free(info_arr); free(plat_arr); free(dev_arr); return st; }
+    *count = n;
+    if (infos) *infos = info_arr; else free(info_arr);
+    if (plats) *plats = plat_arr; else free(plat_arr);
+    if (devs) *devs = dev_arr; else free(dev_arr);
+    return HCL_OK;
+}
+
+hcl_status hcl_devices_list(hcl_device_info **devices, size_t *count) {
+    if (!devices || !count) return HCL_ERR_NULL_POINTER;
+    *devices = NULL;
+    return enumerate(devices, NULL, NULL, count);
+}
+
+void hcl_devices_free(hcl_device_info *devices) { free(devices); }
+
+static int contains_nocase(const char *hay, const char *needle) {
+    size_t nl = strlen(needle);
+    for (const char *h = hay; *h; h++) {
+        size_t i = 0;
+        while (i < nl && h[i] && tolower((unsigned char)h[i]) == tolower((unsigned char)needle[i])) i++;
+        if (i == nl) return 1;
+    }
+    return nl == 0;
+}
+
+hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
+                             size_t *index, char *message, size_t message_len) {
+    if (!index || (!devices && count)) return HCL_ERR_NULL_POINTER;
+    if (message && message_len) message[0] = '\0';
+    if (count == 0) {
+        if (message && message_len) snprintf(message, message_len, "no OpenCL device found (is an ICD such as pocl-opencl-icd installed?)");
+        return HCL_ERR_NO_DEVICE;
+    }
+    if (!spec || !*spec) {
+        for (size_t i = 0; i < count; i++) if (devices[i].is_gpu) { *index = i; return HCL_OK; }
+        for (size_t i = 0; i < count; i++) if (devices[i].is_cpu) { *index = i; return HCL_OK; }
+        *index = 0;
+        return HCL_OK;
+    }
+    unsigned p, d;
+    char tail;
+    if (sscanf(spec, "%u:%u%c", &p, &d, &tail) == 2) {
+        for (size_t i = 0; i < count; i++)
+            if (devices[i].platform_index == p && devices[i].device_index == d) { *index = i; return HCL_OK; }
+    } else if (!strcmp(spec, "gpu") || !strcmp(spec, "GPU") || !strcmp(spec, "cpu") || !strcmp(spec, "CPU")) {
+        int want_gpu = tolower((unsigned char)spec[0]) == 'g';
+        for (size_t i = 0; i < count; i++)
+            if (want_gpu ? devices[i].is_gpu : devices[i].is_cpu) { *index = i; return HCL_OK; }
+    } else {
+        for (size_t i = 0; i < count; i++)
+            if (contains_nocase(devices[i].platform_name, spec) || contains_nocase(devices[i].name, spec)) {
+                *index = i;
+                return HCL_OK;
+            }
+    }
+    if (message && message_len) {
+        size_t used = (size_t)snprintf(message, message_len, "device '%s' matches none of:", spec);
+        for (size_t i = 0; i < count && used < message_len; i++)
+            used += (size_t)snprintf(message + used, message_len - used, " [%u:%u %s / %s]",
+                                     devices[i].platform_index, devices[i].device_index,
+                                     devices[i].platform_name, devices[i].name);
+    }
+    return HCL_ERR_DEVICE_NOT_FOUND;
+}
+
+/* Used by context.c: the chosen device's handles. */
+hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
+                           char *message, size_t message_len);
+hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
+                           char *message, size_t message_len) {
+    hcl_device_info *infos = NULL;
+    cl_platform_id *plats = NULL;
+    cl_device_id *devs = NULL;
+    size_t n = 0, idx = 0;
+    hcl_status st = enumerate(&infos, &plats, &devs, &n);
+    if (st != HCL_OK) {
+        if (message && message_len) snprintf(message, message_len, "listing OpenCL devices failed: %s", hcl_status_name(st));
+        return st;
+    }
+    st = hcl_device_choose(infos, n, spec, &idx, message, message_len);
+    if (st == HCL_OK) {
+        *platform = plats[idx];
+        *device = devs[idx];
+    }
+    free(infos);
+    free(plats);
+    free(devs);
+    return st;
+}

@@ -1,0 +1,102 @@
+/* hcl-info: every OpenCL platform and device, the default one marked, capabilities (with a clear
+ * fp16 line: native cl_khr_fp16 arithmetic or storage-only) and the kernel cache folder.
+ * Usage: hcl-info [--json] */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "halfcl/halfcl.h"
+
+static void json_str(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20) printf("\\u%04x", *s);
+        else putchar(*s);
+    }
+    putchar('"');
+}
+
+int main(int argc, char **argv) {
+    int json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: hcl-info [--json]\n  Lists OpenCL devices; the one halfcl uses (HALFCL_DEVICE or default) is marked '*'.\n");
+            return 0;
+        } else {
+            fprintf(stderr, "hcl-info: unknown argument '%s' (try --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    hcl_device_info *devs = NULL;
+    size_t n = 0;
+    hcl_status st = hcl_devices_list(&devs, &n);
+    if (st != HCL_OK) {
+        fprintf(stderr, "hcl-info: listing devices failed: %s\n", hcl_status_string(st));
+        return 1;
+    }
+    const char *spec = getenv("HALFCL_DEVICE");
+    size_t chosen = (size_t)-1;
+    char msg[2048] = "";
+    hcl_status cst = hcl_device_choose(devs, n, spec, &chosen, msg, sizeof msg);
+    if (cst != HCL_OK) chosen = (size_t)-1;
+
+    /* the cache folder as a context would resolve it */
+    char cache[4096] = "off";
+    const char *cd = getenv("HALFCL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (cd && *cd) snprintf(cache, sizeof cache, "%s", cd);
+    else if (xdg && *xdg) snprintf(cache, sizeof cache, "%s/halfcl", xdg);
+    else if (home && *home) snprintf(cache, sizeof cache, "%s/.cache/halfcl", home);
+
+    if (json) {
+        printf("{\"devices\":[");
+        for (size_t i = 0; i < n; i++) {
+            const hcl_device_info *d = &devs[i];
+            printf("%s{\"index\":\"%u:%u\",\"default\":%s,\"platform\":", i ? "," : "", d->platform_index, d->device_index,
+                   i == chosen ? "true" : "false");
+            json_str(d->platform_name);
+            printf(",\"platform_version\":"); json_str(d->platform_version);
+            printf(",\"name\":"); json_str(d->name);
+            printf(",\"vendor\":"); json_str(d->vendor);
+            printf(",\"driver_version\":"); json_str(d->driver_version);
+            printf(",\"version\":"); json_str(d->version);
+            printf(",\"opencl_c_version\":"); json_str(d->opencl_c_version);
+            printf(",\"type\":\"%s\",\"fp16\":\"%s\",\"fp64\":%s,\"global_mem_bytes\":%llu,\"local_mem_bytes\":%llu,"
+                   "\"max_alloc_bytes\":%llu,\"max_work_group_size\":%zu,\"compute_units\":%u,\"max_clock_mhz\":%u,"
+                   "\"base_align_bytes\":%u}",
+                   d->is_gpu ? "gpu" : d->is_cpu ? "cpu" : "other", d->has_fp16 ? "native" : "storage-only",
+                   d->has_fp64 ? "true" : "false", (unsigned long long)d->global_mem_bytes,
+                   (unsigned long long)d->local_mem_bytes, (unsigned long long)d->max_alloc_bytes, d->max_work_group_size,
+                   d->compute_units, d->max_clock_mhz, d->base_align_bytes);
+        }
+        printf("],\"selector\":");
+        json_str(spec ? spec : "");
+        printf(",\"selector_error\":");
+        json_str(cst == HCL_OK ? "" : msg);
+        printf(",\"kernel_cache\":");
+        json_str(cache);
+        printf("}\n");
+    } else {
+        if (n == 0) printf("No OpenCL devices found. Install an ICD, e.g. pocl-opencl-icd.\n");
+        for (size_t i = 0; i < n; i++) {
+            const hcl_device_info *d = &devs[i];
+            printf("%s [%u:%u] %s / %s\n", i == chosen ? "*" : " ", d->platform_index, d->device_index, d->platform_name, d->name);
+            printf("      type          %s\n", d->is_gpu ? "GPU" : d->is_cpu ? "CPU" : "other");
+            printf("      vendor        %s\n", d->vendor);
+            printf("      version       %s (driver %s, %s)\n", d->version, d->driver_version, d->opencl_c_version);
+            printf("      fp16          %s\n", d->has_fp16 ? "native cl_khr_fp16 arithmetic"
+                                                            : "storage-only (vload_half/vstore_half, compute in fp32)");
+            printf("      fp64          %s\n", d->has_fp64 ? "yes" : "no");
+            printf("      global mem    %.2f GiB (max allocation %.2f GiB)\n", d->global_mem_bytes / 1073741824.0,
+                   d->max_alloc_bytes / 1073741824.0);
+            printf("      local mem     %llu KiB\n", (unsigned long long)d->local_mem_bytes / 1024);
+            printf("      compute units %u @ %u MHz, max work-group %zu, base alignment %u bytes\n", d->compute_units,
+                   d->max_clock_mhz, d->max_work_group_size, d->base_align_bytes);
+        }
+        if (cst != HCL_OK) printf("HALFCL_DEVICE: %s\n", msg);
+        else if (n) printf("* = the device halfcl uses (HALFCL_DEVICE=%s)\n", spec ? spec : "<unset: first GPU, else first CPU>");
+        printf("kernel cache: %s\n", cache);
+    }
+    hcl_devices_free(devs);
+    return cst == HCL_OK ? 0 : 1;
+}
