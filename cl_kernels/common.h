@@ -99,4 +99,40 @@ inline void hcl_store_i32(global int *p, size_t i, float v) { p[i] = (int)v; }
 inline float hcl_load_u8(const global uchar *p, size_t i) { return (float)p[i]; }
 inline void hcl_store_u8(global uchar *p, size_t i, float v) { p[i] = (uchar)v; }
 
+
+#ifndef HCL_COMMON_ACT_H
+#define HCL_COMMON_ACT_H
+// ---- activations (codes = enum hcl_activation), shared by activation.cl and GEMM epilogues ----
+#define HCL_ACT_NONE 0
+#define HCL_ACT_RELU 1
+#define HCL_ACT_LEAKY_RELU 2
+#define HCL_ACT_SIGMOID 3
+#define HCL_ACT_TANH 4
+#define HCL_ACT_GELU 5
+#define HCL_ACT_GELU_TANH 6
+#define HCL_ACT_SILU 7
+
+inline float hcl_sigmoid(float x) {
+    // stable for large |x|: never exp of a large positive number
+    float e = exp(-fabs(x));
+    return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+}
+
+inline float hcl_act_forward(int act, float x, float alpha) {
+    switch (act) {
+    case HCL_ACT_RELU: return x > 0.0f ? x : 0.0f;
+    case HCL_ACT_LEAKY_RELU: return x > 0.0f ? x : alpha * x;
+    case HCL_ACT_SIGMOID: return hcl_sigmoid(x);
+    case HCL_ACT_TANH: return tanh(x);
+    case HCL_ACT_GELU: return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
+    case HCL_ACT_GELU_TANH: {
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanh(u));
+    }
+    case HCL_ACT_SILU: return x * hcl_sigmoid(x);
+    default: return x;
+    }
+}
+#endif  // HCL_COMMON_ACT_H
+
 #endif  // HCL_COMMON_H

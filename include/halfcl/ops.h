@@ -1,0 +1,201 @@
+/* halfcl ops: stateless forward/backward launchers. Each validates its arguments (status +
+ * message on the context), picks a kernel variant for the tensors' dtypes, and enqueues; none
+ * syncs with the host or allocates outside the context's allocator/workspace.
+ *
+ * Conventions (see DESIGN.md): arguments are outputs, saved statistics, inputs, weights, sizes.
+ * Float tensors may be F32, F16 or BF16 (mixed dtypes allowed unless stated); math and every
+ * accumulation is FP32; stores round to nearest even. Data gradients (dx) are overwritten;
+ * parameter gradients (dw, dbias, dgamma, dbeta, dtable) are ACCUMULATED into (+=), so zero
+ * them explicitly before a step. Unless stated, an output must not alias an input. */
+#ifndef HALFCL_OPS_H
+#define HALFCL_OPS_H
+
+#include "halfcl/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- activations (activation.cl) */
+typedef enum hcl_activation {
+    HCL_ACT_NONE = 0,
+    HCL_ACT_RELU,
+    HCL_ACT_LEAKY_RELU, /* slope `alpha` for x < 0 */
+    HCL_ACT_SIGMOID,
+    HCL_ACT_TANH,
+    HCL_ACT_GELU,       /* exact: x * Phi(x) with erf */
+    HCL_ACT_GELU_TANH,  /* tanh approximation */
+    HCL_ACT_SILU,       /* x * sigmoid(x) */
+    HCL_ACT_COUNT_
+} hcl_activation;
+
+const char *hcl_activation_name(hcl_activation act);
+
+/* y = act(x); same count. y may be x (in place). */
+hcl_status hcl_activation_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, hcl_activation act, float alpha);
+/* dx = dy * act'(x); x is the forward input. dx may be dy (in place). */
+hcl_status hcl_activation_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *x,
+                                   hcl_activation act, float alpha);
+
+/* ---------------------------------------------------------------- GEMM (gemm.cl) */
+typedef enum hcl_gemm_backend {
+    HCL_GEMM_AUTO = 0,   /* own kernels, or CLBlast for F32 where the measured rule says it is faster */
+    HCL_GEMM_OWN,        /* always our kernels */
+    HCL_GEMM_CLBLAST,    /* CLBlast (F32; F16 only with allow_half_accumulation) */
+} hcl_gemm_backend;
+
+typedef struct hcl_gemm_desc {
+    int trans_a, trans_b;       /* op(A) = A^T when set */
+    float alpha, beta;          /* C = act(alpha*op(A)*op(B) + beta*C + bias); beta 0 never reads C */
+    hcl_activation epilogue;    /* NONE, RELU, GELU, SILU (others allowed too) */
+    float epilogue_alpha;       /* leaky slope */
+    hcl_gemm_backend backend;
+    int allow_half_accumulation; /* opt in to CLBlast HGEMM (accumulates in half): not for training */
+} hcl_gemm_desc;
+
+void hcl_gemm_desc_init(hcl_gemm_desc *desc); /* NN, alpha 1, beta 0, no epilogue, AUTO */
+
+/* C (M,N) = op(A) (M,K) * op(B) (K,N). A is (M,K), or (K,M) when trans_a; B is (K,N), or (N,K)
+ * when trans_b. Strided batched when C is rank 3 (batch,M,N): A and B are then rank 3 with the
+ * same batch, or rank 2 (shared by every batch). bias: NULL or (N), added per column.
+ * Dtypes of A, B, C, bias: any of F32/F16/BF16, independently. */
+hcl_status hcl_gemm(hcl_context *ctx, hcl_tensor *c, const hcl_tensor *a, const hcl_tensor *b, const hcl_tensor *bias,
+                    const hcl_gemm_desc *desc);
+
+/* ---------------------------------------------------------------- convolution (conv.cl) */
+typedef struct hcl_conv2d_desc {
+    int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
+} hcl_conv2d_desc;
+void hcl_conv2d_desc_init(hcl_conv2d_desc *desc); /* stride 1, pad 0, dilation 1, groups 1 */
+/* Output size of one spatial dim: (in + 2 pad - dilation (k - 1) - 1) / stride + 1 (0 if < 1). */
+int64_t hcl_conv2d_out_size(int64_t in, int64_t k, int stride, int pad, int dilation);
+
+/* y (N,K,P,Q) = conv(x (N,C,H,W), w (K, C/groups, R, S)) + bias (K) (bias may be NULL).
+ * Depthwise = groups == C (K a multiple of C); 1x1 stride-1 pad-0 takes a pointwise GEMM path. */
+hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
+                              const hcl_tensor *bias, const hcl_conv2d_desc *desc);
+/* dx (N,C,H,W) = conv-transpose of dy with w (overwritten). */
+hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *w,
+                                    const hcl_conv2d_desc *desc);
+/* dw += grad of w; dbias (K) += sum of dy over N,P,Q (dbias may be NULL). */
+hcl_status hcl_conv2d_backward_weight(hcl_context *ctx, hcl_tensor *dw, hcl_tensor *dbias, const hcl_tensor *dy,
+                                      const hcl_tensor *x, const hcl_conv2d_desc *desc);
+
+/* ---------------------------------------------------------------- pooling (pool.cl) */
+typedef struct hcl_pool2d_desc {
+    int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+    int count_include_pad; /* average pooling divisor: 1 = kernel area (PyTorch default), 0 = valid cells */
+} hcl_pool2d_desc;
+void hcl_pool2d_desc_init(hcl_pool2d_desc *desc, int kernel, int stride); /* square, pad 0, include pad */
+
+/* y (N,C,P,Q) = max over each window of x (N,C,H,W) (padding never wins). argmax (N,C,P,Q) I32:
+ * flat index h*W+w of the winner in its (n,c) plane, first maximum in row-major window order
+ * (deterministic ties); may be NULL for inference. */
+hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *argmax, const hcl_tensor *x,
+                                 const hcl_pool2d_desc *desc);
+/* dx (N,C,H,W) = dy routed to each window's argmax (overlapping windows add up). Overwritten. */
+hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *argmax,
+                                  const hcl_pool2d_desc *desc);
+hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_pool2d_desc *desc);
+hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_pool2d_desc *desc);
+/* y (N,C) or (N,C,1,1) = mean of x (N,C,H,W) over H,W. */
+hcl_status hcl_global_avgpool_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x);
+hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy);
+
+/* ---------------------------------------------------------------- normalisation (norm.cl) */
+/* Training: batch statistics over N,H,W in FP32. save_mean, save_invstd (C) F32 are written
+ * for backward; running_mean/running_var (C) F32 are updated as r = (1-momentum) r + momentum b
+ * with the unbiased batch variance (PyTorch semantics); either may be NULL. gamma, beta (C) any
+ * float dtype, or NULL for 1 and 0. */
+hcl_status hcl_batchnorm2d_forward_train(hcl_context *ctx, hcl_tensor *y, hcl_tensor *save_mean, hcl_tensor *save_invstd,
+                                         hcl_tensor *running_mean, hcl_tensor *running_var, const hcl_tensor *x,
+                                         const hcl_tensor *gamma, const hcl_tensor *beta, float momentum, float eps);
+hcl_status hcl_batchnorm2d_forward_inference(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x,
+                                             const hcl_tensor *running_mean, const hcl_tensor *running_var,
+                                             const hcl_tensor *gamma, const hcl_tensor *beta, float eps);
+/* dx overwritten; dgamma, dbeta (C) accumulated (may be NULL). */
+hcl_status hcl_batchnorm2d_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dgamma, hcl_tensor *dbeta,
+                                    const hcl_tensor *dy, const hcl_tensor *x, const hcl_tensor *gamma,
+                                    const hcl_tensor *save_mean, const hcl_tensor *save_invstd);
+/* LayerNorm over the last dim D of x (..., D); save_mean/save_invstd have one F32 per row
+ * (count x / D). gamma, beta (D) or NULL. */
+hcl_status hcl_layernorm_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *save_mean, hcl_tensor *save_invstd,
+                                 const hcl_tensor *x, const hcl_tensor *gamma, const hcl_tensor *beta, float eps);
+hcl_status hcl_layernorm_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dgamma, hcl_tensor *dbeta,
+                                  const hcl_tensor *dy, const hcl_tensor *x, const hcl_tensor *gamma,
+                                  const hcl_tensor *save_mean, const hcl_tensor *save_invstd);
+
+/* ---------------------------------------------------------------- softmax (softmax.cl) */
+/* y = softmax(x) (or log_softmax when log) over the last dim. */
+hcl_status hcl_softmax_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, int log);
+/* dx from dy and the forward OUTPUT y. */
+hcl_status hcl_softmax_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *y, int log);
+
+/* ---------------------------------------------------------------- losses (loss.cl) */
+/* Every loss is computed and reduced in FP32 and is the MEAN over the batch. loss: F32 tensor
+ * of one element (written). The gradient (may be NULL) is d(loss)/d(input) multiplied by
+ * `grad_scale` (NULL = 1; else an F32 one-element device tensor: the loss scale, so the scaled
+ * gradient needs no host round trip), stored in the gradient tensor's dtype (overwritten). */
+/* logits (N,C), labels (N) I32 in [0,C) (out-of-range labels give a NaN loss, not a crash);
+ * label_smoothing in [0,1). */
+hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
+                                     const hcl_tensor *labels, float label_smoothing, const hcl_tensor *grad_scale);
+/* mean((pred - target)^2) over all elements. */
+hcl_status hcl_mse_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dpred, const hcl_tensor *pred,
+                        const hcl_tensor *target, const hcl_tensor *grad_scale);
+/* mean over all elements of BCE(sigmoid(logits), targets), computed stably from logits. */
+hcl_status hcl_bce_with_logits(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
+                               const hcl_tensor *targets, const hcl_tensor *grad_scale);
+
+/* ---------------------------------------------------------------- elementwise + reductions (elementwise.cl) */
+typedef enum hcl_binary_op { HCL_OP_ADD = 0, HCL_OP_SUB, HCL_OP_MUL } hcl_binary_op;
+typedef enum hcl_broadcast {
+    HCL_BCAST_NONE = 0, /* b has a's element count */
+    HCL_BCAST_CHANNEL,  /* a (N,C,...) and b (C): b[c] applies to every element of channel c (dim 1) */
+    HCL_BCAST_ROW,      /* a (..., D) and b (D): b applies to every row (last dim) */
+} hcl_broadcast;
+
+/* y = a op b (b broadcast as given). y may alias a. */
+hcl_status hcl_binary(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *a, const hcl_tensor *b, hcl_binary_op op,
+                      hcl_broadcast bcast);
+/* db (+)= sum of dy over the broadcast dims (db has b's shape): the gradient of a broadcast
+ * operand (bias). accumulate: 1 adds into db, 0 overwrites. */
+hcl_status hcl_reduce_broadcast(hcl_context *ctx, hcl_tensor *db, const hcl_tensor *dy, hcl_broadcast bcast, int accumulate);
+/* y = alpha * x (y may be x). */
+hcl_status hcl_scale(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, float alpha);
+/* y += alpha * x. */
+hcl_status hcl_axpy(hcl_context *ctx, hcl_tensor *y, float alpha, const hcl_tensor *x);
+
+typedef enum hcl_reduce_op { HCL_REDUCE_SUM = 0, HCL_REDUCE_MEAN, HCL_REDUCE_MAX } hcl_reduce_op;
+/* y = reduction of x over `axis` (y has x's shape without that axis, or with it as 1).
+ * Deterministic: a fixed order, FP32 accumulation. */
+hcl_status hcl_reduce(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, int axis, hcl_reduce_op op);
+/* idx (rows) I32 = index of the maximum over the last dim (first one on ties). */
+hcl_status hcl_argmax(hcl_context *ctx, hcl_tensor *idx, const hcl_tensor *x);
+/* correct (one element, I32) += number of rows of logits (N,C) whose argmax equals labels (N). */
+hcl_status hcl_count_correct(hcl_context *ctx, hcl_tensor *correct, const hcl_tensor *logits, const hcl_tensor *labels);
+
+/* ---------------------------------------------------------------- embedding (embedding.cl) */
+/* y (..., D) = table (V, D) rows at idx (...) I32. Out-of-range indices give NaN rows. */
+hcl_status hcl_embedding_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *idx, const hcl_tensor *table);
+/* dtable (V, D) += scatter of dy by idx; deterministic (each row sums its occurrences in index
+ * order, the same bits every run). */
+hcl_status hcl_embedding_backward(hcl_context *ctx, hcl_tensor *dtable, const hcl_tensor *dy, const hcl_tensor *idx);
+
+/* ---------------------------------------------------------------- randomness (random.cl) */
+/* Philox4x32-10: counter (4 words) and key (2 words) -> 4 random words. The host version is the
+ * reference the device kernels are tested against. */
+void hcl_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
+/* Element i of a stream (seed, offset) uses counter (i/4 + offset... see random.cl), so a
+ * result depends only on (seed, offset, i): reproducible on any device and any launch shape. */
+hcl_status hcl_random_uniform(hcl_context *ctx, hcl_tensor *y, float lo, float hi, uint64_t seed, uint64_t offset);
+hcl_status hcl_random_normal(hcl_context *ctx, hcl_tensor *y, float mean, float stddev, uint64_t seed, uint64_t offset);
+/* y = x * keep / (1 - p), keep drawn from (seed, offset) with probability 1 - p. No mask is
+ * stored: backward regenerates it from the same (seed, offset). p in [0, 1). */
+hcl_status hcl_dropout_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, float p, uint64_t seed, uint64_t offset);
+hcl_status hcl_dropout_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, float p, uint64_t seed, uint64_t offset);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HALFCL_OPS_H */
