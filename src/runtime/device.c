@@ -1,5 +1,7 @@
 /* Device discovery through the ICD loader, capability probing, and the HALFCL_DEVICE choice
- * rule ("P:D", "gpu", "cpu", or a case-insensitive substring of platform or device name). */
+ * rule ("P:D", "gpu", "cpu", or a case-insensitive substring of platform or device name; the
+ * platform vendor counts too, since PoCL's platform is "Portable Computing Language" and only
+ * its vendor, "The pocl project", says "pocl"). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +146,11 @@ static int contains_nocase(const char *hay, const char *needle) {
     return nl == 0;
 }
 
+static int equals_nocase(const char *a, const char *b) {
+    while (*a && tolower((unsigned char)*a) == tolower((unsigned char)*b)) a++, b++;
+    return *a == '\0' && *b == '\0';
+}
+
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len) {
     if (!index || (!devices && count)) return HCL_ERR_NULL_POINTER;
@@ -163,13 +170,14 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
     if (sscanf(spec, "%u:%u%c", &p, &d, &tail) == 2) {
         for (size_t i = 0; i < count; i++)
             if (devices[i].platform_index == p && devices[i].device_index == d) { *index = i; return HCL_OK; }
-    } else if (!strcmp(spec, "gpu") || !strcmp(spec, "GPU") || !strcmp(spec, "cpu") || !strcmp(spec, "CPU")) {
+    } else if (equals_nocase(spec, "gpu") || equals_nocase(spec, "cpu")) {
         int want_gpu = tolower((unsigned char)spec[0]) == 'g';
         for (size_t i = 0; i < count; i++)
             if (want_gpu ? devices[i].is_gpu : devices[i].is_cpu) { *index = i; return HCL_OK; }
     } else {
         for (size_t i = 0; i < count; i++)
-            if (contains_nocase(devices[i].platform_name, spec) || contains_nocase(devices[i].name, spec)) {
+            if (contains_nocase(devices[i].platform_name, spec) || contains_nocase(devices[i].platform_vendor, spec) ||
+                contains_nocase(devices[i].name, spec)) {
                 *index = i;
                 return HCL_OK;
             }
