@@ -17,10 +17,4 @@ kernel void copy_float16(global float16 *y, const global float16 *x, ulong n) {
     y[i] = x[i];
 }
 
-// y = x, n float4 vectors, each work-item strides over the whole range (few, long work-items)
-kernel void copy_float4_strided(global float4 *y, const global float4 *x, ulong n) {
-    size_t stride = get_global_size(0);
-    for (size_t i = get_global_id(0); i < n; i += stride) y[i] = x[i];
-}
-
 kernel void empty(void) {}

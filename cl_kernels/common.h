@@ -35,13 +35,12 @@ typedef uchar hcl_storage_u8;
 // ---- F16 bits <-> F32, exact, integer bit operations (PoCL's vload_half is slow) ----
 inline float hcl_f16_bits_to_f32(uint h) {
     uint sign = (h & 0x8000u) << 16;
-    uint exp = (h >> 10) & 0x1fu;
-    uint man = h & 0x3ffu;
-    if (exp == 0x1fu)  // inf / NaN: keep the payload, so F16 -> F32 -> F16 is exact
-        return as_float(sign | 0x7f800000u | (man << 13));
-    if (exp == 0u)     // zero / subnormal: man * 2^-24 is exact in float
-        return as_float(sign) + (sign ? -1.0f : 1.0f) * (float)man * 5.9604644775390625e-8f;
-    return as_float(sign | ((exp + 112u) << 23) | (man << 13));
+    uint em = h & 0x7fffu;             // exponent and mantissa
+    if (em >= 0x7c00u)                 // inf / NaN: keep the payload, so F16 -> F32 -> F16 is exact
+        return as_float(sign | 0x7f800000u | ((em & 0x3ffu) << 13));
+    if (em < 0x400u)                   // zero / subnormal: em * 2^-24 is exact in float; add the sign bit
+        return as_float(as_uint((float)em * 5.9604644775390625e-8f) | sign);
+    return as_float(sign | ((em << 13) + 0x38000000u));  // rebias the exponent by 127 - 15
 }
 
 inline uint hcl_f32_to_f16_bits(float f) {

@@ -1,0 +1,23 @@
+#!/bin/bash
+# Runs each op test binary (and the tensor tests) under oclgrind --data-races, which simulates
+# the kernels and reports out-of-bounds accesses, data races and uninitialised reads. Any such
+# report fails. Usage: tests/run-oclgrind.sh BUILD_DIR
+set -uo pipefail
+BUILD=${1:-build}
+status=0
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  case "$name" in test_runtime|test_cache) continue ;; esac  # no kernels of their own
+  log=$(mktemp)
+  echo "--- $name"
+  CK_FORK=no HALFCL_CACHE_DIR=off HALFCL_TEST_SMALL=1 oclgrind --data-races --uninitialized "$t" >"$log" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ] || grep -qE "^(Invalid|Data race|Uninitialized|Read-write data race|Write-write data race)|error was encountered" "$log"; then
+    echo "FAIL: $name (exit $rc)"; tail -40 "$log"; status=1
+  else
+    tail -2 "$log"
+  fi
+  rm -f "$log"
+done
+exit $status
