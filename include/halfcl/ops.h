@@ -186,8 +186,11 @@ hcl_status hcl_embedding_backward(hcl_context *ctx, hcl_tensor *dtable, const hc
 /* Philox4x32-10: counter (4 words) and key (2 words) -> 4 random words. The host version is the
  * reference the device kernels are tested against. */
 void hcl_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
-/* Element i of a stream (seed, offset) uses counter (i/4 + offset... see random.cl), so a
- * result depends only on (seed, offset, i): reproducible on any device and any launch shape. */
+/* Element i of a call with (seed, offset) is stream element e = offset + i: it uses word e % 4 of
+ * Philox(counter = (lo32(e/4), hi32(e/4), 0, 0), key = (lo32(seed), hi32(seed))) (normal: the word
+ * pair e & ~1, e | 1 of that block via Box-Muller; details in random.cl), so a result depends only
+ * on (seed, offset + i): reproducible on any device and launch shape, and a call at offset o
+ * reproduces elements o.. of a call at offset 0. Advance offset by the element count per draw. */
 hcl_status hcl_random_uniform(hcl_context *ctx, hcl_tensor *y, float lo, float hi, uint64_t seed, uint64_t offset);
 hcl_status hcl_random_normal(hcl_context *ctx, hcl_tensor *y, float mean, float stddev, uint64_t seed, uint64_t offset);
 /* y = x * keep / (1 - p), keep drawn from (seed, offset) with probability 1 - p. No mask is

@@ -1,0 +1,110 @@
+// Counter-based randomness: Philox4x32-10 (Salmon et al., SC 2011) and the fills built on it
+// (uniform, normal by Box-Muller, dropout forward/backward that regenerate their mask).
+// Built with -DY_DT= (output) and -DX_DT= (dropout input) float dtypes.
+//
+// Stream mapping (the contract of every kernel here and of the host reference in random.c):
+// a call with (seed, offset) gives its element i the stream element e = offset + i (uint64,
+// wrapping). Element e reads counter block j = e / 4 and word w = e % 4 of
+//     philox4x32_10(counter = (lo32(j), hi32(j), 0, 0), key = (lo32(seed), hi32(seed))).
+// So a value depends only on (seed, e): a sub-range filled at offset o equals elements o.. of a
+// fill at offset 0, on any device and any launch shape. A caller that draws n elements and
+// then advances offset by n never reuses a word.
+//   uniform: u = (word >> 8) * 2^-24 in [0, 1), y = fma(hi - lo, u, lo) in float.
+//   normal:  words (w0, w1) of a block give elements 4j, 4j+1, words (w2, w3) give 4j+2, 4j+3:
+//            u1 = ((w_even >> 8) + 1) * 2^-24 in (0, 1], u2 = (w_odd >> 8) * 2^-24,
+//            r = sqrt(-2 ln u1), z = r cos(2 pi u2) (even e) or r sin(2 pi u2) (odd e),
+//            y = fma(stddev, z, mean).
+//   dropout: keep element i when (word >> 8) * 2^-24 >= p (probability 1 - p),
+//            y = x * (keep ? scale : 0) with scale = 1 / (1 - p) computed in float on the host
+//            (so a NaN or inf input gives NaN even where dropped, as in PyTorch).
+#include "common.h"
+
+#ifndef Y_DT
+#define Y_DT f32
+#endif
+#ifndef X_DT
+#define X_DT f32
+#endif
+
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+// counter (4 words), key (2 words) -> 4 words; 10 rounds, key bumped between rounds
+inline uint4 philox4x32_10(uint4 c, uint2 k) {
+    for (int r = 0; r < 10; r++) {
+        if (r > 0) {
+            k.x += PHILOX_W0;
+            k.y += PHILOX_W1;
+        }
+        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
+        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
+        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    }
+    return c;
+}
+
+// the 4 words of counter block j for key seed
+inline uint4 hcl_philox_block(ulong j, ulong seed) {
+    return philox4x32_10((uint4)((uint)j, (uint)(j >> 32), 0u, 0u), (uint2)((uint)seed, (uint)(seed >> 32)));
+}
+
+inline uint hcl_word(uint4 r, uint w) { return w == 0 ? r.x : w == 1 ? r.y : w == 2 ? r.z : r.w; }
+
+inline float hcl_u24(uint x) { return (float)(x >> 8) * 5.9604644775390625e-8f; } // [0, 1)
+
+// One work-item per counter block: block j = offset / 4 + gid covers stream elements [4j, 4j+4),
+// of which those in [offset, offset + n) are written. global = ceil((offset % 4 + n) / 4).
+
+// y (n) Y_DT = uniform [lo, hi)
+kernel void random_uniform(global HCL_T(Y_DT) *y, ulong y_off, ulong n, float lo, float hi, ulong seed, ulong offset) {
+    size_t g = get_global_id(0);
+    ulong j = offset / 4 + g;
+    ulong nblocks = (offset % 4 + n + 3) / 4;
+    if (g >= nblocks) return;
+    uint4 r = hcl_philox_block(j, seed);
+    float span = hi - lo;
+    for (uint w = 0; w < 4; w++) {
+        ulong i = j * 4 + w - offset; // wraps for elements before offset: then i >= n
+        if (i >= n) continue;
+        HCL_STORE(Y_DT, y, y_off + i, fma(span, hcl_u24(hcl_word(r, w)), lo));
+    }
+}
+
+// y (n) Y_DT = normal(mean, stddev), Box-Muller on word pairs
+kernel void random_normal(global HCL_T(Y_DT) *y, ulong y_off, ulong n, float mean, float stddev, ulong seed,
+                          ulong offset) {
+    size_t g = get_global_id(0);
+    ulong j = offset / 4 + g;
+    ulong nblocks = (offset % 4 + n + 3) / 4;
+    if (g >= nblocks) return;
+    uint4 r = hcl_philox_block(j, seed);
+    for (uint w = 0; w < 4; w++) {
+        ulong i = j * 4 + w - offset;
+        if (i >= n) continue;
+        uint a = hcl_word(r, w & 2u), b = hcl_word(r, (w & 2u) + 1u);
+        float u1 = (float)((a >> 8) + 1u) * 5.9604644775390625e-8f;
+        float u2 = hcl_u24(b);
+        float rad = sqrt(-2.0f * log(u1));
+        float z = rad * ((w & 1u) ? sinpi(2.0f * u2) : cospi(2.0f * u2));
+        HCL_STORE(Y_DT, y, y_off + i, fma(stddev, z, mean));
+    }
+}
+
+// y (n) Y_DT = x (n) X_DT * keep * scale; keep regenerated from (seed, offset). Used for the
+// forward (x = input) and the backward (x = dy, y = dx): the same mask both ways.
+kernel void dropout(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off, ulong n, float p,
+                    float scale, ulong seed, ulong offset) {
+    size_t g = get_global_id(0);
+    ulong j = offset / 4 + g;
+    ulong nblocks = (offset % 4 + n + 3) / 4;
+    if (g >= nblocks) return;
+    uint4 r = hcl_philox_block(j, seed);
+    for (uint w = 0; w < 4; w++) {
+        ulong i = j * 4 + w - offset;
+        if (i >= n) continue;
+        float m = hcl_u24(hcl_word(r, w)) >= p ? scale : 0.0f;
+        HCL_STORE(Y_DT, y, y_off + i, HCL_LOAD(X_DT, x, x_off + i) * m); // NaN/inf inputs stay NaN
+    }
+}
