@@ -134,4 +134,57 @@ inline float hcl_act_forward(int act, float x, float alpha) {
 }
 #endif  // HCL_COMMON_ACT_H
 
+#ifndef HCL_COMMON_VEC_H
+#define HCL_COMMON_VEC_H
+// ---- 8-wide conversions and loads/stores for bandwidth-bound kernels. Branch-free (select),
+// bit-identical to the scalar functions above. vload8/vstore8 need only element alignment, so
+// any element offset works. ----
+inline float8 hcl_f16x8_bits_to_f32(uint8 h) {
+    uint8 sign = (h & 0x8000u) << 16;
+    uint8 em = h & 0x7fffu;
+    uint8 normal = (em << 13) + 0x38000000u;
+    uint8 special = 0x7f800000u | ((em & 0x3ffu) << 13);
+    uint8 sub = as_uint8(convert_float8(em) * 5.9604644775390625e-8f);
+    uint8 r = select(normal, special, em >= (uint8)0x7c00u);
+    r = select(r, sub, em < (uint8)0x400u);
+    return as_float8(r | sign);
+}
+
+inline uint8 hcl_f32x8_to_f16_bits(float8 f) {
+    uint8 x = as_uint8(f);
+    uint8 sign = (x >> 16) & 0x8000u;
+    uint8 ax = x & 0x7fffffffu;
+    uint8 normal = (ax + 0xfffu + ((ax >> 13) & 1u) - 0x38000000u) >> 13;
+    // subnormal/zero: adding 0.5f aligns the half's ulp (2^-24) with the float's last bit, so the
+    // FPU's round-to-nearest-even does the rounding
+    uint8 sub = as_uint8(as_float8(ax) + 0.5f) - 0x3f000000u;
+    uint8 man = (ax >> 13) & 0x3ffu;
+    uint8 nan = 0x7c00u | select(man, (uint8)0x200u, man == (uint8)0u);
+    uint8 r = select(normal, sub, ax < (uint8)0x38800000u);
+    r = select(r, (uint8)0x7c00u, ax >= (uint8)0x477ff000u);
+    r = select(r, nan, ax > (uint8)0x7f800000u);
+    return r | sign;
+}
+
+inline float8 hcl_bf16x8_bits_to_f32(uint8 h) { return as_float8(h << 16); }
+
+inline uint8 hcl_f32x8_to_bf16_bits(float8 f) {
+    uint8 x = as_uint8(f);
+    uint8 r = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    uint8 h = x >> 16;
+    uint8 nan = select(h, h | 0x40u, (h & 0x7fu) == (uint8)0u);
+    return select(r, nan, (x & 0x7fffffffu) > (uint8)0x7f800000u);
+}
+
+// 8 consecutive elements starting at p[i], as float8 / stored from float8: HCL_LOAD8(dt, p, i)
+#define HCL_LOAD8(dt, p, i) HCL_CAT(hcl_load8_, dt)((p), (i))
+#define HCL_STORE8(dt, p, i, v) HCL_CAT(hcl_store8_, dt)((p), (i), (v))
+inline float8 hcl_load8_f32(const global float *p, size_t i) { return vload8(0, p + i); }
+inline void hcl_store8_f32(global float *p, size_t i, float8 v) { vstore8(v, 0, p + i); }
+inline float8 hcl_load8_f16(const global ushort *p, size_t i) { return hcl_f16x8_bits_to_f32(convert_uint8(vload8(0, p + i))); }
+inline void hcl_store8_f16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_f16_bits(v)), 0, p + i); }
+inline float8 hcl_load8_bf16(const global ushort *p, size_t i) { return hcl_bf16x8_bits_to_f32(convert_uint8(vload8(0, p + i))); }
+inline void hcl_store8_bf16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_bf16_bits(v)), 0, p + i); }
+#endif  // HCL_COMMON_VEC_H
+
 #endif  // HCL_COMMON_H

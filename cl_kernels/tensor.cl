@@ -47,9 +47,12 @@ HCL_COPY_KERNEL(copy_u32, uint)
 HCL_COPY_KERNEL(copy_u16, ushort)
 HCL_COPY_KERNEL(copy_u8, uchar)
 
-// y (n) DST_DT = x (n) SRC_DT, round to nearest even
+// y (n) DST_DT = x (n) SRC_DT, round to nearest even; 8 elements per work-item (vector path)
 kernel void cast(global HCL_T(DST_DT) *y, ulong y_off, const global HCL_T(SRC_DT) *x, ulong x_off, ulong n) {
-    size_t i = get_global_id(0);
-    if (i >= n) return;
-    HCL_STORE(DST_DT, y, y_off + i, HCL_LOAD(SRC_DT, x, x_off + i));
+    size_t i = get_global_id(0) * 8;
+    if (i + 8 <= n) {
+        HCL_STORE8(DST_DT, y, y_off + i, HCL_LOAD8(SRC_DT, x, x_off + i));
+    } else {
+        for (; i < n; i++) HCL_STORE(DST_DT, y, y_off + i, HCL_LOAD(SRC_DT, x, x_off + i));
+    }
 }

@@ -198,5 +198,5 @@ hcl_status hcl_tensor_cast(hcl_tensor *dst, const hcl_tensor *src) {
     HCL_TRY(hcl_kernel_get(dst->ctx, "tensor", opts, "cast", &k));
     cl_ulong yo = dst->offset, xo = src->offset, n = dst->count;
     hcl_karg args[] = {HCL_ARG(dst->buffer), HCL_ARG(yo), HCL_ARG(src->buffer), HCL_ARG(xo), HCL_ARG(n)};
-    return hcl_launch_1d(dst->ctx, k, dst->count, 0, args, 5);
+    return hcl_launch_1d(dst->ctx, k, (dst->count + 7) / 8, 0, args, 5);
 }
