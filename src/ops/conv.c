@@ -1,0 +1,427 @@
+/* 2-D convolution launchers (NCHW, weights (K, C/groups, R, S)): validation, then one of three
+ * paths: direct kernels for small patches (C/groups*R*S <= 32, e.g. first layers) and depthwise
+ * convs; a plain GEMM for 1x1 stride-1 pointwise convs; im2col (into the context workspace,
+ * chunked over images) + the internal GEMM for the rest. Kernels live in cl_kernels/conv.cl. */
+#include <limits.h>
+#include <stdio.h>
+#include "ops/ops_internal.h"
+
+/* Must match HCL_CONV_PATCH_MAX / HCL_CONV_KB in conv.cl. */
+#define CONV_PATCH_MAX 32
+#define CONV_KB 8
+/* Work items targeted by the stage-1 reductions of dw and dbias (chunk count from shapes only,
+ * so the result bits depend on the shapes, not on the device). */
+#define CONV_REDUCE_ITEMS 16384
+#define CONV_ALIGN 256
+
+/* Columns per chunk of images stay under this many bytes (a single image may exceed it). */
+static size_t g_workspace_limit = (size_t)64 << 20;
+
+/* Internal, for tests only: lowers the chunking limit so small shapes take the multi-chunk path.
+ * 0 restores the default. Not thread-safe; not part of the API. */
+void hcl_conv_set_workspace_limit_for_tests(size_t bytes);
+void hcl_conv_set_workspace_limit_for_tests(size_t bytes) { g_workspace_limit = bytes ? bytes : (size_t)64 << 20; }
+
+void hcl_conv2d_desc_init(hcl_conv2d_desc *d) {
+    if (!d) return;
+    d->stride_h = d->stride_w = 1;
+    d->pad_h = d->pad_w = 0;
+    d->dilation_h = d->dilation_w = 1;
+    d->groups = 1;
+}
+
+int64_t hcl_conv2d_out_size(int64_t in, int64_t k, int stride, int pad, int dilation) {
+    if (in < 1 || k < 1 || stride < 1 || pad < 0 || dilation < 1) return 0;
+    int64_t num = in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1;
+    if (num < 0) return 0;
+    return num / stride + 1;
+}
+
+/* Shapes of one conv call, in the order of the kernels' int16 geometry argument. */
+typedef struct conv_geo {
+    int n, c, h, w, k, p, q, r, s, sh, sw, ph, pw, dh, dw, g;
+    int cpg, kpg;
+    size_t crs_g, crs, pq, hw; /* C/G*R*S, C*R*S, P*Q, H*W */
+} conv_geo;
+
+typedef enum conv_path { PATH_DIRECT, PATH_POINTWISE, PATH_IM2COL } conv_path;
+
+static cl_int16 geo_arg(const conv_geo *g) {
+    cl_int16 v;
+    int f[16] = {g->n, g->c, g->h, g->w, g->k, g->p, g->q, g->r, g->s, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->g};
+    for (int i = 0; i < 16; i++) v.s[i] = f[i];
+    return v;
+}
+
+static conv_path choose_path(const conv_geo *g) {
+    if (g->cpg == 1 || g->crs_g <= CONV_PATCH_MAX) return PATH_DIRECT;
+    if (g->r == 1 && g->s == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0) return PATH_POINTWISE;
+    return PATH_IM2COL;
+}
+
+/* Validates x-side (N,C,H,W), w-side (K,C/G,R,S), y-side (N,K,P,Q) and bias (K) tensors of a
+ * conv call (names as the caller knows them) and fills the geometry. */
+static hcl_status conv_check(hcl_context *ctx, const hcl_conv2d_desc *d, const hcl_tensor *x, const char *xn,
+                             const hcl_tensor *w, const char *wn, const hcl_tensor *y, const char *yn,
+                             const hcl_tensor *bias, const char *bn, conv_geo *g) {
+    HCL_CHECK_NULL(ctx, d);
+    HCL_TRY(hcl_check_float(ctx, x, xn));
+    HCL_TRY(hcl_check_float(ctx, w, wn));
+    HCL_TRY(hcl_check_float(ctx, y, yn));
+    if (bias) HCL_TRY(hcl_check_float(ctx, bias, bn));
+    HCL_TRY(hcl_check_rank(ctx, x, 4, xn));
+    HCL_TRY(hcl_check_rank(ctx, w, 4, wn));
+    HCL_TRY(hcl_check_rank(ctx, y, 4, yn));
+    if (d->stride_h < 1 || d->stride_w < 1 || d->dilation_h < 1 || d->dilation_w < 1 || d->pad_h < 0 || d->pad_w < 0 ||
+        d->groups < 1)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT,
+                         "conv desc: stride %dx%d, dilation %dx%d, pad %dx%d, groups %d (stride, dilation, groups >= 1, pad >= 0)",
+                         d->stride_h, d->stride_w, d->dilation_h, d->dilation_w, d->pad_h, d->pad_w, d->groups);
+    for (int i = 0; i < 4; i++)
+        if (x->shape[i] > INT_MAX || w->shape[i] > INT_MAX || y->shape[i] > INT_MAX)
+            return hcl_error(ctx, HCL_ERR_OVERFLOW, "conv dims must fit in int");
+    g->n = (int)x->shape[0]; g->c = (int)x->shape[1]; g->h = (int)x->shape[2]; g->w = (int)x->shape[3];
+    g->k = (int)w->shape[0]; g->r = (int)w->shape[2]; g->s = (int)w->shape[3];
+    g->sh = d->stride_h; g->sw = d->stride_w; g->ph = d->pad_h; g->pw = d->pad_w;
+    g->dh = d->dilation_h; g->dw = d->dilation_w; g->g = d->groups;
+    if (g->c % g->g || g->k % g->g)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "groups %d must divide %s channels C=%d and %s channels K=%d", g->g, xn, g->c,
+                         wn, g->k);
+    g->cpg = g->c / g->g;
+    g->kpg = g->k / g->g;
+    if (w->shape[1] != g->cpg)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "%s has %lld input channels per group; %s has C=%d in %d groups, so %d",
+                         wn, (long long)w->shape[1], xn, g->c, g->g, g->cpg);
+    int64_t p = hcl_conv2d_out_size(g->h, g->r, g->sh, g->ph, g->dh);
+    int64_t q = hcl_conv2d_out_size(g->w, g->s, g->sw, g->pw, g->dw);
+    if (p < 1 || q < 1)
+        return hcl_error(ctx, HCL_ERR_SHAPE,
+                         "conv output would be empty: %s %dx%d with kernel %dx%d, pad %dx%d, dilation %dx%d, stride %dx%d",
+                         xn, g->h, g->w, g->r, g->s, g->ph, g->pw, g->dh, g->dw, g->sh, g->sw);
+    if (p > INT_MAX || q > INT_MAX) return hcl_error(ctx, HCL_ERR_OVERFLOW, "conv output dims must fit in int");
+    g->p = (int)p;
+    g->q = (int)q;
+    if (y->shape[0] != g->n || y->shape[1] != g->k || y->shape[2] != p || y->shape[3] != q)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "%s is (%lld,%lld,%lld,%lld); it must be (N,K,P,Q) = (%d,%d,%lld,%lld)", yn,
+                         (long long)y->shape[0], (long long)y->shape[1], (long long)y->shape[2], (long long)y->shape[3],
+                         g->n, g->k, (long long)p, (long long)q);
+    if (bias && bias->count != (size_t)g->k)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "%s has %zu elements; it must have K=%d", bn, bias->count, g->k);
+    g->crs_g = (size_t)g->cpg * g->r * g->s;
+    g->crs = g->crs_g * g->g;
+    g->pq = (size_t)g->p * g->q;
+    g->hw = (size_t)g->h * g->w;
+    return HCL_OK;
+}
+
+static hcl_status conv_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype wd, hcl_dtype yd, hcl_dtype bd, const char *name,
+                              cl_kernel *k) {
+    char opts[160];
+    hcl_dt_options(opts, sizeof opts, "X", xd, "W", wd, "Y", yd, "B", bd, NULL);
+    return hcl_kernel_get(ctx, "conv", opts, name, k);
+}
+
+static size_t align_up(size_t v) { return (v + CONV_ALIGN - 1) / CONV_ALIGN * CONV_ALIGN; }
+
+/* Images per chunk so that per_image * chunk stays under the workspace limit (at least 1). */
+static int chunk_images(int n, size_t per_image) {
+    size_t c = per_image ? g_workspace_limit / per_image : (size_t)n;
+    if (c < 1) c = 1;
+    if (c > (size_t)n) c = (size_t)n;
+    return (int)c;
+}
+
+/* Chunking of the N*P output rows for the two-stage reductions over E outputs. */
+static void reduce_chunks(const conv_geo *g, size_t e_count, int *nchunks, int *rpc) {
+    size_t rows = (size_t)g->n * g->p;
+    size_t j = (CONV_REDUCE_ITEMS + e_count - 1) / e_count;
+    if (j > 1024) j = 1024;
+    if (j > rows) j = rows;
+    if (j < 1) j = 1;
+    size_t per = (rows + j - 1) / j;
+    *rpc = (int)per;
+    *nchunks = (int)((rows + per - 1) / per);
+}
+
+/* dbias (K) += sum of dy over N,P,Q: stage 1 into part (F32 workspace at byte offset), stage 2. */
+static hcl_status bias_grad(hcl_context *ctx, const conv_geo *g, hcl_tensor *dbias, const hcl_tensor *dy, hcl_dtype xd,
+                            hcl_dtype wd, cl_mem ws, size_t ws_byte_off) {
+    int nch, rpc;
+    reduce_chunks(g, (size_t)g->k, &nch, &rpc);
+    cl_kernel k1, k2;
+    HCL_TRY(conv_kernel(ctx, xd, wd, dy->dtype, dbias->dtype, "conv_bias_grad_part", &k1));
+    HCL_TRY(conv_kernel(ctx, xd, wd, dy->dtype, dbias->dtype, "conv_reduce_b", &k2));
+    cl_int16 geo = geo_arg(g);
+    cl_ulong part_off = ws_byte_off / 4, dy_off = hcl_off(dy), db_off = hcl_off(dbias), e = (cl_ulong)g->k;
+    hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
+    HCL_TRY(hcl_launch_1d(ctx, k1, (size_t)nch * g->k, 0, a1, 7));
+    hcl_karg a2[] = {HCL_ARG(dbias->buffer), HCL_ARG(db_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
+    return hcl_launch_1d(ctx, k2, (size_t)g->k, 0, a2, 6);
+}
+
+static size_t bias_grad_bytes(const conv_geo *g) {
+    int nch, rpc;
+    reduce_chunks(g, (size_t)g->k, &nch, &rpc);
+    return align_up((size_t)nch * g->k * 4);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+/* y (N,K,P,Q) += bias (K) after a GEMM wrote y. */
+static hcl_status bias_add(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
+                           const hcl_tensor *bias) {
+    cl_kernel k;
+    HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias->dtype, "conv_bias_add", &k));
+    cl_int16 geo = geo_arg(g);
+    cl_ulong y_off = hcl_off(y), b_off = hcl_off(bias);
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(bias->buffer), HCL_ARG(b_off), HCL_ARG(geo)};
+    return hcl_launch_1d(ctx, k, (size_t)g->n * g->k * g->pq, 0, a, 5);
+}
+
+/* One GEMM per group (batched over images), or one batched over groups when there is one image:
+ * y_n,g (K/G, PQ) = w_g (K/G, C/G*R*S) * b_n,g (C/G*R*S, PQ), where b is x itself (pointwise) or
+ * the columns. b_img_stride: elements between images of b; b_off: of image 0. */
+static hcl_status forward_gemm(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, size_t y_off, const hcl_tensor *w,
+                               cl_mem b, size_t b_off, hcl_dtype b_dt, size_t b_img_stride, int nimg) {
+    hcl_gemm_args a = {
+        .a = w->buffer, .b = b, .c = y->buffer, .bias = NULL,
+        .a_dt = w->dtype, .b_dt = b_dt, .c_dt = y->dtype, .bias_dt = HCL_F32,
+        .lda = g->crs_g, .ldb = g->pq, .ldc = g->pq,
+        .m = (size_t)g->kpg, .n = g->pq, .k = g->crs_g,
+        .alpha = 1.0f, .beta = 0.0f, .act = HCL_ACT_NONE, .backend = HCL_GEMM_AUTO,
+    };
+    if (g->g == 1 || nimg == 1) {
+        /* batch over images (G == 1) or over groups (one image) */
+        int over_groups = g->g > 1;
+        for (int n = 0; n < (over_groups ? nimg : 1); n++) {
+            a.a_off = w->offset;
+            a.b_off = b_off + (size_t)n * b_img_stride;
+            a.c_off = y_off + (size_t)n * g->k * g->pq;
+            a.stride_a = over_groups ? (size_t)g->kpg * g->crs_g : 0;
+            a.stride_b = over_groups ? g->crs_g * g->pq : b_img_stride;
+            a.stride_c = over_groups ? (size_t)g->kpg * g->pq : (size_t)g->k * g->pq;
+            a.batch = over_groups ? (size_t)g->g : (size_t)nimg;
+            HCL_TRY(hcl_gemm_enqueue(ctx, &a));
+        }
+        return HCL_OK;
+    }
+    for (int gi = 0; gi < g->g; gi++) {
+        a.a_off = w->offset + (size_t)gi * g->kpg * g->crs_g;
+        a.b_off = b_off + (size_t)gi * g->crs_g * g->pq;
+        a.c_off = y_off + (size_t)gi * g->kpg * g->pq;
+        a.stride_a = 0;
+        a.stride_b = b_img_stride;
+        a.stride_c = (size_t)g->k * g->pq;
+        a.batch = (size_t)nimg;
+        HCL_TRY(hcl_gemm_enqueue(ctx, &a));
+    }
+    return HCL_OK;
+}
+
+static hcl_status forward_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x,
+                                 const hcl_tensor *w, const hcl_tensor *bias) {
+    int patch = g->crs_g <= CONV_PATCH_MAX;
+    cl_kernel k;
+    HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias ? bias->dtype : y->dtype,
+                        patch ? "conv_patch_fwd" : "conv_direct_fwd", &k));
+    cl_int16 geo = geo_arg(g);
+    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), w_off = hcl_off(w), b_off = bias ? hcl_off(bias) : 0;
+    cl_int has_bias = bias != NULL;
+    cl_mem bbuf = bias ? bias->buffer : y->buffer;
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(w->buffer),
+                    HCL_ARG(w_off), HCL_ARG(bbuf), HCL_ARG(b_off), HCL_ARG(has_bias), HCL_ARG(geo)};
+    size_t items = patch ? (size_t)g->n * g->g * ((g->kpg + CONV_KB - 1) / CONV_KB) * g->pq : (size_t)g->n * g->k * g->pq;
+    return hcl_launch_1d(ctx, k, items, 0, a, 10);
+}
+
+/* Columns of images n0 .. n0+nc-1 into the workspace: per image (C*R*S, PQ) when per_image,
+ * else (C*R*S, nc*PQ) with images side by side (for dw). */
+static hcl_status im2col(hcl_context *ctx, const conv_geo *g, const hcl_tensor *x, hcl_dtype wd, hcl_dtype yd,
+                         cl_mem ws, size_t cols_off, int n0, int nc, int per_image) {
+    cl_kernel k;
+    HCL_TRY(conv_kernel(ctx, x->dtype, wd, yd, yd, "conv_im2col", &k));
+    cl_int16 geo = geo_arg(g);
+    cl_ulong co = cols_off, x_off = hcl_off(x);
+    cl_ulong col_ns = per_image ? g->crs * g->pq : g->pq, col_rs = per_image ? g->pq : (size_t)nc * g->pq;
+    hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(co), HCL_ARG(col_ns), HCL_ARG(col_rs), HCL_ARG(x->buffer), HCL_ARG(x_off),
+                    HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(nc)};
+    return hcl_launch_1d(ctx, k, (size_t)nc * g->crs * g->pq, 0, a, 9);
+}
+
+hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
+                              const hcl_tensor *bias, const hcl_conv2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    conv_geo g;
+    HCL_TRY(conv_check(ctx, desc, x, "x", w, "w", y, "y", bias, "bias", &g));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", w, "w"));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", bias, "bias"));
+    conv_path path = choose_path(&g);
+    if (path == PATH_DIRECT) return forward_direct(ctx, &g, y, x, w, bias);
+    if (path == PATH_POINTWISE) {
+        HCL_TRY(forward_gemm(ctx, &g, y, y->offset, w, x->buffer, x->offset, x->dtype, (size_t)g.c * g.hw, g.n));
+    } else {
+        size_t es = hcl_dtype_size(x->dtype), per_image = g.crs * g.pq * es;
+        int nc = chunk_images(g.n, per_image);
+        cl_mem ws;
+        HCL_TRY(hcl_workspace_get(ctx, per_image * (size_t)nc, &ws));
+        for (int n0 = 0; n0 < g.n; n0 += nc) {
+            int cnt = g.n - n0 < nc ? g.n - n0 : nc;
+            HCL_TRY(im2col(ctx, &g, x, w->dtype, y->dtype, ws, 0, n0, cnt, 1));
+            HCL_TRY(forward_gemm(ctx, &g, y, y->offset + (size_t)n0 * g.k * g.pq, w, ws, 0, x->dtype, g.crs * g.pq, cnt));
+        }
+    }
+    if (bias) HCL_TRY(bias_add(ctx, &g, y, x, w, bias));
+    return HCL_OK;
+}
+
+/* ---------------------------------------------------------------- backward data */
+
+/* c_n,g (C/G*R*S, PQ) = w_g^T (C/G*R*S, K/G) * dy_n,g (K/G, PQ) for images n0.., per group,
+ * batched over images. c is dx itself (pointwise) or the F32 columns. */
+static hcl_status backward_data_gemm(hcl_context *ctx, const conv_geo *g, cl_mem c, size_t c_off, hcl_dtype c_dt,
+                                     size_t c_img_stride, const hcl_tensor *dy, const hcl_tensor *w, int n0, int nimg) {
+    for (int gi = 0; gi < g->g; gi++) {
+        hcl_gemm_args a = {
+            .a = w->buffer, .b = dy->buffer, .c = c, .bias = NULL,
+            .a_off = w->offset + (size_t)gi * g->kpg * g->crs_g,
+            .b_off = dy->offset + ((size_t)n0 * g->k + (size_t)gi * g->kpg) * g->pq,
+            .c_off = c_off + (size_t)gi * g->crs_g * g->pq,
+            .a_dt = w->dtype, .b_dt = dy->dtype, .c_dt = c_dt, .bias_dt = HCL_F32,
+            .lda = g->crs_g, .ldb = g->pq, .ldc = g->pq,
+            .stride_a = 0, .stride_b = (size_t)g->k * g->pq, .stride_c = c_img_stride,
+            .m = g->crs_g, .n = g->pq, .k = (size_t)g->kpg, .batch = (size_t)nimg,
+            .trans_a = 1, .trans_b = 0, .alpha = 1.0f, .beta = 0.0f, .act = HCL_ACT_NONE, .backend = HCL_GEMM_AUTO,
+        };
+        HCL_TRY(hcl_gemm_enqueue(ctx, &a));
+    }
+    return HCL_OK;
+}
+
+hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *w,
+                                    const hcl_conv2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    conv_geo g;
+    HCL_TRY(conv_check(ctx, desc, dx, "dx", w, "w", dy, "dy", NULL, NULL, &g));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", w, "w"));
+    conv_path path = choose_path(&g);
+    cl_int16 geo = geo_arg(&g);
+    if (path == PATH_DIRECT) {
+        cl_kernel k;
+        HCL_TRY(conv_kernel(ctx, dx->dtype, w->dtype, dy->dtype, dy->dtype, "conv_direct_bwd_data", &k));
+        cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), w_off = hcl_off(w);
+        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(w->buffer),
+                        HCL_ARG(w_off), HCL_ARG(geo)};
+        return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.hw, 0, a, 7);
+    }
+    if (path == PATH_POINTWISE)
+        return backward_data_gemm(ctx, &g, dx->buffer, dx->offset, dx->dtype, (size_t)g.c * g.hw, dy, w, 0, g.n);
+    size_t per_image = g.crs * g.pq * 4;
+    int nc = chunk_images(g.n, per_image);
+    cl_mem ws;
+    HCL_TRY(hcl_workspace_get(ctx, per_image * (size_t)nc, &ws));
+    cl_kernel k;
+    HCL_TRY(conv_kernel(ctx, dx->dtype, w->dtype, dy->dtype, dy->dtype, "conv_col2im", &k));
+    for (int n0 = 0; n0 < g.n; n0 += nc) {
+        int cnt = g.n - n0 < nc ? g.n - n0 : nc;
+        HCL_TRY(backward_data_gemm(ctx, &g, ws, 0, HCL_F32, g.crs * g.pq, dy, w, n0, cnt));
+        cl_ulong dx_off = hcl_off(dx), cols_off = 0;
+        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(ws), HCL_ARG(cols_off), HCL_ARG(geo), HCL_ARG(n0),
+                        HCL_ARG(cnt)};
+        HCL_TRY(hcl_launch_1d(ctx, k, (size_t)cnt * g.c * g.hw, 0, a, 7));
+    }
+    return HCL_OK;
+}
+
+/* ---------------------------------------------------------------- backward weight */
+
+static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor *dw, hcl_tensor *dbias,
+                                         const hcl_tensor *dy, const hcl_tensor *x) {
+    size_t e_count = (size_t)g->k * g->crs_g;
+    int nch, rpc;
+    reduce_chunks(g, e_count, &nch, &rpc);
+    size_t part_bytes = align_up((size_t)nch * e_count * 4);
+    cl_mem ws;
+    HCL_TRY(hcl_workspace_get(ctx, part_bytes + (dbias ? bias_grad_bytes(g) : 0), &ws));
+    hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
+    cl_kernel k1, k2;
+    HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_direct_bwd_weight_part", &k1));
+    HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_w", &k2));
+    cl_int16 geo = geo_arg(g);
+    cl_ulong part_off = 0, dy_off = hcl_off(dy), x_off = hcl_off(x), dw_off = hcl_off(dw), e = e_count;
+    hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(x->buffer),
+                     HCL_ARG(x_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
+    HCL_TRY(hcl_launch_1d(ctx, k1, (size_t)nch * e_count, 0, a1, 9));
+    hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
+    HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, 6));
+    if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, part_bytes));
+    return HCL_OK;
+}
+
+/* Per chunk of nc images: cols (C*R*S, nc*PQ) and dyp (K, nc*PQ) side by side, then per group
+ * dw_g (K/G, C/G*R*S) (+)= dyp_g * cols_g^T in one GEMM batched over groups, whose K-dim
+ * nc*PQ sums the chunk's images in FP32. Chunks accumulate with beta = 1 into dw itself when it
+ * is F32, else into an F32 accumulator that is added to dw once at the end (one rounding). */
+static hcl_status backward_weight_gemm(hcl_context *ctx, const conv_geo *g, hcl_tensor *dw, hcl_tensor *dbias,
+                                       const hcl_tensor *dy, const hcl_tensor *x) {
+    size_t xs = hcl_dtype_size(x->dtype), ys = hcl_dtype_size(dy->dtype);
+    size_t per_image = g->crs * g->pq * xs + (size_t)g->k * g->pq * ys;
+    int nc = chunk_images(g->n, per_image);
+    size_t e_count = (size_t)g->k * g->crs_g;
+    int direct_acc = dw->dtype == HCL_F32;
+    size_t cols_bytes = align_up(g->crs * g->pq * xs * (size_t)nc);
+    size_t dyp_bytes = align_up((size_t)g->k * g->pq * ys * (size_t)nc);
+    size_t acc_bytes = direct_acc ? 0 : align_up(e_count * 4);
+    size_t bias_bytes = dbias ? bias_grad_bytes(g) : 0;
+    cl_mem ws;
+    HCL_TRY(hcl_workspace_get(ctx, cols_bytes + dyp_bytes + acc_bytes + bias_bytes, &ws));
+    size_t cols_off = 0, dyp_off = cols_bytes / ys, acc_off = (cols_bytes + dyp_bytes) / 4;
+    hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
+    cl_kernel kpack;
+    HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_pack_dy", &kpack));
+    cl_int16 geo = geo_arg(g);
+    for (int n0 = 0; n0 < g->n; n0 += nc) {
+        int cnt = g->n - n0 < nc ? g->n - n0 : nc;
+        size_t L = (size_t)cnt * g->pq;
+        HCL_TRY(im2col(ctx, g, x, dw->dtype, dy->dtype, ws, cols_off, n0, cnt, 0));
+        cl_ulong po = dyp_off, dy_off = hcl_off(dy);
+        hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(po), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(cnt)};
+        HCL_TRY(hcl_launch_1d(ctx, kpack, (size_t)cnt * g->k * g->pq, 0, a, 7));
+        hcl_gemm_args ga = {
+            .a = ws, .b = ws, .c = direct_acc ? dw->buffer : ws, .bias = NULL,
+            .a_off = dyp_off, .b_off = cols_off, .c_off = direct_acc ? dw->offset : acc_off,
+            .a_dt = dy->dtype, .b_dt = x->dtype, .c_dt = HCL_F32, .bias_dt = HCL_F32,
+            .lda = L, .ldb = L, .ldc = g->crs_g,
+            .stride_a = (size_t)g->kpg * L, .stride_b = g->crs_g * L, .stride_c = (size_t)g->kpg * g->crs_g,
+            .m = (size_t)g->kpg, .n = g->crs_g, .k = L, .batch = (size_t)g->g,
+            .trans_a = 0, .trans_b = 1, .alpha = 1.0f, .beta = (direct_acc || n0 > 0) ? 1.0f : 0.0f,
+            .act = HCL_ACT_NONE, .backend = HCL_GEMM_AUTO,
+        };
+        HCL_TRY(hcl_gemm_enqueue(ctx, &ga));
+    }
+    if (!direct_acc) {
+        cl_kernel k;
+        HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_w", &k));
+        cl_ulong dw_off = hcl_off(dw), ao = acc_off, e = e_count;
+        cl_int one = 1;
+        hcl_karg a[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(ao), HCL_ARG(e), HCL_ARG(one)};
+        HCL_TRY(hcl_launch_1d(ctx, k, e_count, 0, a, 6));
+    }
+    if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, cols_bytes + dyp_bytes + acc_bytes));
+    return HCL_OK;
+}
+
+hcl_status hcl_conv2d_backward_weight(hcl_context *ctx, hcl_tensor *dw, hcl_tensor *dbias, const hcl_tensor *dy,
+                                      const hcl_tensor *x, const hcl_conv2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    conv_geo g;
+    HCL_TRY(conv_check(ctx, desc, x, "x", dw, "dw", dy, "dy", dbias, "dbias", &g));
+    HCL_TRY(hcl_check_no_alias(ctx, dw, "dw", dy, "dy"));
+    HCL_TRY(hcl_check_no_alias(ctx, dw, "dw", x, "x"));
+    HCL_TRY(hcl_check_no_alias(ctx, dbias, "dbias", dy, "dy"));
+    HCL_TRY(hcl_check_no_alias(ctx, dbias, "dbias", x, "x"));
+    HCL_TRY(hcl_check_no_alias(ctx, dbias, "dbias", dw, "dw"));
+    if (choose_path(&g) == PATH_DIRECT) return backward_weight_direct(ctx, &g, dw, dbias, dy, x);
+    return backward_weight_gemm(ctx, &g, dw, dbias, dy, x);
+}

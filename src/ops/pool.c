@@ -1,0 +1,165 @@
+/* 2-D pooling launchers (NCHW): max pooling with an I32 argmax, average pooling, global average
+ * pooling, forward and backward. Output sizes use floor mode: (H + 2 pad - kernel) / stride + 1.
+ * Kernels live in cl_kernels/pool.cl; the backward kernels gather (deterministic, no atomics). */
+#include <limits.h>
+#include <stdio.h>
+#include "ops/ops_internal.h"
+
+void hcl_pool2d_desc_init(hcl_pool2d_desc *d, int kernel, int stride) {
+    if (!d) return;
+    d->kernel_h = d->kernel_w = kernel;
+    d->stride_h = d->stride_w = stride;
+    d->pad_h = d->pad_w = 0;
+    d->count_include_pad = 1;
+}
+
+typedef struct pool_geo {
+    int n, c, h, w, p, q;
+} pool_geo;
+
+static cl_int16 pool_geo_arg(const pool_geo *g, const hcl_pool2d_desc *d) {
+    cl_int16 v;
+    int f[16] = {g->n, g->c, g->h, g->w, g->p, g->q, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
+                 d->pad_h, d->pad_w, d->count_include_pad ? 1 : 0, 0, 0, 0};
+    for (int i = 0; i < 16; i++) v.s[i] = f[i];
+    return v;
+}
+
+/* x-side (N,C,H,W) and y-side (N,C,P,Q) float tensors of a pooling call, the desc, and
+ * optionally the argmax (I32, y's shape). */
+static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const hcl_tensor *x, const char *xn,
+                             const hcl_tensor *y, const char *yn, const hcl_tensor *am, int need_am, pool_geo *g) {
+    HCL_CHECK_NULL(ctx, d);
+    HCL_TRY(hcl_check_float(ctx, x, xn));
+    HCL_TRY(hcl_check_float(ctx, y, yn));
+    HCL_TRY(hcl_check_rank(ctx, x, 4, xn));
+    HCL_TRY(hcl_check_rank(ctx, y, 4, yn));
+    if (d->kernel_h < 1 || d->kernel_w < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 || d->pad_w < 0)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "pool desc: kernel %dx%d, stride %dx%d (>= 1), pad %dx%d (>= 0)",
+                         d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
+    if (2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "pool pad %dx%d must be at most half the kernel %dx%d", d->pad_h,
+                         d->pad_w, d->kernel_h, d->kernel_w);
+    for (int i = 0; i < 4; i++)
+        if (x->shape[i] > INT_MAX || y->shape[i] > INT_MAX) return hcl_error(ctx, HCL_ERR_OVERFLOW, "pool dims must fit in int");
+    g->n = (int)x->shape[0]; g->c = (int)x->shape[1]; g->h = (int)x->shape[2]; g->w = (int)x->shape[3];
+    int64_t p = hcl_conv2d_out_size(g->h, d->kernel_h, d->stride_h, d->pad_h, 1);
+    int64_t q = hcl_conv2d_out_size(g->w, d->kernel_w, d->stride_w, d->pad_w, 1);
+    if (p < 1 || q < 1)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "pool output would be empty: %s %dx%d with kernel %dx%d, pad %dx%d", xn, g->h,
+                         g->w, d->kernel_h, d->kernel_w, d->pad_h, d->pad_w);
+    g->p = (int)p;
+    g->q = (int)q;
+    if (y->shape[0] != g->n || y->shape[1] != g->c || y->shape[2] != p || y->shape[3] != q)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "%s is (%lld,%lld,%lld,%lld); it must be (N,C,P,Q) = (%d,%d,%lld,%lld)", yn,
+                         (long long)y->shape[0], (long long)y->shape[1], (long long)y->shape[2], (long long)y->shape[3],
+                         g->n, g->c, (long long)p, (long long)q);
+    if (am || need_am) {
+        HCL_TRY(hcl_check_dtype(ctx, am, HCL_I32, "argmax"));
+        if (!hcl_tensor_same_shape(am, y))
+            return hcl_error(ctx, HCL_ERR_SHAPE, "argmax must have the shape of %s (N,C,P,Q)", yn);
+    }
+    return HCL_OK;
+}
+
+static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const char *name, cl_kernel *k) {
+    char opts[96];
+    hcl_dt_options(opts, sizeof opts, "X", xd, "Y", yd, NULL);
+    return hcl_kernel_get(ctx, "pool", opts, name, k);
+}
+
+hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *argmax, const hcl_tensor *x,
+                                 const hcl_pool2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    pool_geo g;
+    HCL_TRY(pool_check(ctx, desc, x, "x", y, "y", argmax, 0, &g));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
+    HCL_TRY(hcl_check_no_alias(ctx, argmax, "argmax", x, "x"));
+    HCL_TRY(hcl_check_no_alias(ctx, argmax, "argmax", y, "y"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "maxpool_fwd", &k));
+    cl_int16 geo = pool_geo_arg(&g, desc);
+    cl_ulong y_off = hcl_off(y), a_off = argmax ? hcl_off(argmax) : 0, x_off = hcl_off(x);
+    cl_int has_am = argmax != NULL;
+    cl_mem abuf = argmax ? argmax->buffer : y->buffer;
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
+                    HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
+    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.p * g.q, 0, a, 8);
+}
+
+hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *argmax,
+                                  const hcl_pool2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    pool_geo g;
+    HCL_TRY(pool_check(ctx, desc, dx, "dx", dy, "dy", argmax, 1, &g));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", argmax, "argmax"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
+    cl_int16 geo = pool_geo_arg(&g, desc);
+    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = hcl_off(argmax);
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
+                    HCL_ARG(a_off), HCL_ARG(geo)};
+    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.h * g.w, 0, a, 7);
+}
+
+hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_pool2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    pool_geo g;
+    HCL_TRY(pool_check(ctx, desc, x, "x", y, "y", NULL, 0, &g));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "avgpool_fwd", &k));
+    cl_int16 geo = pool_geo_arg(&g, desc);
+    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x);
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
+    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.p * g.q, 0, a, 5);
+}
+
+hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_pool2d_desc *desc) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    pool_geo g;
+    HCL_TRY(pool_check(ctx, desc, dx, "dx", dy, "dy", NULL, 0, &g));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
+    cl_int16 geo = pool_geo_arg(&g, desc);
+    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo)};
+    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.h * g.w, 0, a, 5);
+}
+
+/* x (N,C,H,W) and y (N,C) or (N,C,1,1). */
+static hcl_status global_check(hcl_context *ctx, const hcl_tensor *x, const char *xn, const hcl_tensor *y, const char *yn) {
+    HCL_TRY(hcl_check_float(ctx, x, xn));
+    HCL_TRY(hcl_check_float(ctx, y, yn));
+    HCL_TRY(hcl_check_rank(ctx, x, 4, xn));
+    int ok = (y->rank == 2 || (y->rank == 4 && y->shape[2] == 1 && y->shape[3] == 1)) && y->shape[0] == x->shape[0] &&
+             y->shape[1] == x->shape[1];
+    if (!ok)
+        return hcl_error(ctx, HCL_ERR_SHAPE, "%s must be (N,C) or (N,C,1,1) with N=%lld, C=%lld of %s", yn,
+                         (long long)x->shape[0], (long long)x->shape[1], xn);
+    return HCL_OK;
+}
+
+hcl_status hcl_global_avgpool_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    HCL_TRY(global_check(ctx, x, "x", y, "y"));
+    HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "global_avgpool_fwd", &k));
+    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), nc = y->count, hw = (cl_ulong)(x->shape[2] * x->shape[3]);
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(nc), HCL_ARG(hw)};
+    return hcl_launch_1d(ctx, k, (size_t)nc, 0, a, 6);
+}
+
+hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    HCL_TRY(global_check(ctx, dx, "dx", dy, "dy"));
+    HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "global_avgpool_bwd", &k));
+    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), nc = dy->count, hw = (cl_ulong)(dx->shape[2] * dx->shape[3]);
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(nc), HCL_ARG(hw)};
+    return hcl_launch_1d(ctx, k, dx->count, 0, a, 6);
+}
