@@ -5,6 +5,7 @@
 #include "halfcl/runtime.h"
 #include "halfcl/tensor.h"
 #include "halfcl/ops.h"
+#include "halfcl/amp.h"
 
 #define HALFCL_VERSION_MAJOR 0
 #define HALFCL_VERSION_MINOR 1

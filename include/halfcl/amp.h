@@ -1,0 +1,267 @@
+/* halfcl amp: mixed-precision training state. Precision policies, parameters in flat arenas (FP32
+ * masters, working copies in the compute dtype, gradients), seeded parameter init, the device-side
+ * loss scaler, fused optimizers (SGD/momentum/Nesterov, Adam, AdamW, RMSProp, AdaGrad) with global
+ * norm clipping, learning-rate schedules, and checkpoints. A training step needs no host sync. */
+#ifndef HALFCL_AMP_H
+#define HALFCL_AMP_H
+
+#include "halfcl/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- precision policies */
+typedef enum hcl_precision {
+    HCL_PRECISION_FP32 = 0,   /* weights, activations, gradients F32 (the master is the weight) */
+    HCL_PRECISION_MIXED_F16,  /* F32 masters; F16 working weights, activations and gradients */
+    HCL_PRECISION_MIXED_BF16, /* F32 masters; BF16 working weights, activations and gradients */
+    HCL_PRECISION_PURE_F16,   /* F16 weights updated in place, no master copy: for comparison only */
+    HCL_PRECISION_COUNT_
+} hcl_precision;
+
+const char *hcl_precision_name(hcl_precision p);     /* "fp32", "mixed_f16", ...; NULL if invalid */
+/* "fp32" | "mixed_f16" | "mixed_bf16" | "pure_f16" -> policy; HCL_ERR_INVALID_ARGUMENT otherwise. */
+hcl_status hcl_precision_parse(const char *name, hcl_precision *p);
+hcl_dtype hcl_precision_compute_dtype(hcl_precision p); /* working weights and activations */
+hcl_dtype hcl_precision_grad_dtype(hcl_precision p);    /* gradients (= compute dtype) */
+int hcl_precision_has_master(hcl_precision p);          /* 1: a separate F32 master arena exists */
+
+/* ---------------------------------------------------------------- parameters (flat arenas) */
+/* A set of parameters. Declare them with hcl_params_add, then hcl_params_alloc creates one arena
+ * per role (masters F32, working copies, gradients); each parameter is a view (arena, offset,
+ * count) whose offset is aligned to the device's base alignment (padding elements are zero and
+ * stay zero). Under fp32 the working copy IS the master (same buffer); under pure_f16 there is no
+ * master (the F16 working copy is updated in place). Not thread-safe, like the context. */
+typedef struct hcl_params hcl_params;
+
+hcl_status hcl_params_create(hcl_context *ctx, hcl_precision policy, hcl_params **params);
+void hcl_params_free(hcl_params *params); /* NULL is a no-op; free optimizers on it first */
+
+/* Declares a parameter (name unique, 1..255 bytes; every dim >= 1). *index (may be NULL) gets its
+ * index (declaration order). Only before hcl_params_alloc. */
+hcl_status hcl_params_add(hcl_params *params, const char *name, int rank, const int64_t *shape, size_t *index);
+/* Allocates the arenas and the views; masters, working copies and gradients start at zero. */
+hcl_status hcl_params_alloc(hcl_params *params);
+
+hcl_precision hcl_params_policy(const hcl_params *params);
+hcl_context *hcl_params_context(const hcl_params *params);
+size_t hcl_params_count(const hcl_params *params);            /* parameters declared */
+size_t hcl_params_numel(const hcl_params *params);            /* sum of their element counts */
+size_t hcl_params_arena_numel(const hcl_params *params);      /* arena elements incl. padding (after alloc) */
+/* Index of `name`, or HCL_ERR_INVALID_ARGUMENT when absent. */
+hcl_status hcl_params_find(const hcl_params *params, const char *name, size_t *index);
+const char *hcl_params_name(const hcl_params *params, size_t index);        /* NULL if out of range */
+size_t hcl_params_offset(const hcl_params *params, size_t index);           /* element offset in the arenas */
+
+/* Views (after alloc; NULL when index is out of range). Ops take these directly: weight() is the
+ * working copy in the compute dtype for forward/backward, grad() the gradient the backward ops
+ * accumulate into. master() is the F32 master (= weight() under fp32, NULL under pure_f16). */
+hcl_tensor *hcl_params_weight(hcl_params *params, size_t index);
+hcl_tensor *hcl_params_grad(hcl_params *params, size_t index);
+hcl_tensor *hcl_params_master(hcl_params *params, size_t index);
+/* Whole-arena rank-1 tensors (after alloc). master_arena is NULL under pure_f16. */
+hcl_tensor *hcl_params_weight_arena(hcl_params *params);
+hcl_tensor *hcl_params_grad_arena(hcl_params *params);
+hcl_tensor *hcl_params_master_arena(hcl_params *params);
+
+/* Zeroes the whole gradient arena: one launch. Queued. */
+hcl_status hcl_params_zero_grad(hcl_params *params);
+/* Working copies = masters cast to the compute dtype (RNE), one launch over the arena; a no-op
+ * under fp32 and pure_f16. Call after writing masters directly. Queued. */
+hcl_status hcl_params_sync_weights(hcl_params *params);
+/* Host F32 values -> parameter `index` (the master, then the working copy cast from it; under
+ * pure_f16 the F16 weight). Blocking. */
+hcl_status hcl_params_upload(hcl_params *params, size_t index, const float *host, size_t count);
+/* Parameter `index` -> host F32 (the master; under pure_f16 the F16 weight). Blocking. */
+hcl_status hcl_params_download(const hcl_params *params, size_t index, float *host, size_t count);
+
+/* Initialisation from a seed with the Philox ops (hcl_random_uniform/normal). Draws come from the
+ * stream (seed, offset = the parameter's arena offset), so the parameters of a set use disjoint
+ * parts of one stream and a result depends only on (seed, layout). Writes the F32 master, then casts the
+ * working copy from it (pure_f16: draws straight into the F16 weight). Queued. */
+typedef enum hcl_init_kind {
+    HCL_INIT_CONSTANT = 0,  /* a */
+    HCL_INIT_UNIFORM,       /* U[a, b) */
+    HCL_INIT_NORMAL,        /* N(mean a, std b) */
+    HCL_INIT_HE_UNIFORM,    /* U[-bound, bound), bound = gain * sqrt(3 / fan_in)   (kaiming_uniform_) */
+    HCL_INIT_HE_NORMAL,     /* N(0, gain / sqrt(fan_in))                           (kaiming_normal_)  */
+    HCL_INIT_XAVIER_UNIFORM,/* bound = gain * sqrt(6 / (fan_in + fan_out))         (xavier_uniform_)  */
+    HCL_INIT_XAVIER_NORMAL, /* std = gain * sqrt(2 / (fan_in + fan_out))           (xavier_normal_)   */
+} hcl_init_kind;
+
+typedef struct hcl_init {
+    hcl_init_kind kind;
+    float a, b;              /* constant / uniform bounds / normal mean and std */
+    float gain;              /* He/Xavier gain: sqrt(2) for ReLU (hcl_init_he), 1 for linear/Xavier */
+    int64_t fan_in, fan_out; /* He/Xavier; 0 = from the shape like PyTorch: dims (out, in, k...) */
+} hcl_init;
+
+hcl_status hcl_params_init(hcl_params *params, size_t index, const hcl_init *init, uint64_t seed);
+/* PyTorch's fans of a weight of shape (out, in, k...): fan_in = in * prod(k), fan_out = out * prod(k);
+ * rank 1: fan_in = fan_out = dim 0. */
+void hcl_init_fans(int rank, const int64_t *shape, int64_t *fan_in, int64_t *fan_out);
+/* Ready-made descriptors. */
+hcl_init hcl_init_constant(float value);
+hcl_init hcl_init_uniform(float lo, float hi);
+hcl_init hcl_init_normal(float mean, float std);
+hcl_init hcl_init_he(int normal);     /* gain sqrt(2), fans from the shape */
+hcl_init hcl_init_xavier(int normal); /* gain 1, fans from the shape */
+
+/* ---------------------------------------------------------------- loss scaler */
+typedef enum hcl_scaler_mode {
+    HCL_SCALER_OFF = 0, /* scale 1 */
+    HCL_SCALER_STATIC,  /* fixed init_scale */
+    HCL_SCALER_DYNAMIC, /* grows after growth_interval clean steps, backs off on inf/NaN */
+} hcl_scaler_mode;
+
+typedef struct hcl_scaler_config {
+    hcl_scaler_mode mode;
+    float init_scale;         /* 65536 (2^16) */
+    float growth_factor;      /* 2 */
+    float backoff_factor;     /* 0.5 */
+    uint32_t growth_interval; /* 2000 consecutive clean steps */
+    float max_scale;          /* 2^24: growth never passes it (and never reaches inf) */
+    float min_scale;          /* 1: backoff never goes below it */
+} hcl_scaler_config;
+
+/* The defaults above, with mode DYNAMIC for mixed_f16 and OFF for the other policies (bf16 has
+ * F32's range; pure_f16 is the unscaled comparison). */
+void hcl_scaler_config_init(hcl_scaler_config *config, hcl_precision policy);
+
+/* ---------------------------------------------------------------- optimizers */
+typedef enum hcl_optim_kind {
+    HCL_OPTIM_SGD = 0, /* momentum, dampening, nesterov, weight_decay (L2) */
+    HCL_OPTIM_ADAM,    /* beta1, beta2, eps, weight_decay (L2, added to the gradient) */
+    HCL_OPTIM_ADAMW,   /* beta1, beta2, eps, weight_decay (decoupled: p *= 1 - lr * wd) */
+    HCL_OPTIM_RMSPROP, /* alpha, eps, momentum, centered, weight_decay */
+    HCL_OPTIM_ADAGRAD, /* lr_decay, initial_accumulator_value, eps, weight_decay */
+    HCL_OPTIM_COUNT_
+} hcl_optim_kind;
+
+typedef struct hcl_optim_config {
+    hcl_optim_kind kind;
+    float weight_decay;
+    float momentum, dampening; /* SGD; momentum also RMSProp */
+    int nesterov;              /* SGD (needs momentum > 0 and dampening 0, as PyTorch) */
+    float beta1, beta2;        /* Adam/AdamW */
+    float eps;                 /* Adam/AdamW/RMSProp/AdaGrad */
+    float alpha;               /* RMSProp smoothing */
+    int centered;              /* RMSProp */
+    float lr_decay;            /* AdaGrad */
+    float initial_accumulator_value; /* AdaGrad */
+    float max_grad_norm;       /* > 0: clip by the global L2 norm of the unscaled gradients */
+} hcl_optim_config;
+
+/* PyTorch's defaults for `kind`: SGD (all 0), Adam (0.9, 0.999, 1e-8, wd 0), AdamW (wd 1e-2),
+ * RMSProp (alpha 0.99, eps 1e-8), AdaGrad (eps 1e-10); no clipping. */
+void hcl_optim_config_init(hcl_optim_config *config, hcl_optim_kind kind);
+const char *hcl_optim_name(hcl_optim_kind kind); /* "sgd", "adam", ... */
+
+/* The optimizer of a parameter set: FP32 state arenas (PyTorch names: momentum_buffer; exp_avg,
+ * exp_avg_sq; square_avg, momentum_buffer, grad_avg; sum) and the device amp state: loss scale,
+ * growth tracker, step counter (optimizer steps taken), skipped-step counter, last gradient norm.
+ * `params` must be allocated and must outlive the optimizer. scaler may be NULL (policy default). */
+typedef struct hcl_optimizer hcl_optimizer;
+hcl_status hcl_optimizer_create(hcl_params *params, const hcl_optim_config *config,
+                                const hcl_scaler_config *scaler, hcl_optimizer **optimizer);
+void hcl_optimizer_free(hcl_optimizer *optimizer); /* NULL is a no-op */
+
+/* The loss scale: an F32 one-element device tensor to pass as `grad_scale` to the loss ops.
+ * It is updated on the device by hcl_optimizer_step; never NULL for a valid optimizer. */
+const hcl_tensor *hcl_optimizer_grad_scale(const hcl_optimizer *optimizer);
+
+/* One training step over the whole arena, with NO host sync, as three launches:
+ *  1. unscale + check: one pass over the gradient arena reading the (scaled) gradients, finding
+ *     inf/NaN and summing the squares of the unscaled gradients in FP32 (per-group partials);
+ *  2. a one-work-item kernel: non-finite flag, global norm, clip factor, then the scaler update
+ *     (dynamic: x0.5 and skip on inf/NaN, x2 after growth_interval clean steps, clamped to
+ *     [min_scale, max_scale]) and the step counter (+1 only on a clean step);
+ *  3. the fused optimizer: reads the gradient, multiplies by clip / scale, updates the F32 master
+ *     and states and writes the working copy (RNE) — or touches nothing when the flag is set.
+ * A step with a non-finite gradient is skipped in every scaler mode. `lr` comes from the host
+ * (e.g. hcl_lr_at of the host step index). Gradients are left as they are (zero them before the
+ * next backward). */
+hcl_status hcl_optimizer_step(hcl_optimizer *optimizer, float lr);
+
+/* Explicit, syncing read of the device amp state, for logging. */
+typedef struct hcl_amp_stats {
+    float scale;             /* current loss scale */
+    uint32_t growth_tracker; /* consecutive clean steps since the last change */
+    uint32_t step;           /* optimizer steps taken (skipped steps not counted) */
+    uint32_t skipped;        /* steps skipped for inf/NaN gradients */
+    int last_skipped;        /* the most recent hcl_optimizer_step was skipped */
+    float grad_norm;         /* global L2 norm of the unscaled gradients of the last step */
+    float clip_factor;       /* min(1, max_grad_norm / (grad_norm + 1e-6)), 1 without clipping */
+} hcl_amp_stats;
+hcl_status hcl_optimizer_read_stats(hcl_optimizer *optimizer, hcl_amp_stats *stats);
+
+hcl_params *hcl_optimizer_params(const hcl_optimizer *optimizer);
+const hcl_optim_config *hcl_optimizer_config(const hcl_optimizer *optimizer);
+/* Optimizer state arenas (F32, arena-sized): count, name and tensor of each. */
+size_t hcl_optimizer_state_count(const hcl_optimizer *optimizer);
+const char *hcl_optimizer_state_name(const hcl_optimizer *optimizer, size_t which);
+hcl_tensor *hcl_optimizer_state(hcl_optimizer *optimizer, size_t which);
+/* Number of hcl_optimizer_step calls made (host step index, skipped steps included; restored by
+ * checkpoints): what learning-rate schedules are evaluated at. */
+uint64_t hcl_optimizer_host_step(const hcl_optimizer *optimizer);
+
+/* ---------------------------------------------------------------- learning-rate schedules */
+/* lr(step) = base_lr * warmup(step) * decay(step - warmup_steps), evaluated on the host. */
+typedef enum hcl_lr_decay {
+    HCL_LR_CONSTANT = 0,
+    HCL_LR_STEP,   /* * gamma^floor(s / step_size) */
+    HCL_LR_COSINE, /* min_lr + (base_lr - min_lr) (1 + cos(pi s / decay_steps)) / 2, min_lr after */
+    HCL_LR_LINEAR, /* from base_lr to min_lr linearly over decay_steps, min_lr after */
+} hcl_lr_decay;
+
+typedef struct hcl_lr_schedule {
+    float base_lr;
+    int64_t warmup_steps;       /* linear warm-up over the first warmup_steps steps (0 = none) */
+    float warmup_start_factor;  /* warm-up starts at base_lr * this (default 0) ... */
+    hcl_lr_decay decay;
+    int64_t step_size;          /* STEP */
+    float gamma;                /* STEP (default 0.1) */
+    int64_t decay_steps;        /* COSINE/LINEAR: steps after warm-up */
+    float min_lr;               /* COSINE/LINEAR */
+} hcl_lr_schedule;
+
+void hcl_lr_schedule_init(hcl_lr_schedule *schedule, float base_lr); /* constant, no warm-up */
+/* The learning rate at host step index `step` (0-based). During warm-up step s gives
+ * base_lr * (f + (1 - f) * (s + 1) / warmup_steps), f = warmup_start_factor. */
+float hcl_lr_at(const hcl_lr_schedule *schedule, int64_t step);
+
+/* ---------------------------------------------------------------- checkpoints (safetensors) */
+/* Extra training state stored with a checkpoint: the application's RNG stream (seed, offset),
+ * and free-form metadata strings. */
+typedef struct hcl_checkpoint_meta {
+    const char *key, *value;
+} hcl_checkpoint_meta;
+
+typedef struct hcl_checkpoint_extra {
+    uint64_t rng_seed, rng_offset;
+    const hcl_checkpoint_meta *meta; /* save: pairs to store (keys must not start with "halfcl.") */
+    size_t meta_count;
+} hcl_checkpoint_extra;
+
+/* Saves masters (F32; F16 weights under pure_f16) under "param.<name>", optimizer states under
+ * "state.<state>.<name>", the amp state (scale, growth tracker, step, skipped) and the host step
+ * index, the policy, optimizer kind and extra. Blocking (downloads); written atomically (temp file
+ * + rename), so an existing file survives any failure. extra may be NULL. */
+hcl_status hcl_checkpoint_save(hcl_optimizer *optimizer, const char *path, const hcl_checkpoint_extra *extra);
+
+/* Restores what hcl_checkpoint_save wrote, checking everything first (format, policy, optimizer
+ * kind, names, shapes, dtypes, scalars): on any error nothing in memory has changed. Working
+ * copies are re-cast from the masters, so training resumes bit-identically. extra (may be NULL)
+ * receives rng_seed and rng_offset; its meta is not filled (use hcl_safetensors_load for that). */
+hcl_status hcl_checkpoint_load(hcl_optimizer *optimizer, const char *path, hcl_checkpoint_extra *extra);
+
+/* Exports the weights for inference in `dtype` (F16, BF16 or F32, RNE from the masters) under
+ * "<name>", with the policy in the metadata. Blocking; atomic like hcl_checkpoint_save. */
+hcl_status hcl_params_export(hcl_params *params, const char *path, hcl_dtype dtype,
+                             const hcl_checkpoint_meta *meta, size_t meta_count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HALFCL_AMP_H */
