@@ -6,6 +6,7 @@
 #include "halfcl/tensor.h"
 #include "halfcl/ops.h"
 #include "halfcl/amp.h"
+#include "halfcl/io.h"
 
 #define HALFCL_VERSION_MAJOR 0
 #define HALFCL_VERSION_MINOR 1
