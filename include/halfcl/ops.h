@@ -126,7 +126,9 @@ hcl_status hcl_layernorm_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *
                                   const hcl_tensor *save_mean, const hcl_tensor *save_invstd);
 
 /* ---------------------------------------------------------------- softmax (softmax.cl) */
-/* y = softmax(x) (or log_softmax when log) over the last dim. */
+/* y = softmax(x) (or log_softmax when log) over the last dim. A finite log_softmax value below
+ * the output dtype's range saturates at its lowest finite value (-65504 in F16) instead of
+ * becoming -inf; exp() of either is 0, so the backward pass is unaffected. */
 hcl_status hcl_softmax_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, int log);
 /* dx from dy and the forward OUTPUT y. */
 hcl_status hcl_softmax_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *y, int log);
@@ -136,8 +138,8 @@ hcl_status hcl_softmax_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tens
  * of one element (written). The gradient (may be NULL) is d(loss)/d(input) multiplied by
  * `grad_scale` (NULL = 1; else an F32 one-element device tensor: the loss scale, so the scaled
  * gradient needs no host round trip), stored in the gradient tensor's dtype (overwritten). */
-/* logits (N,C), labels (N) I32 in [0,C) (out-of-range labels give a NaN loss, not a crash);
- * label_smoothing in [0,1). */
+/* logits (N,C), labels (N) I32 in [0,C) (out-of-range labels give a NaN loss and NaN gradient
+ * rows for them, not a crash); label_smoothing in [0,1). */
 hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
                                      const hcl_tensor *labels, float label_smoothing, const hcl_tensor *grad_scale);
 /* mean((pred - target)^2) over all elements. */
