@@ -502,6 +502,25 @@ START_TEST(safetensors_truncation_and_flips) {
             raw[b] ^= (unsigned char)(1u << bit);
         }
     }
+    /* a changed digit in any offset always fails (the span no longer matches the shape) */
+    int offsets_seen = 0;
+    for (size_t i = 8; i + 16 < 8 + hlen; i++) {
+        if (memcmp(raw + i, "\"data_offsets\":[", 16)) continue;
+        for (int which = 0; which < 2; which++) {
+            size_t at = i + 16;
+            if (which) while (raw[at] != ',') at++;
+            at += (size_t)which;
+            unsigned char keep = raw[at];
+            raw[at] = (unsigned char)(keep == '9' ? '8' : keep + 1);
+            write_bytes(path, raw, n);
+            char label[64];
+            snprintf(label, sizeof label, "offset digit at %zu", at);
+            expect_format(ctx, path, NULL, label);
+            raw[at] = keep;
+        }
+        offsets_seen++;
+    }
+    ck_assert_int_eq(offsets_seen, (int)s.count);
     /* flips in the JSON: FORMAT or a clean load */
     int failures = 0, loads = 0;
     static const unsigned char flips[] = {0x01, 0x20, 0x80};
