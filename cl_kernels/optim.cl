@@ -31,23 +31,54 @@
 #define AMP_CLR 9       // f32 1 / (1 + (step - 1) lr_decay)
 #define AMP_CLIP 10     // f32 clip factor
 
+// 8 elements from p[i] as a float8 (cnt < 8 at the tail: lanes past cnt are 0) and the store
+// back of the first cnt lanes: the optimizers run on float8 (vector loads on any device, and
+// PoCL's CPU code vectorises), one code path for full chunks and the tail.
+#define AMP_VEC_IO(dt)                                                                              \
+    inline float8 HCL_CAT(amp_ld_, dt)(const global HCL_T(dt) *p, size_t i, uint cnt) {            \
+        if (cnt >= 8u) return HCL_LOAD8(dt, p, i);                                                  \
+        float t[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};                              \
+        for (uint k = 0; k < cnt; k++) t[k] = HCL_LOAD(dt, p, i + k);                               \
+        return vload8(0, t);                                                                        \
+    }                                                                                               \
+    inline void HCL_CAT(amp_st_, dt)(global HCL_T(dt) *p, size_t i, uint cnt, float8 v) {          \
+        if (cnt >= 8u) {                                                                            \
+            HCL_STORE8(dt, p, i, v);                                                                \
+            return;                                                                                 \
+        }                                                                                           \
+        float t[8];                                                                                 \
+        vstore8(v, 0, t);                                                                           \
+        for (uint k = 0; k < cnt; k++) HCL_STORE(dt, p, i + k, t[k]);                               \
+    }
+AMP_VEC_IO(f32)
+AMP_VEC_IO(f16)
+AMP_VEC_IO(bf16)
+#define AMP_LD(dt, p, i, cnt) HCL_CAT(amp_ld_, dt)((p), (i), (cnt))
+#define AMP_ST(dt, p, i, cnt, v) HCL_CAT(amp_st_, dt)((p), (i), (cnt), (v))
+
 // g (n) G_DT scaled gradients; st amp state; part (2 * groups) f32: per group the sum of squares
-// of g / scale and a non-finite flag (0 or 1). Work-item j of the launch visits j, j + G, ... (G =
-// global size) in order, then the group sums its items in a fixed tree: deterministic.
+// of g / scale and a non-finite flag (0 or 1). Work-item j visits the 8-element chunks j, j + G,
+// ... (G = global size) in order, sums its lanes in a fixed order, then the group sums its items
+// in a fixed tree: deterministic for a given n and launch shape.
 kernel void unscale_check(const global HCL_T(G_DT) *g, ulong g_off, const global float *st, global float *part,
                           ulong n, local float *ssum, local float *sbad) {
     size_t lid = get_local_id(0), lsz = get_local_size(0);
-    size_t stride = get_global_size(0);
+    size_t stride = get_global_size(0), chunks = (n + 7) / 8;
     float inv = 1.0f / st[AMP_SCALE];
-    float sum = 0.0f, bad = 0.0f;
-    for (size_t i = get_global_id(0); i < n; i += stride) {
-        float x = HCL_LOAD(G_DT, g, g_off + i);
-        if (!isfinite(x)) bad = 1.0f;
-        float u = x * inv;
-        sum = fma(u, u, sum);
+    float8 acc = (float8)(0.0f);
+    int8 bad8 = (int8)(0);
+    for (size_t c = get_global_id(0); c < chunks; c += stride) {
+        size_t i = c * 8;
+        uint cnt = (uint)min((ulong)8, n - i);
+        float8 x = AMP_LD(G_DT, g, g_off + i, cnt);
+        bad8 |= isnan(x) | isinf(x);
+        float8 u = x * inv;
+        acc = fma(u, u, acc);
     }
-    ssum[lid] = sum;
-    sbad[lid] = bad;
+    float4 a4 = acc.lo + acc.hi;
+    float2 a2 = a4.lo + a4.hi;
+    ssum[lid] = a2.x + a2.y;
+    sbad[lid] = any(bad8) ? 1.0f : 0.0f;
     barrier(CLK_LOCAL_MEM_FENCE);
     for (size_t s = lsz / 2; s > 0; s >>= 1) {
         if (lid < s) {
@@ -112,26 +143,31 @@ kernel void amp_finalize(const global float *part, uint groups, global float *st
 
 // Shared signature of the optimizers: p (n) P_DT master, w (n) W_DT working copy (written when
 // HAS_WORK), g (n) G_DT scaled gradient, s0..s2 (n) f32 states (unused ones may be any buffer),
-// st amp state, lr and three hyper-parameters a, b, c, flags bits.
+// st amp state, lr, weight decay and three hyper-parameters a, b, c, flags bits. Each work-item
+// updates 8 consecutive elements (fewer at the tail); every branch is uniform across the launch.
 #define OPTIM_ARGS                                                                                        \
     global HCL_T(P_DT) *p, ulong p_off, global HCL_T(W_DT) *w, ulong w_off, const global HCL_T(G_DT) *g, \
         ulong g_off, global float *s0, ulong s0_off, global float *s1, ulong s1_off, global float *s2,    \
         ulong s2_off, const global float *st, float lr, float wd, float a, float b, float c, int flags, ulong n
 
 // Skips everything on a flagged step; loads the unscaled, clipped gradient and the master.
-#define OPTIM_BEGIN                                                 \
-    size_t i = get_global_id(0);                                    \
-    if (i >= n) return;                                             \
-    if (as_uint(st[AMP_FOUND_INF]) != 0u) return;                   \
-    float gr = HCL_LOAD(G_DT, g, g_off + i) * st[AMP_GSCALE];       \
-    float pv = HCL_LOAD(P_DT, p, p_off + i);
+#define OPTIM_BEGIN                                                   \
+    size_t i = get_global_id(0) * 8;                                  \
+    if (i >= n) return;                                               \
+    if (as_uint(st[AMP_FOUND_INF]) != 0u) return;                     \
+    uint cnt = (uint)min((ulong)8, n - i);                            \
+    float8 gr = AMP_LD(G_DT, g, g_off + i, cnt) * st[AMP_GSCALE];     \
+    float8 pv = AMP_LD(P_DT, p, p_off + i, cnt);
+
+#define S_LD(s) AMP_LD(f32, s, s##_off + i, cnt)
+#define S_ST(s, v) AMP_ST(f32, s, s##_off + i, cnt, v)
 
 #if HAS_WORK
-#define OPTIM_END                        \
-    HCL_STORE(P_DT, p, p_off + i, pv);   \
-    HCL_STORE(W_DT, w, w_off + i, pv);
+#define OPTIM_END                          \
+    AMP_ST(P_DT, p, p_off + i, cnt, pv);   \
+    AMP_ST(W_DT, w, w_off + i, cnt, pv);
 #else
-#define OPTIM_END HCL_STORE(P_DT, p, p_off + i, pv);
+#define OPTIM_END AMP_ST(P_DT, p, p_off + i, cnt, pv);
 #endif
 
 // SGD: a = momentum, b = dampening, flags bit 0 = nesterov; s0 = momentum buffer (momentum != 0).
@@ -139,15 +175,15 @@ kernel void amp_finalize(const global float *part, uint groups, global float *st
 // d = nesterov ? d + momentum buf : buf; p -= lr d.
 kernel void sgd_step(OPTIM_ARGS) {
     OPTIM_BEGIN
-    float d = wd != 0.0f ? fma(wd, pv, gr) : gr;
+    float8 d = wd != 0.0f ? fma((float8)(wd), pv, gr) : gr;
     if (a != 0.0f) {
-        float buf;
+        float8 buf;
         if (as_uint(st[AMP_STEP]) == 1u) buf = d;
-        else buf = fma(a, s0[s0_off + i], (1.0f - b) * d);
-        s0[s0_off + i] = buf;
-        d = (flags & 1) ? fma(a, buf, d) : buf;
+        else buf = fma((float8)(a), S_LD(s0), (1.0f - b) * d);
+        S_ST(s0, buf);
+        d = (flags & 1) ? fma((float8)(a), buf, d) : buf;
     }
-    pv = fma(-lr, d, pv);
+    pv = fma((float8)(-lr), d, pv);
     OPTIM_END
 }
 
@@ -159,15 +195,15 @@ kernel void adam_step(OPTIM_ARGS) {
     OPTIM_BEGIN
     if (wd != 0.0f) {
         if (flags & 1) pv *= 1.0f - lr * wd;
-        else gr = fma(wd, pv, gr);
+        else gr = fma((float8)(wd), pv, gr);
     }
-    float m = s0[s0_off + i], v = s1[s1_off + i];
-    m = fma(1.0f - a, gr - m, m);
-    v = fma(b, v, (1.0f - b) * gr * gr);
-    s0[s0_off + i] = m;
-    s1[s1_off + i] = v;
-    float denom = sqrt(v) / sqrt(st[AMP_BC2]) + c;
-    pv = fma(-(lr / st[AMP_BC1]), m / denom, pv);
+    float8 m = S_LD(s0), v = S_LD(s1);
+    m = fma((float8)(1.0f - a), gr - m, m);
+    v = fma((float8)(b), v, (1.0f - b) * gr * gr);
+    S_ST(s0, m);
+    S_ST(s1, v);
+    float8 denom = sqrt(v) / sqrt(st[AMP_BC2]) + c;
+    pv = fma((float8)(-(lr / st[AMP_BC1])), m / denom, pv);
     OPTIM_END
 }
 
@@ -178,25 +214,25 @@ kernel void adam_step(OPTIM_ARGS) {
 // p -= lr buf; else p -= lr g / avg.
 kernel void rmsprop_step(OPTIM_ARGS) {
     OPTIM_BEGIN
-    if (wd != 0.0f) gr = fma(wd, pv, gr);
-    float sq = fma(a, s0[s0_off + i], (1.0f - a) * gr * gr);
-    s0[s0_off + i] = sq;
-    float avg;
+    if (wd != 0.0f) gr = fma((float8)(wd), pv, gr);
+    float8 sq = fma((float8)(a), S_LD(s0), (1.0f - a) * gr * gr);
+    S_ST(s0, sq);
+    float8 avg;
     if (flags & 1) {
-        float ga = s2[s2_off + i];
-        ga = fma(1.0f - a, gr - ga, ga);
-        s2[s2_off + i] = ga;
+        float8 ga = S_LD(s2);
+        ga = fma((float8)(1.0f - a), gr - ga, ga);
+        S_ST(s2, ga);
         avg = sqrt(fmax(fma(-ga, ga, sq), 0.0f));
     } else {
         avg = sqrt(sq);
     }
     avg += b;
     if (c > 0.0f) {
-        float buf = fma(c, s1[s1_off + i], gr / avg);
-        s1[s1_off + i] = buf;
-        pv = fma(-lr, buf, pv);
+        float8 buf = fma((float8)(c), S_LD(s1), gr / avg);
+        S_ST(s1, buf);
+        pv = fma((float8)(-lr), buf, pv);
     } else {
-        pv = fma(-lr, gr / avg, pv);
+        pv = fma((float8)(-lr), gr / avg, pv);
     }
     OPTIM_END
 }
@@ -205,10 +241,10 @@ kernel void rmsprop_step(OPTIM_ARGS) {
 // sum += g^2; p -= clr g / (sqrt(sum) + eps).
 kernel void adagrad_step(OPTIM_ARGS) {
     OPTIM_BEGIN
-    if (wd != 0.0f) gr = fma(wd, pv, gr);
-    float sum = fma(gr, gr, s0[s0_off + i]);
-    s0[s0_off + i] = sum;
+    if (wd != 0.0f) gr = fma((float8)(wd), pv, gr);
+    float8 sum = fma(gr, gr, S_LD(s0));
+    S_ST(s0, sum);
     float clr = lr * st[AMP_CLR];
-    pv = fma(-clr, gr / (sqrt(sum) + c), pv);
+    pv = fma((float8)(-clr), gr / (sqrt(sum) + c), pv);
     OPTIM_END
 }

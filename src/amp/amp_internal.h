@@ -68,6 +68,9 @@ hcl_tensor *hcl_params_storage_arena(hcl_params *params);
 /* Enqueues pass 1 of a step alone (unscale + non-finite check + sum of squares into partials). */
 hcl_status hcl_amp_check_enqueue(hcl_optimizer *opt);
 
+/* Enqueues pass 3 alone (the fused optimizer over the arena). */
+hcl_status hcl_amp_update_enqueue(hcl_optimizer *opt, float lr);
+
 /* Writes the initial amp state words (scale from the scaler config, counters zero). Blocking. */
 hcl_status hcl_amp_state_reset(hcl_optimizer *opt);
 

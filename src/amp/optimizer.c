@@ -8,8 +8,9 @@
 #include "amp/amp_internal.h"
 #include "ops/ops_internal.h"
 
-#define CHECK_MAX_GROUPS 512
-#define CHECK_LOCAL 256
+/* Check-pass launch shape: many short work-items on GPUs (coalesced strided chunks), fewer and
+ * longer ones on CPUs (PoCL runs a work-group's items in a loop; barriers cost per item). */
+#define CHECK_MAX_GROUPS 1024
 
 static const char *const optim_names[HCL_OPTIM_COUNT_] = {"sgd", "adam", "adamw", "rmsprop", "adagrad"};
 
@@ -137,9 +138,10 @@ static hcl_status create_parts(hcl_optimizer *o) {
     size_t kwg = 0;
     HCL_CL_TRY(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
     size_t lim = kwg < ctx->info.max_work_group_size ? kwg : ctx->info.max_work_group_size;
-    size_t local = CHECK_LOCAL;
+    int gpu = ctx->info.is_gpu;
+    size_t local = gpu ? 256 : 64;
     while (local > 1 && local > lim) local /= 2;  /* power of two for the tree reduction */
-    size_t n = p->arena_numel, per = local * 4;
+    size_t n = (p->arena_numel + 7) / 8, per = local * (gpu ? 4 : 64); /* 8-element chunks per group */
     size_t groups = (n + per - 1) / per;
     if (groups > CHECK_MAX_GROUPS) groups = CHECK_MAX_GROUPS;
     if (groups < 1) groups = 1;
@@ -267,7 +269,7 @@ static hcl_status finalize_enqueue(hcl_optimizer *o) {
 }
 
 // master/working/grad/states (arena) -> updated in place, unless the amp flag is set
-static hcl_status update_enqueue(hcl_optimizer *o, float lr) {
+hcl_status hcl_amp_update_enqueue(hcl_optimizer *o, float lr) {
     static const char *const kernels[HCL_OPTIM_COUNT_] = {"sgd_step", "adam_step", "adam_step", "rmsprop_step", "adagrad_step"};
     hcl_context *ctx = o->ctx;
     hcl_params *p = o->params;
@@ -297,7 +299,7 @@ static hcl_status update_enqueue(hcl_optimizer *o, float lr) {
                        HCL_ARG(g_off), HCL_ARG(sb[0]), HCL_ARG(so[0]), HCL_ARG(sb[1]), HCL_ARG(so[1]), HCL_ARG(sb[2]),
                        HCL_ARG(so[2]), HCL_ARG(o->amp->buffer), HCL_ARG(lr), HCL_ARG(wd), HCL_ARG(a), HCL_ARG(b),
                        HCL_ARG(cc), HCL_ARG(flags), HCL_ARG(n)};
-    return hcl_launch_1d(ctx, k, p->arena_numel, 0, args, sizeof args / sizeof args[0]);
+    return hcl_launch_1d(ctx, k, (p->arena_numel + 7) / 8, 0, args, sizeof args / sizeof args[0]);
 }
 
 hcl_status hcl_optimizer_step(hcl_optimizer *o, float lr) {
@@ -305,7 +307,7 @@ hcl_status hcl_optimizer_step(hcl_optimizer *o, float lr) {
     if (!isfinite(lr) || lr < 0.0f) return hcl_error(o->ctx, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
     HCL_TRY(hcl_amp_check_enqueue(o));
     HCL_TRY(finalize_enqueue(o));
-    HCL_TRY(update_enqueue(o, lr));
+    HCL_TRY(hcl_amp_update_enqueue(o, lr));
     o->host_step++;
     return HCL_OK;
 }
