@@ -1010,6 +1010,343 @@ START_TEST(lr_schedules) {
 }
 END_TEST
 
+/* ---------------------------------------------------------------- checkpoints */
+
+static char *tmp_path(const char *name) {
+    static char dir[64];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/halfcl-amp-XXXXXX");
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+    }
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+static unsigned char *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    ck_assert(fread(b, 1, (size_t)n, f) == (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void write_all(const char *path, const unsigned char *b, size_t len) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert(fwrite(b, 1, len, f) == len);
+    fclose(f);
+}
+
+typedef struct ckpt_case {
+    hcl_precision pol;
+    hcl_optim_config cfg;
+} ckpt_case;
+
+static size_t ckpt_cases(ckpt_case *c) {
+    size_t n = 0;
+    hcl_optim_config o;
+    hcl_optim_config_init(&o, HCL_OPTIM_ADAM);
+    o.max_grad_norm = 2.0f;
+    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_F16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_SGD);
+    o.momentum = 0.9f;
+    o.nesterov = 1;
+    c[n++] = (ckpt_case){HCL_PRECISION_PURE_F16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_RMSPROP);
+    o.centered = 1;
+    o.momentum = 0.5f;
+    c[n++] = (ckpt_case){HCL_PRECISION_FP32, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_ADAGRAD);
+    o.lr_decay = 0.01f;
+    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_BF16, o};
+    return n;
+}
+
+/* A training run's pieces: params initialised from `seed`, the optimizer with a dynamic scaler
+ * (growth every 2 clean steps, so the growth tracker matters on resume). */
+typedef struct run {
+    hcl_params *p;
+    hcl_optimizer *o;
+} run;
+
+static run run_create(hcl_context *ctx, const ckpt_case *c, uint64_t seed) {
+    run r;
+    r.p = make_params(ctx, c->pol);
+    hcl_init init = hcl_init_he(0);
+    for (size_t i = 0; i < hcl_params_count(r.p); i++) CK_OK(ctx, hcl_params_init(r.p, i, &init, seed));
+    hcl_scaler_config sc;
+    hcl_scaler_config_init(&sc, c->pol);
+    sc.mode = HCL_SCALER_DYNAMIC;
+    sc.init_scale = 1024.0f;
+    sc.growth_interval = 2;
+    CK_OK(ctx, hcl_optimizer_create(r.p, &c->cfg, &sc, &r.o));
+    return r;
+}
+
+static void run_free(run *r) {
+    hcl_optimizer_free(r->o);
+    hcl_params_free(r->p);
+}
+
+/* Step s of the run: gradients from (data_seed, s), scaled by the current scale (read: this is a
+ * test driving the loss scale by hand), one inf on the steps in `bad_mask`; lr from a schedule at
+ * the host step index. */
+static void run_steps(hcl_context *ctx, run *r, uint64_t data_seed, int from, int to, unsigned bad_mask) {
+    hcl_lr_schedule sched;
+    hcl_lr_schedule_init(&sched, 0.05f);
+    sched.warmup_steps = 2;
+    sched.decay = HCL_LR_COSINE;
+    sched.decay_steps = 8;
+    size_t n = hcl_params_numel(r->p);
+    float *g = malloc(n * sizeof *g);
+    for (int s = from; s < to; s++) {
+        ck_assert_uint_eq(hcl_optimizer_host_step(r->o), (unsigned)s);
+        hcl_amp_stats st;
+        CK_OK(ctx, hcl_optimizer_read_stats(r->o, &st));
+        test_rng_reset(data_seed * 1000 + (uint64_t)s);
+        test_fill_uniform(g, n, -1, 1);
+        for (size_t i = 0; i < n; i++) g[i] *= st.scale;
+        if (bad_mask & (1u << s)) g[(size_t)s % n] = INFINITY;
+        upload_grads(ctx, r->p, g);
+        CK_OK(ctx, hcl_optimizer_step(r->o, hcl_lr_at(&sched, (int64_t)hcl_optimizer_host_step(r->o))));
+    }
+    free(g);
+}
+
+static void runs_identical(hcl_context *ctx, run *a, run *b, const char *what) {
+    snapshot sa;
+    snap(ctx, a->p, a->o, &sa);
+    snap_equal(ctx, b->p, b->o, &sa, what);
+    snap_free(&sa);
+    hcl_amp_stats x, y;
+    CK_OK(ctx, hcl_optimizer_read_stats(a->o, &x));
+    CK_OK(ctx, hcl_optimizer_read_stats(b->o, &y));
+    ck_assert_msg(x.scale == y.scale && x.growth_tracker == y.growth_tracker && x.step == y.step && x.skipped == y.skipped,
+                  "%s: amp state differs (scale %g/%g tracker %u/%u step %u/%u skipped %u/%u)", what, x.scale, y.scale,
+                  x.growth_tracker, y.growth_tracker, x.step, y.step, x.skipped, y.skipped);
+    ck_assert_uint_eq(hcl_optimizer_host_step(a->o), hcl_optimizer_host_step(b->o));
+}
+
+/* Train 4 steps, save, train 4 more; a fresh run (other init) that loads the checkpoint and
+ * trains the same 4 steps ends with the same bits everywhere. Skipped steps on both sides. */
+START_TEST(checkpoint_resume_bit_identical) {
+    hcl_context *ctx = test_context();
+    ckpt_case cases[8];
+    size_t nc = ckpt_cases(cases);
+    uint64_t data_seed = test_seed() % 100000;
+    char *path = tmp_path("resume.safetensors");
+    for (size_t ci = 0; ci < nc; ci++) {
+        run a = run_create(ctx, &cases[ci], 11);
+        run_steps(ctx, &a, data_seed, 0, 4, 1u << 1);
+        hcl_checkpoint_meta meta[2] = {{"epoch", "3"}, {"note", "resume test"}};
+        hcl_checkpoint_extra ex = {.rng_seed = 0xfeedfacecafebeefULL, .rng_offset = 123456789, .meta = meta, .meta_count = 2};
+        CK_OK(ctx, hcl_checkpoint_save(a.o, path, &ex));
+        run_steps(ctx, &a, data_seed, 4, 8, 1u << 5);
+        run b = run_create(ctx, &cases[ci], 99);
+        hcl_checkpoint_extra got = {0};
+        CK_OK(ctx, hcl_checkpoint_load(b.o, path, &got));
+        ck_assert(got.rng_seed == 0xfeedfacecafebeefULL && got.rng_offset == 123456789);
+        ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 4);
+        run_steps(ctx, &b, data_seed, 4, 8, 1u << 5);
+        char what[96];
+        snprintf(what, sizeof what, "%s %s resume", hcl_precision_name(cases[ci].pol), hcl_optim_name(cases[ci].cfg.kind));
+        runs_identical(ctx, &a, &b, what);
+        hcl_amp_stats st;
+        CK_OK(ctx, hcl_optimizer_read_stats(b.o, &st));
+        ck_assert_uint_eq(st.skipped, 2);
+        ck_assert_uint_eq(st.step, 6);
+        /* user metadata is in the file */
+        hcl_safetensors *f = NULL;
+        CK_OK(ctx, hcl_safetensors_load(ctx, path, &f));
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "epoch"), "3");
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.policy"), hcl_precision_name(cases[ci].pol));
+        hcl_safetensors_free(f);
+        run_free(&a);
+        run_free(&b);
+    }
+    unlink(path);
+    free(path);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Corrupt, truncated and mismatched checkpoints are refused with nothing in memory changed; a
+ * failing save leaves the existing file as it was. */
+START_TEST(checkpoint_corrupt_and_mismatched) {
+    hcl_context *ctx = test_context();
+    ckpt_case cases[8];
+    ckpt_cases(cases);
+    uint64_t data_seed = test_seed() % 100000;
+    char *good = tmp_path("good.safetensors"), *bad = tmp_path("bad.safetensors");
+    run src = run_create(ctx, &cases[0], 5);
+    run_steps(ctx, &src, data_seed, 0, 3, 0);
+    CK_OK(ctx, hcl_checkpoint_save(src.o, good, NULL));
+    run dst = run_create(ctx, &cases[0], 6);
+    run_steps(ctx, &dst, data_seed + 1, 0, 5, 1u << 2);
+    snapshot before;
+    snap(ctx, dst.p, dst.o, &before);
+    hcl_amp_stats st0;
+    CK_OK(ctx, hcl_optimizer_read_stats(dst.o, &st0));
+    size_t len;
+    unsigned char *bytes = read_all(good, &len);
+    unsigned char *copy = malloc(len);
+    struct { const char *what; hcl_status want; } checks[] = {
+        {"truncated by 7 bytes", HCL_ERR_FORMAT}, {"truncated to the header", HCL_ERR_FORMAT},
+        {"a data byte flipped", HCL_ERR_FORMAT},  {"header length corrupted", HCL_ERR_FORMAT},
+        {"missing file", HCL_ERR_IO},
+    };
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+    for (size_t k = 0; k < sizeof checks / sizeof checks[0]; k++) {
+        memcpy(copy, bytes, len);
+        size_t l = len;
+        if (k == 0) l = len - 7;
+        if (k == 1) l = 8 + (size_t)hlen;
+        if (k == 2) copy[len - 3] ^= 0x10;
+        if (k == 3) copy[0] ^= 0x5a;
+        unlink(bad);
+        if (k != 4) write_all(bad, copy, l);
+        hcl_checkpoint_extra ex = {.rng_seed = 7, .rng_offset = 8};
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, &ex), checks[k].want);
+        ck_assert_msg(ex.rng_seed == 7 && ex.rng_offset == 8, "%s: extra written", checks[k].what);
+        snap_equal(ctx, dst.p, dst.o, &before, checks[k].what);
+        hcl_amp_stats st;
+        CK_OK(ctx, hcl_optimizer_read_stats(dst.o, &st));
+        ck_assert_msg(!memcmp(&st, &st0, sizeof st), "%s: amp state changed", checks[k].what);
+        ck_assert_uint_eq(hcl_optimizer_host_step(dst.o), 5);
+    }
+    /* mismatched: another optimizer, another policy, another model, not a checkpoint */
+    {
+        hcl_optim_config c;
+        hcl_optim_config_init(&c, HCL_OPTIM_ADAMW);
+        hcl_optimizer *o = NULL;
+        CK_OK(ctx, hcl_optimizer_create(src.p, &c, NULL, &o));
+        CK_OK(ctx, hcl_checkpoint_save(o, bad, NULL));
+        hcl_optimizer_free(o);
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, NULL), HCL_ERR_INVALID_ARGUMENT);
+        run other = run_create(ctx, &cases[0], 5);
+        hcl_params *p2 = NULL;
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_MIXED_BF16, &p2));
+        CK_OK(ctx, hcl_params_add(p2, "a", 1, shape_a, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "b.weight", 2, shape_b, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "c", 1, shape_c, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "d", 2, shape_d, NULL));
+        CK_OK(ctx, hcl_params_alloc(p2));
+        CK_OK(ctx, hcl_optimizer_create(p2, &cases[0].cfg, NULL, &o));
+        CK_OK(ctx, hcl_checkpoint_save(o, bad, NULL));
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, NULL), HCL_ERR_INVALID_ARGUMENT);
+        hcl_optimizer_free(o);
+        hcl_params_free(p2);
+        /* same names, one shape differs */
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_MIXED_F16, &p2));
+        int64_t d2[2] = {5, 4};
+        CK_OK(ctx, hcl_params_add(p2, "a", 1, shape_a, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "b.weight", 2, shape_b, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "c", 1, shape_c, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "d", 2, d2, NULL));
+        CK_OK(ctx, hcl_params_alloc(p2));
+        CK_OK(ctx, hcl_optimizer_create(p2, &cases[0].cfg, NULL, &o));
+        CK_OK(ctx, hcl_checkpoint_save(o, bad, NULL));
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, NULL), HCL_ERR_SHAPE);
+        hcl_optimizer_free(o);
+        hcl_params_free(p2);
+        /* a parameter renamed */
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_MIXED_F16, &p2));
+        CK_OK(ctx, hcl_params_add(p2, "a", 1, shape_a, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "b.bias", 2, shape_b, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "c", 1, shape_c, NULL));
+        CK_OK(ctx, hcl_params_add(p2, "d", 2, shape_d, NULL));
+        CK_OK(ctx, hcl_params_alloc(p2));
+        CK_OK(ctx, hcl_optimizer_create(p2, &cases[0].cfg, NULL, &o));
+        CK_OK(ctx, hcl_checkpoint_save(o, bad, NULL));
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, NULL), HCL_ERR_FORMAT);
+        hcl_optimizer_free(o);
+        hcl_params_free(p2);
+        /* an inference export is a safetensors file but not a checkpoint */
+        CK_OK(ctx, hcl_params_export(other.p, bad, HCL_F16, NULL, 0));
+        CK_STATUS(ctx, hcl_checkpoint_load(dst.o, bad, NULL), HCL_ERR_FORMAT);
+        run_free(&other);
+        snap_equal(ctx, dst.p, dst.o, &before, "mismatched checkpoints");
+        hcl_amp_stats st;
+        CK_OK(ctx, hcl_optimizer_read_stats(dst.o, &st));
+        ck_assert(!memcmp(&st, &st0, sizeof st));
+    }
+    /* a failing save leaves the existing file untouched */
+    hcl_checkpoint_meta reserved[1] = {{"halfcl.policy", "x"}};
+    hcl_checkpoint_extra ex = {.meta = reserved, .meta_count = 1};
+    CK_STATUS(ctx, hcl_checkpoint_save(dst.o, good, &ex), HCL_ERR_INVALID_ARGUMENT);
+    CK_STATUS(ctx, hcl_checkpoint_save(dst.o, "/nonexistent-halfcl-dir/x.safetensors", NULL), HCL_ERR_IO);
+    size_t len2;
+    unsigned char *again = read_all(good, &len2);
+    ck_assert(len2 == len && !memcmp(again, bytes, len));
+    free(again);
+    /* and the good file still loads into dst: it then equals src */
+    CK_OK(ctx, hcl_checkpoint_load(dst.o, good, NULL));
+    runs_identical(ctx, &src, &dst, "reload of the good file");
+    snap_free(&before);
+    free(bytes);
+    free(copy);
+    unlink(good);
+    unlink(bad);
+    free(good);
+    free(bad);
+    run_free(&src);
+    run_free(&dst);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* F16/BF16/F32 export for inference: each weight is its master rounded to nearest even. */
+START_TEST(export_weights) {
+    hcl_context *ctx = test_context();
+    char *path = tmp_path("export.safetensors");
+    hcl_params *p = make_params(ctx, HCL_PRECISION_MIXED_F16);
+    hcl_init init = hcl_init_normal(0.0f, 3.0f);
+    for (size_t i = 0; i < hcl_params_count(p); i++) CK_OK(ctx, hcl_params_init(p, i, &init, test_seed()));
+    hcl_dtype dts[3] = {HCL_F16, HCL_BF16, HCL_F32};
+    hcl_checkpoint_meta meta[1] = {{"model", "test"}};
+    for (int d = 0; d < 3; d++) {
+        CK_OK(ctx, hcl_params_export(p, path, dts[d], meta, 1));
+        hcl_safetensors *f = NULL;
+        CK_OK(ctx, hcl_safetensors_load(ctx, path, &f));
+        ck_assert_uint_eq(hcl_safetensors_count(f), hcl_params_count(p));
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "model"), "test");
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.dtype"), hcl_dtype_name(dts[d]));
+        for (size_t i = 0; i < hcl_params_count(p); i++) {
+            const hcl_safetensors_tensor *t = hcl_safetensors_find(f, hcl_params_name(p, i));
+            ck_assert_ptr_nonnull(t);
+            hcl_tensor *m = hcl_params_master(p, i);
+            ck_assert(t->dtype == dts[d] && t->rank == m->rank && t->count == m->count);
+            float *mv = test_download(m);
+            for (size_t j = 0; j < m->count; j++) {
+                if (dts[d] == HCL_F32) {
+                    float v;
+                    memcpy(&v, (const char *)t->data + 4 * j, 4);
+                    ck_assert(v == mv[j]);
+                } else {
+                    uint16_t b;
+                    memcpy(&b, (const char *)t->data + 2 * j, 2);
+                    ck_assert_uint_eq(b, dts[d] == HCL_F16 ? hcl_f32_to_f16(mv[j]) : hcl_f32_to_bf16(mv[j]));
+                }
+            }
+            free(mv);
+        }
+        hcl_safetensors_free(f);
+    }
+    CK_STATUS(ctx, hcl_params_export(p, path, HCL_I32, NULL, 0), HCL_ERR_DTYPE);
+    unlink(path);
+    free(path);
+    hcl_params_free(p);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 static Suite *amp_suite(void) {
     Suite *s = suite_create("amp");
     TCase *host = tcase_create("host");
@@ -1036,6 +1373,11 @@ static Suite *amp_suite(void) {
     tcase_add_test(scaler, step_needs_no_host_sync);
     tcase_add_test(scaler, underflow_loss_curves);
     suite_add_tcase(s, scaler);
+    TCase *ckpt = tcase_create("checkpoint");
+    tcase_add_test(ckpt, checkpoint_resume_bit_identical);
+    tcase_add_test(ckpt, checkpoint_corrupt_and_mismatched);
+    tcase_add_test(ckpt, export_weights);
+    suite_add_tcase(s, ckpt);
     return s;
 }
 
