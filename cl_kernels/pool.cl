@@ -35,14 +35,12 @@ inline void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int 
 
 // y[n,c,p,q] = max of the window's cells inside x (padding never wins); argmax = h*W + w of the
 // first maximum in row-major window order. NaN wins (and the first NaN is kept), as in PyTorch.
-// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = N*C*P*Q
+// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (Q, P, N*C)
 kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
                         const global HCL_T(X_DT) *x, ulong x_off, int16 geo) {
-    size_t gid = get_global_id(0);
-    size_t pqn = (size_t)GP * GQ;
-    if (gid >= (size_t)GN * GC * pqn) return;
-    int q = (int)(gid % GQ), p = (int)((gid / GQ) % GP);
-    size_t plane = x_off + (gid / pqn) * GH * GW;
+    int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
+    if (q >= GQ || p >= GP || nc >= GN * GC) return;
+    size_t plane = x_off + (size_t)nc * GH * GW, gid = ((size_t)nc * GP + p) * GQ + q;
     int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
     int h1 = min(h0 + GKH, GH), w1 = min(w0 + GKW, GW);
     float best = -INFINITY;
@@ -61,14 +59,12 @@ kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, 
 
 // dx[n,c,h,w] = sum over the windows (p, q) covering (h, w), in row-major order, whose argmax
 // is h*W + w, of dy[n,c,p,q].
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = N*C*H*W
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (W, H, N*C)
 kernel void maxpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
                         const global int *argmax, ulong a_off, int16 geo) {
-    size_t gid = get_global_id(0);
-    size_t hw = (size_t)GH * GW;
-    if (gid >= (size_t)GN * GC * hw) return;
-    int w = (int)(gid % GW), h = (int)((gid / GW) % GH);
-    size_t plane = (gid / hw) * GP * GQ;
+    int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    if (w >= GW || h >= GH || nc >= GN * GC) return;
+    size_t plane = (size_t)nc * GP * GQ, gid = ((size_t)nc * GH + h) * GW + w;
     int me = h * GW + w;
     int p0, p1, q0, q1;
     pool_cover(h, GKH, GSH, GPH, GP, &p0, &p1);
@@ -92,13 +88,11 @@ inline float avg_divisor(int p, int q, int16 geo) {
 }
 
 // y[n,c,p,q] = sum of the window's cells inside x / divisor.
-// y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = N*C*P*Q
+// y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (Q, P, N*C)
 kernel void avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo) {
-    size_t gid = get_global_id(0);
-    size_t pqn = (size_t)GP * GQ;
-    if (gid >= (size_t)GN * GC * pqn) return;
-    int q = (int)(gid % GQ), p = (int)((gid / GQ) % GP);
-    size_t plane = x_off + (gid / pqn) * GH * GW;
+    int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
+    if (q >= GQ || p >= GP || nc >= GN * GC) return;
+    size_t plane = x_off + (size_t)nc * GH * GW, gid = ((size_t)nc * GP + p) * GQ + q;
     int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
     int h1 = min(h0 + GKH, GH), w1 = min(w0 + GKW, GW);
     float acc = 0.0f;
@@ -108,13 +102,11 @@ kernel void avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X
 }
 
 // dx[n,c,h,w] = sum over the windows (p, q) covering (h, w), row-major, of dy[n,c,p,q] / divisor.
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = N*C*H*W
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (W, H, N*C)
 kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off, int16 geo) {
-    size_t gid = get_global_id(0);
-    size_t hw = (size_t)GH * GW;
-    if (gid >= (size_t)GN * GC * hw) return;
-    int w = (int)(gid % GW), h = (int)((gid / GW) % GH);
-    size_t plane = dy_off + (gid / hw) * GP * GQ;
+    int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
+    if (w >= GW || h >= GH || nc >= GN * GC) return;
+    size_t plane = dy_off + (size_t)nc * GP * GQ, gid = ((size_t)nc * GH + h) * GW + w;
     int p0, p1, q0, q1;
     pool_cover(h, GKH, GSH, GPH, GP, &p0, &p1);
     pool_cover(w, GKW, GSW, GPW, GQ, &q0, &q1);
@@ -123,6 +115,31 @@ kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
         for (int q = q0; q < q1; q++)
             acc += HCL_LOAD(Y_DT, dy, plane + (size_t)p * GQ + q) / avg_divisor(p, q, geo);
     HCL_STORE(X_DT, dx, dx_off + gid, acc);
+}
+
+// Backward of max (is_max) or average pooling when windows do not overlap (stride >= kernel, the
+// usual 2x2 stride 2): window (p, q) owns the input cells of its stride block (the last block in
+// each dim also owns the rest of the image), so each cell is written once, with dy where the
+// window routes its gradient (argmax / any cell inside the window) and 0 elsewhere.
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused; global = (Q, P, N*C)
+kernel void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                              const global int *argmax, ulong a_off, int is_max, int16 geo) {
+    int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
+    if (q >= GQ || p >= GP || nc >= GN * GC) return;
+    size_t o = ((size_t)nc * GP + p) * GQ + q;
+    int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
+    int hb0 = max(h0, 0), hb1 = p == GP - 1 ? GH : min(h0 + GSH, GH);
+    int wb0 = max(w0, 0), wb1 = q == GQ - 1 ? GW : min(w0 + GSW, GW);
+    float g = HCL_LOAD(Y_DT, dy, dy_off + o);
+    int win = is_max ? argmax[a_off + o] : -1;
+    if (!is_max) g /= avg_divisor(p, q, geo);
+    size_t plane = dx_off + (size_t)nc * GH * GW;
+    for (int h = hb0; h < hb1; h++)
+        for (int w = wb0; w < wb1; w++) {
+            int inside = h < h0 + GKH && w < w0 + GKW;
+            float v = is_max ? (h * GW + w == win ? g : 0.0f) : (inside ? g : 0.0f);
+            HCL_STORE(X_DT, dx, plane + (size_t)h * GW + w, v);
+        }
 }
 
 // y[i] = mean of x[i, :] over hw cells (i = n*C + c), summed in order.
@@ -138,10 +155,10 @@ kernel void global_avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global 
 }
 
 // dx[i, j] = dy[i] / hw.
-// dx (N*C, hw) X_DT, dy (N*C) Y_DT; global = N*C*hw
+// dx (N*C, hw) X_DT, dy (N*C) Y_DT; global = (hw, N*C)
 kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
                                ulong nc, ulong hw) {
-    size_t gid = get_global_id(0);
-    if (gid >= nc * hw) return;
-    HCL_STORE(X_DT, dx, dx_off + gid, HCL_LOAD(Y_DT, dy, dy_off + gid / hw) / (float)hw);
+    size_t j = get_global_id(0), i = get_global_id(1);
+    if (j >= hw || i >= nc) return;
+    HCL_STORE(X_DT, dx, dx_off + i * hw + j, HCL_LOAD(Y_DT, dy, dy_off + i) / (float)hw);
 }

@@ -107,6 +107,10 @@ static hcl_status conv_check(hcl_context *ctx, const hcl_conv2d_desc *d, const h
                          g->n, g->k, (long long)p, (long long)q);
     if (bias && bias->count != (size_t)g->k)
         return hcl_error(ctx, HCL_ERR_SHAPE, "%s has %zu elements; it must have K=%d", bn, bias->count, g->k);
+    int64_t rs = (int64_t)g->r * g->s, big = INT_MAX;
+    if ((int64_t)g->n * g->c * rs > big || (int64_t)g->n * g->k * rs > big || (int64_t)g->n * p > big ||
+        (int64_t)p * q > big || (int64_t)g->n * g->c > big)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "conv too large for 32-bit kernel indices (N*C*R*S, N*K*R*S, N*P, P*Q)");
     g->crs_g = (size_t)g->cpg * g->r * g->s;
     g->crs = g->crs_g * g->g;
     g->pq = (size_t)g->p * g->q;
@@ -119,6 +123,18 @@ static hcl_status conv_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype wd, hcl_
     char opts[160];
     hcl_dt_options(opts, sizeof opts, "X", xd, "W", wd, "Y", yd, "B", bd, NULL);
     return hcl_kernel_get(ctx, "conv", opts, name, k);
+}
+
+/* Sets the args and runs a 3-D range (x fastest) with work-groups of up to 64 items along the
+ * two fast dims; the kernels guard the rounded-up edges. */
+static hcl_status launch3(hcl_context *ctx, cl_kernel k, const hcl_karg *args, size_t nargs, size_t g0, size_t g1,
+                          size_t g2) {
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, nargs));
+    size_t l0 = g0 < 32 ? (g0 ? g0 : 1) : 32;
+    size_t l1 = 64 / l0;
+    if (l1 > g1) l1 = g1 ? g1 : 1;
+    size_t global[3] = {g0, g1, g2}, local[3] = {l0, l1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
 static size_t align_up(size_t v) { return (v + CONV_ALIGN - 1) / CONV_ALIGN * CONV_ALIGN; }
@@ -154,7 +170,7 @@ static hcl_status bias_grad(hcl_context *ctx, const conv_geo *g, hcl_tensor *dbi
     cl_int16 geo = geo_arg(g);
     cl_ulong part_off = ws_byte_off / 4, dy_off = hcl_off(dy), db_off = hcl_off(dbias), e = (cl_ulong)g->k;
     hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
-    HCL_TRY(hcl_launch_1d(ctx, k1, (size_t)nch * g->k, 0, a1, 7));
+    HCL_TRY(launch3(ctx, k1, a1, 7, (size_t)g->k, (size_t)nch, 1));
     hcl_karg a2[] = {HCL_ARG(dbias->buffer), HCL_ARG(db_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
     return hcl_launch_1d(ctx, k2, (size_t)g->k, 0, a2, 6);
 }
@@ -175,7 +191,7 @@ static hcl_status bias_add(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, c
     cl_int16 geo = geo_arg(g);
     cl_ulong y_off = hcl_off(y), b_off = hcl_off(bias);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(bias->buffer), HCL_ARG(b_off), HCL_ARG(geo)};
-    return hcl_launch_1d(ctx, k, (size_t)g->n * g->k * g->pq, 0, a, 5);
+    return launch3(ctx, k, a, 5, g->pq, (size_t)g->k, (size_t)g->n);
 }
 
 /* One GEMM per group (batched over images), or one batched over groups when there is one image:
@@ -230,8 +246,8 @@ static hcl_status forward_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor
     cl_mem bbuf = bias ? bias->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(w->buffer),
                     HCL_ARG(w_off), HCL_ARG(bbuf), HCL_ARG(b_off), HCL_ARG(has_bias), HCL_ARG(geo)};
-    size_t items = patch ? (size_t)g->n * g->g * ((g->kpg + CONV_KB - 1) / CONV_KB) * g->pq : (size_t)g->n * g->k * g->pq;
-    return hcl_launch_1d(ctx, k, items, 0, a, 10);
+    size_t planes = patch ? (size_t)g->n * g->g * ((g->kpg + CONV_KB - 1) / CONV_KB) : (size_t)g->n * g->k;
+    return launch3(ctx, k, a, 10, (size_t)g->q, (size_t)g->p, planes);
 }
 
 /* Columns of images n0 .. n0+nc-1 into the workspace: per image (C*R*S, PQ) when per_image,
@@ -245,7 +261,7 @@ static hcl_status im2col(hcl_context *ctx, const conv_geo *g, const hcl_tensor *
     cl_ulong col_ns = per_image ? g->crs * g->pq : g->pq, col_rs = per_image ? g->pq : (size_t)nc * g->pq;
     hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(co), HCL_ARG(col_ns), HCL_ARG(col_rs), HCL_ARG(x->buffer), HCL_ARG(x_off),
                     HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(nc)};
-    return hcl_launch_1d(ctx, k, (size_t)nc * g->crs * g->pq, 0, a, 9);
+    return launch3(ctx, k, a, 9, (size_t)g->q, (size_t)g->p, (size_t)nc * g->crs);
 }
 
 hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
@@ -313,7 +329,7 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
         cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), w_off = hcl_off(w);
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(w->buffer),
                         HCL_ARG(w_off), HCL_ARG(geo)};
-        return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.hw, 0, a, 7);
+        return launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
     }
     if (path == PATH_POINTWISE)
         return backward_data_gemm(ctx, &g, dx->buffer, dx->offset, dx->dtype, (size_t)g.c * g.hw, dy, w, 0, g.n);
@@ -329,7 +345,7 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
         cl_ulong dx_off = hcl_off(dx), cols_off = 0;
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(ws), HCL_ARG(cols_off), HCL_ARG(geo), HCL_ARG(n0),
                         HCL_ARG(cnt)};
-        HCL_TRY(hcl_launch_1d(ctx, k, (size_t)cnt * g.c * g.hw, 0, a, 7));
+        HCL_TRY(launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)cnt * g.c));
     }
     return HCL_OK;
 }
@@ -352,7 +368,7 @@ static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hc
     cl_ulong part_off = 0, dy_off = hcl_off(dy), x_off = hcl_off(x), dw_off = hcl_off(dw), e = e_count;
     hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(x->buffer),
                      HCL_ARG(x_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
-    HCL_TRY(hcl_launch_1d(ctx, k1, (size_t)nch * e_count, 0, a1, 9));
+    HCL_TRY(launch3(ctx, k1, a1, 9, e_count, (size_t)nch, 1));
     hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
     HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, 6));
     if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, part_bytes));
@@ -387,7 +403,7 @@ static hcl_status backward_weight_gemm(hcl_context *ctx, const conv_geo *g, hcl_
         HCL_TRY(im2col(ctx, g, x, dw->dtype, dy->dtype, ws, cols_off, n0, cnt, 0));
         cl_ulong po = dyp_off, dy_off = hcl_off(dy);
         hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(po), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(cnt)};
-        HCL_TRY(hcl_launch_1d(ctx, kpack, (size_t)cnt * g->k * g->pq, 0, a, 7));
+        HCL_TRY(launch3(ctx, kpack, a, 7, g->pq, (size_t)g->k, (size_t)cnt));
         hcl_gemm_args ga = {
             .a = ws, .b = ws, .c = direct_acc ? dw->buffer : ws, .bias = NULL,
             .a_off = dyp_off, .b_off = cols_off, .c_off = direct_acc ? dw->offset : acc_off,

@@ -42,6 +42,8 @@ static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const h
                          d->pad_w, d->kernel_h, d->kernel_w);
     for (int i = 0; i < 4; i++)
         if (x->shape[i] > INT_MAX || y->shape[i] > INT_MAX) return hcl_error(ctx, HCL_ERR_OVERFLOW, "pool dims must fit in int");
+    if (x->shape[0] * x->shape[1] > INT_MAX || x->shape[2] * x->shape[3] > INT_MAX)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "pool too large for 32-bit kernel indices (N*C, H*W)");
     g->n = (int)x->shape[0]; g->c = (int)x->shape[1]; g->h = (int)x->shape[2]; g->w = (int)x->shape[3];
     int64_t p = hcl_conv2d_out_size(g->h, d->kernel_h, d->stride_h, d->pad_h, 1);
     int64_t q = hcl_conv2d_out_size(g->w, d->kernel_w, d->stride_w, d->pad_w, 1);
@@ -62,10 +64,38 @@ static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const h
     return HCL_OK;
 }
 
+/* Sets the args and runs a 3-D range (x fastest) with work-groups of up to 64 items along the
+ * two fast dims; the kernels guard the rounded-up edges. */
+static hcl_status launch3(hcl_context *ctx, cl_kernel k, const hcl_karg *args, size_t nargs, size_t g0, size_t g1,
+                          size_t g2) {
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, nargs));
+    size_t l0 = g0 < 32 ? (g0 ? g0 : 1) : 32;
+    size_t l1 = 64 / l0;
+    if (l1 > g1) l1 = g1 ? g1 : 1;
+    size_t global[3] = {g0, g1, g2}, local[3] = {l0, l1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
+}
+
 static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const char *name, cl_kernel *k) {
     char opts[96];
     hcl_dt_options(opts, sizeof opts, "X", xd, "Y", yd, NULL);
     return hcl_kernel_get(ctx, "pool", opts, name, k);
+}
+
+/* Windows do not overlap: the backward writes each window's own cells (no gather). */
+static int disjoint(const hcl_pool2d_desc *d) { return d->stride_h >= d->kernel_h && d->stride_w >= d->kernel_w; }
+
+/* dx (N,C,H,W) from dy (N,C,P,Q) for non-overlapping windows: max (argmax given) or average. */
+static hcl_status bwd_disjoint(hcl_context *ctx, const pool_geo *g, hcl_tensor *dx, const hcl_tensor *dy,
+                               const hcl_tensor *argmax, cl_int16 geo) {
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "pool_bwd_disjoint", &k));
+    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = argmax ? hcl_off(argmax) : 0;
+    cl_mem abuf = argmax ? argmax->buffer : dy->buffer;
+    cl_int is_max = argmax != NULL;
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(abuf),
+                    HCL_ARG(a_off), HCL_ARG(is_max), HCL_ARG(geo)};
+    return launch3(ctx, k, a, 8, (size_t)g->q, (size_t)g->p, (size_t)g->n * g->c);
 }
 
 hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *argmax, const hcl_tensor *x,
@@ -84,7 +114,7 @@ hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *ar
     cl_mem abuf = argmax ? argmax->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
                     HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
-    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.p * g.q, 0, a, 8);
+    return launch3(ctx, k, a, 8, (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *argmax,
@@ -95,12 +125,13 @@ hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", argmax, "argmax"));
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
     cl_int16 geo = pool_geo_arg(&g, desc);
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = hcl_off(argmax);
+    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, argmax, geo);
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
                     HCL_ARG(a_off), HCL_ARG(geo)};
-    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.h * g.w, 0, a, 7);
+    return launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_pool2d_desc *desc) {
@@ -113,7 +144,7 @@ hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     cl_int16 geo = pool_geo_arg(&g, desc);
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
-    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.p * g.q, 0, a, 5);
+    return launch3(ctx, k, a, 5, (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_pool2d_desc *desc) {
@@ -122,11 +153,12 @@ hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     HCL_TRY(pool_check(ctx, desc, dx, "dx", dy, "dy", NULL, 0, &g));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
     cl_int16 geo = pool_geo_arg(&g, desc);
+    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, NULL, geo);
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo)};
-    return hcl_launch_1d(ctx, k, (size_t)g.n * g.c * g.h * g.w, 0, a, 5);
+    return launch3(ctx, k, a, 5, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
 }
 
 /* x (N,C,H,W) and y (N,C) or (N,C,1,1). */
@@ -161,5 +193,5 @@ hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const h
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "global_avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), nc = dy->count, hw = (cl_ulong)(dx->shape[2] * dx->shape[3]);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(nc), HCL_ARG(hw)};
-    return hcl_launch_1d(ctx, k, dx->count, 0, a, 6);
+    return launch3(ctx, k, a, 6, (size_t)hw, (size_t)nc, 1);
 }
