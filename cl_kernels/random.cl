@@ -33,14 +33,11 @@
 
 // counter (4 words), key (2 words) -> 4 words; 10 rounds, key bumped between rounds
 inline uint4 philox4x32_10(uint4 c, uint2 k) {
-    for (int r = 0; r < 10; r++) {
-        if (r > 0) {
-            k.x += PHILOX_W0;
-            k.y += PHILOX_W1;
-        }
-        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
-        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    for (int r = 0; r < 10; r++) { // the key bump after the last round is unused
+        ulong p0 = (ulong)PHILOX_M0 * c.x, p1 = (ulong)PHILOX_M1 * c.z; // 32x32 -> 64 (vectorises well)
+        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
+        k.x += PHILOX_W0;
+        k.y += PHILOX_W1;
     }
     return c;
 }
@@ -50,45 +47,60 @@ inline uint4 hcl_philox_block(ulong j, ulong seed) {
     return philox4x32_10((uint4)((uint)j, (uint)(j >> 32), 0u, 0u), (uint2)((uint)seed, (uint)(seed >> 32)));
 }
 
-inline uint hcl_word(uint4 r, uint w) { return w == 0 ? r.x : w == 1 ? r.y : w == 2 ? r.z : r.w; }
-
 inline float hcl_u24(uint x) { return (float)(x >> 8) * 5.9604644775390625e-8f; } // [0, 1)
 
 // One work-item per counter block: block j = offset / 4 + gid covers stream elements [4j, 4j+4),
-// of which those in [offset, offset + n) are written. global = ceil((offset % 4 + n) / 4).
+// of which those in [offset, offset + n) are written (all four on the fast path; the first and
+// last blocks of a call may be partial). global = ceil((offset % 4 + n) / 4).
+#define HCL_BLOCK_BEGIN                                       \
+    size_t g = get_global_id(0);                              \
+    ulong j = offset / 4 + g;                                 \
+    if (g >= (offset % 4 + n + 3) / 4) return;                \
+    uint4 r = hcl_philox_block(j, seed);                      \
+    ulong i0 = j * 4 - offset; /* wraps in a partial first block */ \
+    int full = j * 4 >= offset && i0 + 4 <= n;
 
 // y (n) Y_DT = uniform [lo, hi)
 kernel void random_uniform(global HCL_T(Y_DT) *y, ulong y_off, ulong n, float lo, float hi, ulong seed, ulong offset) {
-    size_t g = get_global_id(0);
-    ulong j = offset / 4 + g;
-    ulong nblocks = (offset % 4 + n + 3) / 4;
-    if (g >= nblocks) return;
-    uint4 r = hcl_philox_block(j, seed);
+    HCL_BLOCK_BEGIN
     float span = hi - lo;
-    for (uint w = 0; w < 4; w++) {
-        ulong i = j * 4 + w - offset; // wraps for elements before offset: then i >= n
-        if (i >= n) continue;
-        HCL_STORE(Y_DT, y, y_off + i, fma(span, hcl_u24(hcl_word(r, w)), lo));
+    float4 v = (float4)(fma(span, hcl_u24(r.x), lo), fma(span, hcl_u24(r.y), lo), fma(span, hcl_u24(r.z), lo),
+                        fma(span, hcl_u24(r.w), lo));
+    if (full) {
+        HCL_STORE(Y_DT, y, y_off + i0, v.x);
+        HCL_STORE(Y_DT, y, y_off + i0 + 1, v.y);
+        HCL_STORE(Y_DT, y, y_off + i0 + 2, v.z);
+        HCL_STORE(Y_DT, y, y_off + i0 + 3, v.w);
+        return;
     }
+    float vs[4] = {v.x, v.y, v.z, v.w};
+    for (uint w = 0; w < 4; w++) {
+        ulong i = i0 + w;
+        if (i < n) HCL_STORE(Y_DT, y, y_off + i, vs[w]);
+    }
+}
+
+// The Box-Muller pair of words (a, b) -> (r cos(2 pi u2), r sin(2 pi u2)).
+inline float2 hcl_box_muller(uint a, uint b) {
+    float u1 = (float)((a >> 8) + 1u) * 5.9604644775390625e-8f;
+    float u2 = hcl_u24(b);
+    float rad = sqrt(-2.0f * log(u1));
+    return (float2)(rad * cospi(2.0f * u2), rad * sinpi(2.0f * u2));
 }
 
 // y (n) Y_DT = normal(mean, stddev), Box-Muller on word pairs
 kernel void random_normal(global HCL_T(Y_DT) *y, ulong y_off, ulong n, float mean, float stddev, ulong seed,
                           ulong offset) {
-    size_t g = get_global_id(0);
-    ulong j = offset / 4 + g;
-    ulong nblocks = (offset % 4 + n + 3) / 4;
-    if (g >= nblocks) return;
-    uint4 r = hcl_philox_block(j, seed);
+    HCL_BLOCK_BEGIN
+    float2 z01 = hcl_box_muller(r.x, r.y), z23 = hcl_box_muller(r.z, r.w);
+    float vs[4] = {fma(stddev, z01.x, mean), fma(stddev, z01.y, mean), fma(stddev, z23.x, mean), fma(stddev, z23.y, mean)};
+    if (full) {
+        for (uint w = 0; w < 4; w++) HCL_STORE(Y_DT, y, y_off + i0 + w, vs[w]);
+        return;
+    }
     for (uint w = 0; w < 4; w++) {
-        ulong i = j * 4 + w - offset;
-        if (i >= n) continue;
-        uint a = hcl_word(r, w & 2u), b = hcl_word(r, (w & 2u) + 1u);
-        float u1 = (float)((a >> 8) + 1u) * 5.9604644775390625e-8f;
-        float u2 = hcl_u24(b);
-        float rad = sqrt(-2.0f * log(u1));
-        float z = rad * ((w & 1u) ? sinpi(2.0f * u2) : cospi(2.0f * u2));
-        HCL_STORE(Y_DT, y, y_off + i, fma(stddev, z, mean));
+        ulong i = i0 + w;
+        if (i < n) HCL_STORE(Y_DT, y, y_off + i, vs[w]);
     }
 }
 
@@ -96,15 +108,15 @@ kernel void random_normal(global HCL_T(Y_DT) *y, ulong y_off, ulong n, float mea
 // forward (x = input) and the backward (x = dy, y = dx): the same mask both ways.
 kernel void dropout(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off, ulong n, float p,
                     float scale, ulong seed, ulong offset) {
-    size_t g = get_global_id(0);
-    ulong j = offset / 4 + g;
-    ulong nblocks = (offset % 4 + n + 3) / 4;
-    if (g >= nblocks) return;
-    uint4 r = hcl_philox_block(j, seed);
+    HCL_BLOCK_BEGIN
+    float m[4] = {hcl_u24(r.x) >= p ? scale : 0.0f, hcl_u24(r.y) >= p ? scale : 0.0f, hcl_u24(r.z) >= p ? scale : 0.0f,
+                  hcl_u24(r.w) >= p ? scale : 0.0f};
+    if (full) {
+        for (uint w = 0; w < 4; w++) HCL_STORE(Y_DT, y, y_off + i0 + w, HCL_LOAD(X_DT, x, x_off + i0 + w) * m[w]);
+        return;
+    }
     for (uint w = 0; w < 4; w++) {
-        ulong i = j * 4 + w - offset;
-        if (i >= n) continue;
-        float m = hcl_u24(hcl_word(r, w)) >= p ? scale : 0.0f;
-        HCL_STORE(Y_DT, y, y_off + i, HCL_LOAD(X_DT, x, x_off + i) * m); // NaN/inf inputs stay NaN
+        ulong i = i0 + w;
+        if (i < n) HCL_STORE(Y_DT, y, y_off + i, HCL_LOAD(X_DT, x, x_off + i) * m[w]); // NaN/inf inputs stay NaN
     }
 }
