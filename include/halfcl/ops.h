@@ -106,7 +106,8 @@ hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const h
 /* Training: batch statistics over N,H,W in FP32. save_mean, save_invstd (C) F32 are written
  * for backward; running_mean/running_var (C) F32 are updated as r = (1-momentum) r + momentum b
  * with the unbiased batch variance (PyTorch semantics); either may be NULL. gamma, beta (C) any
- * float dtype, or NULL for 1 and 0. */
+ * float dtype, or NULL for 1 and 0. N*H*W must be > 1 (HCL_ERR_SHAPE otherwise, as PyTorch's
+ * "Expected more than 1 value per channel when training": the unbiased variance is 0/0). */
 hcl_status hcl_batchnorm2d_forward_train(hcl_context *ctx, hcl_tensor *y, hcl_tensor *save_mean, hcl_tensor *save_invstd,
                                          hcl_tensor *running_mean, hcl_tensor *running_var, const hcl_tensor *x,
                                          const hcl_tensor *gamma, const hcl_tensor *beta, float momentum, float eps);
@@ -181,7 +182,7 @@ hcl_status hcl_count_correct(hcl_context *ctx, hcl_tensor *correct, const hcl_te
 /* y (..., D) = table (V, D) rows at idx (...) I32. Out-of-range indices give NaN rows. */
 hcl_status hcl_embedding_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *idx, const hcl_tensor *table);
 /* dtable (V, D) += scatter of dy by idx; deterministic (each row sums its occurrences in index
- * order, the same bits every run). */
+ * order in FP32, then adds the sum: the same bits every run). Out-of-range indices are skipped. */
 hcl_status hcl_embedding_backward(hcl_context *ctx, hcl_tensor *dtable, const hcl_tensor *dy, const hcl_tensor *idx);
 
 /* ---------------------------------------------------------------- randomness (random.cl) */
