@@ -123,13 +123,48 @@ inline float hcl_act_forward(int act, float x, float alpha) {
     case HCL_ACT_LEAKY_RELU: return x > 0.0f ? x : alpha * x;
     case HCL_ACT_SIGMOID: return hcl_sigmoid(x);
     case HCL_ACT_TANH: return tanh(x);
-    case HCL_ACT_GELU: return 0.5f * x * (1.0f + erf(x * 0.70710678118654752f));
+    // 1 + erf(z) = erfc(-z) and 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation for x << 0
+    case HCL_ACT_GELU: return 0.5f * x * erfc(x * -0.70710678118654752f);
     case HCL_ACT_GELU_TANH: {
         float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
-        return 0.5f * x * (1.0f + tanh(u));
+        return x * hcl_sigmoid(2.0f * u);
     }
     case HCL_ACT_SILU: return x * hcl_sigmoid(x);
     default: return x;
+    }
+}
+
+// d act(x) / dx at the forward input x (dx = dy * hcl_act_backward(act, x, alpha)). Written to
+// stay finite and accurate for large |x|: sigmoid' and tanh' as e/(1+e)^2 with e = exp(-|.|),
+// GELU's Phi through erfc (no cancellation for x << 0).
+inline float hcl_act_backward(int act, float x, float alpha) {
+    switch (act) {
+    case HCL_ACT_RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case HCL_ACT_LEAKY_RELU: return x > 0.0f ? 1.0f : alpha;
+    case HCL_ACT_SIGMOID: {  // s (1 - s)
+        float e = exp(-fabs(x));
+        return e / ((1.0f + e) * (1.0f + e));
+    }
+    case HCL_ACT_TANH: {     // 1 - tanh^2 = 4 e / (1 + e)^2, e = exp(-2|x|)
+        float e = exp(-2.0f * fabs(x));
+        return 4.0f * e / ((1.0f + e) * (1.0f + e));
+    }
+    case HCL_ACT_GELU: {     // Phi(x) + x phi(x)
+        float cdf = 0.5f * erfc(-x * 0.70710678118654752f);
+        return cdf + x * 0.39894228040143268f * exp(-0.5f * x * x);
+    }
+    case HCL_ACT_GELU_TANH: { // 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh(u), u = c (x + 0.044715 x^3)
+        float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
+        float e = exp(-2.0f * fabs(u));
+        float sech2 = 4.0f * e / ((1.0f + e) * (1.0f + e));
+        return hcl_sigmoid(2.0f * u) + 0.5f * x * sech2 * 0.79788456080286536f * (1.0f + 0.134145f * x * x);
+    }
+    case HCL_ACT_SILU: {     // s + x s (1 - s), with s and 1 - s both computed without cancellation
+        float e = exp(-fabs(x)), r = 1.0f / (1.0f + e);
+        float s = x >= 0.0f ? r : e * r, oms = x >= 0.0f ? e * r : r;
+        return s + x * s * oms;
+    }
+    default: return 1.0f;
     }
 }
 #endif  // HCL_COMMON_ACT_H
@@ -186,5 +221,54 @@ inline void hcl_store8_f16(global ushort *p, size_t i, float8 v) { vstore8(conve
 inline float8 hcl_load8_bf16(const global ushort *p, size_t i) { return hcl_bf16x8_bits_to_f32(convert_uint8(vload8(0, p + i))); }
 inline void hcl_store8_bf16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_bf16_bits(v)), 0, p + i); }
 #endif  // HCL_COMMON_VEC_H
+
+#ifndef HCL_COMMON_ELEM_H
+#define HCL_COMMON_ELEM_H
+// ---- branch-free scalar element load/store: the same bits as HCL_LOAD/HCL_STORE, without
+// branches, so PoCL's work-item loop vectoriser handles bandwidth-bound 1-element kernels
+// (measured: F16 relu 4x faster than with the branchy conversion). ----
+inline float hcl_f16_bits_to_f32_bf(uint h) {
+    uint sign = (h & 0x8000u) << 16;
+    int em = (int)(h & 0x7fffu);
+    uint r = ((uint)em << 13) + 0x38000000u;                   // normal: rebias the exponent
+    r = em >= 0x7c00 ? (((uint)em << 13) | 0x7f800000u) : r;   // inf / NaN, payload kept
+    r = em < 0x400 ? as_uint((float)em * 5.9604644775390625e-8f) : r;  // zero / subnormal, exact
+    return as_float(r | sign);
+}
+
+inline uint hcl_f32_to_f16_bits_bf(float f) {
+    uint x = as_uint(f);
+    uint sign = (x >> 16) & 0x8000u;
+    uint ax = x & 0x7fffffffu;
+    uint r = (ax + 0xfffu + ((ax >> 13) & 1u) - 0x38000000u) >> 13;  // normal, RNE at bit 13
+    r = ax >= 0x477ff000u ? 0x7c00u : r;                               // overflow -> inf
+    // below the smallest normal: adding 0.5f puts the half ulp 2^-24 at the float's last bit,
+    // so the FPU's round-to-nearest-even rounds
+    r = ax < 0x38800000u ? as_uint(as_float(ax) + 0.5f) - 0x3f000000u : r;
+    uint man = (ax >> 13) & 0x3ffu;
+    r = ax > 0x7f800000u ? (0x7c00u | (man ? man : 0x200u)) : r;      // NaN stays NaN
+    return r | sign;
+}
+
+inline uint hcl_f32_to_bf16_bits_bf(float f) {
+    uint x = as_uint(f), h = x >> 16;
+    uint r = (x + 0x7fffu + (h & 1u)) >> 16;
+    return (x & 0x7fffffffu) > 0x7f800000u ? ((h & 0x7fu) ? h : (h | 0x40u)) : r;
+}
+
+#define HCL_LOADE(dt, p, i) HCL_CAT(hcl_loade_, dt)((p), (i))
+#define HCL_STOREE(dt, p, i, v) HCL_CAT(hcl_storee_, dt)((p), (i), (v))
+inline float hcl_loade_f32(const global float *p, size_t i) { return p[i]; }
+inline void hcl_storee_f32(global float *p, size_t i, float v) { p[i] = v; }
+#if HCL_NATIVE_HALF
+inline float hcl_loade_f16(const global ushort *p, size_t i) { return vload_half(i, (const global half *)p); }
+inline void hcl_storee_f16(global ushort *p, size_t i, float v) { vstore_half_rte(v, i, (global half *)p); }
+#else
+inline float hcl_loade_f16(const global ushort *p, size_t i) { return hcl_f16_bits_to_f32_bf(p[i]); }
+inline void hcl_storee_f16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_f16_bits_bf(v); }
+#endif
+inline float hcl_loade_bf16(const global ushort *p, size_t i) { return as_float((uint)p[i] << 16); }
+inline void hcl_storee_bf16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_bf16_bits_bf(v); }
+#endif  // HCL_COMMON_ELEM_H
 
 #endif  // HCL_COMMON_H
