@@ -17,14 +17,6 @@
 #ifndef B_DT
 #define B_DT f32
 #endif
-// largest C/groups * R * S held in private memory by conv_patch_fwd (host uses the same limit)
-#ifndef HCL_CONV_PATCH_MAX
-#define HCL_CONV_PATCH_MAX 32
-#endif
-// output channels per work-item in conv_patch_fwd
-#ifndef HCL_CONV_KB
-#define HCL_CONV_KB 8
-#endif
 
 // Geometry, one int16 argument: x (N,C,H,W), w (K,C/G,R,S), y (N,K,P,Q).
 #define GN geo.s0
@@ -99,141 +91,180 @@ kernel void conv_bias_add(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T
     HCL_STORE(Y_DT, y, i, HCL_LOAD(Y_DT, y, i) + HCL_LOAD(B_DT, bias, b_off + k));
 }
 
-// Direct forward for small patches (C/G*R*S <= HCL_CONV_PATCH_MAX): a work-item loads its input
-// patch once and computes HCL_CONV_KB output channels of its group from it (first conv layers).
-// y (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT, w (K,C/G,R,S) W_DT, bias (K) B_DT or unused;
-// global = (Q, P, N*G*ceil((K/G)/KB))
-kernel void conv_patch_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
-                           const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                           int has_bias, int16 geo) {
-    int q = get_global_id(0), p = get_global_id(1), t = get_global_id(2);
-    int cpg = GC / GG, kpg = GK / GG;
-    int nkb = (kpg + HCL_CONV_KB - 1) / HCL_CONV_KB;
-    if (q >= GQ || p >= GP || t >= GN * GG * nkb) return;
+// ---- direct kernels (small C/G*R*S and depthwise): each work-item computes 8 consecutive
+// outputs along the fastest spatial dim as a float8, and (forward, dw) a block of KB output
+// channels that share the input loads. KB is 8, or 1 for depthwise-like groups (K/G < 4).
+
+// 8 values of row `row` (X_DT) at columns c0 + l*step, 0 where outside [0, width) or !ok.
+inline float8 conv_load8_x(const global HCL_T(X_DT) *x, size_t row, int c0, int step, int width, bool ok) {
+    float v[8];
+    for (int l = 0; l < 8; l++) {
+        int c = c0 + l * step;
+        v[l] = ok && c >= 0 && c < width ? HCL_LOAD(X_DT, x, row + c) : 0.0f;
+    }
+    return vload8(0, v);
+}
+
+inline float conv_hsum8(float8 a) {  // fixed order
+    return ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
+}
+
+// y[n, k0+kk, p, q0..q0+7] for kk < KB. global = (ceil(Q/8), P, N*G*ceil((K/G)/KB))
+inline void conv_fwd_direct(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
+                            const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
+                            int has_bias, int16 geo, const int KB) {
+    int q0 = get_global_id(0) * 8, p = get_global_id(1), t = get_global_id(2);
+    int cpg = GC / GG, kpg = GK / GG, nkb = (kpg + KB - 1) / KB;
+    if (q0 >= GQ || p >= GP || t >= GN * GG * nkb) return;
     int kb = t % nkb;
     t /= nkb;
     int g = t % GG, n = t / GG;
-    int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
-    float patch[HCL_CONV_PATCH_MAX];
+    int k0 = g * kpg + kb * KB, nk = min(KB, (g + 1) * kpg - k0);
+    int h0 = p * GSH - GPH, w0 = q0 * GSW - GPW, crs = cpg * GR * GS;
+    float8 acc[8];
+    for (int kk = 0; kk < KB; kk++) acc[kk] = (float8)(0.0f);
+    size_t wb = w_off + (size_t)k0 * crs;
     int i = 0;
     for (int c = 0; c < cpg; c++) {
-        size_t xc = x_off + (((size_t)n * GC + g * cpg + c) * GH) * GW;
+        size_t xc = x_off + ((size_t)n * GC + g * cpg + c) * GH * GW;
         for (int r = 0; r < GR; r++) {
             int h = h0 + r * GDH;
+            bool hok = h >= 0 && h < GH;
+            size_t xr = xc + (size_t)(hok ? h : 0) * GW;
             for (int s = 0; s < GS; s++, i++) {
-                int w = w0 + s * GDW;
-                patch[i] = (h >= 0 && h < GH && w >= 0 && w < GW) ? HCL_LOAD(X_DT, x, xc + (size_t)h * GW + w) : 0.0f;
+                float8 xv = conv_load8_x(x, xr, w0 + s * GDW, GSW, GW, hok);
+                for (int kk = 0; kk < KB; kk++)
+                    acc[kk] = fma(xv, (float8)(HCL_LOAD(W_DT, wt, wb + (size_t)min(kk, nk - 1) * crs + i)), acc[kk]);
             }
         }
     }
-    int crs = i;
-    int k0 = g * kpg + kb * HCL_CONV_KB, k1 = min(k0 + HCL_CONV_KB, (g + 1) * kpg);
-    size_t pqn = (size_t)GP * GQ, yo = y_off + (size_t)p * GQ + q;
-    for (int k = k0; k < k1; k++) {
-        size_t wk = w_off + (size_t)k * crs;
-        float acc = 0.0f;
-        for (int j = 0; j < crs; j++) acc = fma(patch[j], HCL_LOAD(W_DT, wt, wk + j), acc);
-        if (has_bias) acc += HCL_LOAD(B_DT, bias, b_off + k);
-        HCL_STORE(Y_DT, y, yo + ((size_t)n * GK + k) * pqn, acc);
+    for (int kk = 0; kk < KB; kk++) {
+        if (kk >= nk) break;
+        float8 o = acc[kk];
+        if (has_bias) o += HCL_LOAD(B_DT, bias, b_off + k0 + kk);
+        float ov[8];
+        vstore8(o, 0, ov);
+        size_t yo = y_off + (((size_t)n * GK + k0 + kk) * GP + p) * GQ + q0;
+        for (int l = 0; l < 8 && q0 + l < GQ; l++) HCL_STORE(Y_DT, y, yo + l, ov[l]);
     }
 }
 
-// Direct forward, one output per work-item (depthwise convs with large R*S).
 // y (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT, w (K,C/G,R,S) W_DT, bias (K) B_DT or unused;
-// global = (Q, P, N*K)
-kernel void conv_direct_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
-                            const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                            int has_bias, int16 geo) {
-    int q = get_global_id(0), p = get_global_id(1), t = get_global_id(2);
-    if (q >= GQ || p >= GP || t >= GN * GK) return;
-    int cpg = GC / GG, kpg = GK / GG;
-    int n = t / GK, k = t - n * GK;
-    int g = k / kpg;
-    int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
-    size_t wk = w_off + (size_t)k * cpg * GR * GS;
-    float acc = 0.0f;
-    for (int c = 0; c < cpg; c++) {
-        size_t xc = x_off + (((size_t)n * GC + g * cpg + c) * GH) * GW;
-        for (int r = 0; r < GR; r++) {
-            int h = h0 + r * GDH;
-            if (h < 0 || h >= GH) continue;
-            for (int s = 0; s < GS; s++) {
-                int w = w0 + s * GDW;
-                if (w < 0 || w >= GW) continue;
-                acc = fma(HCL_LOAD(X_DT, x, xc + (size_t)h * GW + w),
-                          HCL_LOAD(W_DT, wt, wk + ((size_t)c * GR + r) * GS + s), acc);
-            }
-        }
-    }
-    if (has_bias) acc += HCL_LOAD(B_DT, bias, b_off + k);
-    HCL_STORE(Y_DT, y, y_off + ((size_t)t * GP + p) * GQ + q, acc);
+// global = (ceil(Q/8), P, N*G*ceil((K/G)/8))
+kernel void conv_direct_fwd_kb8(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
+                                const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
+                                int has_bias, int16 geo) {
+    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, geo, 8);
 }
 
-// Direct backward data (gather): dx[n,c,h,w] = sum over k of c's group, r, s (that order) of
-// dy[n,k,p,q] w[k,c',r,s] where h = p*sh - ph + r*dh and w = q*sw - pw + s*dw.
-// dx (N,C,H,W) X_DT, dy (N,K,P,Q) Y_DT, w (K,C/G,R,S) W_DT; global = (W, H, N*C)
+// as conv_direct_fwd_kb8 with one output channel per work-item; global = (ceil(Q/8), P, N*K)
+kernel void conv_direct_fwd_kb1(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
+                                const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
+                                int has_bias, int16 geo) {
+    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, geo, 1);
+}
+
+// Direct backward data (gather): dx[n,c,h,w] = sum over r, s, then k of c's group (that order),
+// of dy[n,k,p,q] w[k,c',r,s] where h = p*sh - ph + r*dh and w = q*sw - pw + s*dw; 8 cells along
+// w per work-item.
+// dx (N,C,H,W) X_DT, dy (N,K,P,Q) Y_DT, w (K,C/G,R,S) W_DT; global = (ceil(W/8), H, N*C)
 kernel void conv_direct_bwd_data(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
                                  const global HCL_T(W_DT) *wt, ulong w_off, int16 geo) {
-    int w = get_global_id(0), h = get_global_id(1), t = get_global_id(2);
-    if (w >= GW || h >= GH || t >= GN * GC) return;
+    int w0 = get_global_id(0) * 8, h = get_global_id(1), t = get_global_id(2);
+    if (w0 >= GW || h >= GH || t >= GN * GC) return;
     int cpg = GC / GG, kpg = GK / GG;
     int n = t / GC, c = t - n * GC;
     int g = c / cpg, cl = c - g * cpg;
     size_t pqn = (size_t)GP * GQ;
-    float acc = 0.0f;
-    for (int k = g * kpg; k < (g + 1) * kpg; k++) {
-        size_t dyk = dy_off + ((size_t)n * GK + k) * pqn;
-        size_t wk = w_off + ((size_t)k * cpg + cl) * GR * GS;
-        for (int r = 0; r < GR; r++) {
-            int hp = h + GPH - r * GDH;
-            if (hp < 0 || hp % GSH) continue;
-            int p = hp / GSH;
-            if (p >= GP) continue;
-            for (int s = 0; s < GS; s++) {
-                int wq = w + GPW - s * GDW;
-                if (wq < 0 || wq % GSW) continue;
-                int q = wq / GSW;
-                if (q >= GQ) continue;
-                acc = fma(HCL_LOAD(Y_DT, dy, dyk + (size_t)p * GQ + q), HCL_LOAD(W_DT, wt, wk + (size_t)r * GS + s), acc);
+    float8 acc = (float8)(0.0f);
+    for (int r = 0; r < GR; r++) {
+        int hp = h + GPH - r * GDH;
+        if (hp < 0) continue;
+        int p = GSH == 1 ? hp : hp / GSH;
+        if (p * GSH != hp || p >= GP) continue;
+        for (int s = 0; s < GS; s++) {
+            int qi[8];
+            bool any = false;
+            for (int l = 0; l < 8; l++) {
+                int wq = w0 + l + GPW - s * GDW;
+                int q = wq < 0 ? -1 : GSW == 1 ? wq : wq / GSW;
+                qi[l] = q >= 0 && q * GSW == wq && q < GQ && w0 + l < GW ? q : -1;
+                any = any || qi[l] >= 0;
+            }
+            if (!any) continue;
+            for (int k = g * kpg; k < (g + 1) * kpg; k++) {
+                size_t dyr = dy_off + ((size_t)n * GK + k) * pqn + (size_t)p * GQ;
+                float v[8];
+                for (int l = 0; l < 8; l++) v[l] = qi[l] >= 0 ? HCL_LOAD(Y_DT, dy, dyr + qi[l]) : 0.0f;
+                float wv = HCL_LOAD(W_DT, wt, w_off + (((size_t)k * cpg + cl) * GR + r) * GS + s);
+                acc = fma(vload8(0, v), (float8)(wv), acc);
             }
         }
     }
-    HCL_STORE(X_DT, dx, dx_off + ((size_t)t * GH + h) * GW + w, acc);
+    float ov[8];
+    vstore8(acc, 0, ov);
+    size_t o = dx_off + ((size_t)t * GH + h) * GW + w0;
+    for (int l = 0; l < 8 && w0 + l < GW; l++) HCL_STORE(X_DT, dx, o + l, ov[l]);
 }
 
-// Stage 1 of the direct dw: part[j*E + e] = sum over rows (n,p) of chunk j (rows j*rpc ..,
-// of N*P) and q of dy[n,k,p,q] x[n,c,h,w] for weight element e = ((k*C/G + c')*R + r)*S + s.
-// part (J, E) F32, dy (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT; E = K*C/G*R*S; global = (E, J)
-kernel void conv_direct_bwd_weight_part(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                                        const global HCL_T(X_DT) *x, ulong x_off, int16 geo, int nchunks, int rpc) {
-    int e = get_global_id(0), j = get_global_id(1);
-    int cpg = GC / GG, kpg = GK / GG;
-    int e_count = GK * cpg * GR * GS;
-    if (e >= e_count || j >= nchunks) return;
-    int s = e % GS, r = (e / GS) % GR;
-    int kc = e / (GR * GS);
-    int cl = kc % cpg, k = kc / cpg;
-    int c = (k / kpg) * cpg + cl;
+// Stage 1 of the direct dw: part[j*E + e] = sum over rows (n,p) of chunk j (rows j*rpc .. of
+// N*P) and q of dy[n,k,p,q] x[n,c,h,w] for e = (k*C/G + c')*R*S + r*S + s. A work-item covers one
+// tap (c', r, s) for KB output channels k0.. of a group, 8 q at a time (float8 lanes, summed in a
+// fixed order at the end). part (J, E) F32; global = (C/G*R*S, G*ceil((K/G)/KB), J)
+inline void conv_dw_part(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                         const global HCL_T(X_DT) *x, ulong x_off, int16 geo, int nchunks, int rpc, const int KB) {
+    int tap = get_global_id(0), t = get_global_id(1), j = get_global_id(2);
+    int cpg = GC / GG, kpg = GK / GG, nkb = (kpg + KB - 1) / KB, crs = cpg * GR * GS;
+    if (tap >= crs || t >= GG * nkb || j >= nchunks) return;
+    int g = t / nkb, kb = t - g * nkb;
+    int k0 = g * kpg + kb * KB, nk = min(KB, (g + 1) * kpg - k0);
+    int s = tap % GS, r = (tap / GS) % GR, c = g * cpg + tap / (GR * GS);
     size_t pqn = (size_t)GP * GQ;
-    int rows = GN * GP;
-    int row0 = j * rpc, row1 = min(row0 + rpc, rows);
+    int rows = GN * GP, row0 = j * rpc, row1 = min(row0 + rpc, rows);
     // q range where w = q*sw - pw + s*dw lies in [0, W)
     int woff = s * GDW - GPW;
-    int q0 = woff >= 0 ? 0 : (-woff + GSW - 1) / GSW;
-    int q1 = GW - 1 - woff < 0 ? 0 : min(GQ, (GW - 1 - woff) / GSW + 1);
+    int qa = woff >= 0 ? 0 : (-woff + GSW - 1) / GSW;
+    int qb = GW - 1 - woff < 0 ? 0 : min(GQ, (GW - 1 - woff) / GSW + 1);
+    float8 acc[8];
+    for (int kk = 0; kk < KB; kk++) acc[kk] = (float8)(0.0f);
     int n = row0 / GP, p = row0 - n * GP;
-    float acc = 0.0f;
     for (int row = row0; row < row1; row++) {
         int h = p * GSH - GPH + r * GDH;
         if (h >= 0 && h < GH) {
-            size_t dyr = dy_off + ((size_t)n * GK + k) * pqn + (size_t)p * GQ;
-            size_t xr = x_off + (((size_t)n * GC + c) * GH + h) * GW + woff;
-            for (int q = q0; q < q1; q++)
-                acc = fma(HCL_LOAD(Y_DT, dy, dyr + q), HCL_LOAD(X_DT, x, xr + (size_t)q * GSW), acc);
+            size_t xr = x_off + (((size_t)n * GC + c) * GH + h) * GW;
+            size_t dyr = dy_off + ((size_t)n * GK + k0) * pqn + (size_t)p * GQ;
+            for (int q = qa; q < qb; q += 8) {
+                // lanes past qb read x as 0, so their dy never counts
+                float8 xv = conv_load8_x(x, xr, q * GSW + woff, GSW, min(GW, qb * GSW + woff), true);
+                for (int kk = 0; kk < KB; kk++) {
+                    size_t d = dyr + (size_t)min(kk, nk - 1) * pqn + q;
+                    float v[8];
+                    for (int l = 0; l < 8; l++) v[l] = q + l < qb ? HCL_LOAD(Y_DT, dy, d + l) : 0.0f;
+                    acc[kk] = fma(vload8(0, v), xv, acc[kk]);
+                }
+            }
         }
         if (++p == GP) { p = 0; n++; }
     }
-    part[part_off + (size_t)j * e_count + e] = acc;
+    size_t e_count = (size_t)GK * crs;
+    for (int kk = 0; kk < KB; kk++) {
+        if (kk >= nk) break;
+        part[part_off + (size_t)j * e_count + (size_t)(k0 + kk) * crs + tap] = conv_hsum8(acc[kk]);
+    }
+}
+
+// part (J, K*C/G*R*S) F32, dy (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (C/G*R*S, G*ceil((K/G)/8), J)
+kernel void conv_direct_bwd_weight_part_kb8(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy,
+                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo,
+                                            int nchunks, int rpc) {
+    conv_dw_part(part, part_off, dy, dy_off, x, x_off, geo, nchunks, rpc, 8);
+}
+
+// as conv_direct_bwd_weight_part_kb8 with one output channel per work-item; global = (C/G*R*S, K, J)
+kernel void conv_direct_bwd_weight_part_kb1(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy,
+                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo,
+                                            int nchunks, int rpc) {
+    conv_dw_part(part, part_off, dy, dy_off, x, x_off, geo, nchunks, rpc, 1);
 }
 
 // Stage 1 of dbias: part[j*K + k] = sum over rows (n,p) of chunk j and q of dy[n,k,p,q].

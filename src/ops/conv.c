@@ -6,7 +6,8 @@
 #include <stdio.h>
 #include "ops/ops_internal.h"
 
-/* Must match HCL_CONV_PATCH_MAX / HCL_CONV_KB in conv.cl. */
+/* Direct kernels for C/groups*R*S up to this (im2col would only copy x R*S times for a tiny
+ * GEMM K-dim) and for depthwise convs; output channels per direct work-item (conv.cl). */
 #define CONV_PATCH_MAX 32
 #define CONV_KB 8
 /* Work items targeted by the stage-1 reductions of dw and dbias (chunk count from shapes only,
@@ -234,20 +235,23 @@ static hcl_status forward_gemm(hcl_context *ctx, const conv_geo *g, hcl_tensor *
     return HCL_OK;
 }
 
+/* Output channels per work-item of the direct kernels: 8, or 1 when groups are that small. */
+static int direct_kb(const conv_geo *g) { return g->kpg >= 4 ? CONV_KB : 1; }
+
 static hcl_status forward_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x,
                                  const hcl_tensor *w, const hcl_tensor *bias) {
-    int patch = g->crs_g <= CONV_PATCH_MAX;
+    int kb = direct_kb(g);
     cl_kernel k;
     HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias ? bias->dtype : y->dtype,
-                        patch ? "conv_patch_fwd" : "conv_direct_fwd", &k));
+                        kb == 1 ? "conv_direct_fwd_kb1" : "conv_direct_fwd_kb8", &k));
     cl_int16 geo = geo_arg(g);
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), w_off = hcl_off(w), b_off = bias ? hcl_off(bias) : 0;
     cl_int has_bias = bias != NULL;
     cl_mem bbuf = bias ? bias->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(w->buffer),
                     HCL_ARG(w_off), HCL_ARG(bbuf), HCL_ARG(b_off), HCL_ARG(has_bias), HCL_ARG(geo)};
-    size_t planes = patch ? (size_t)g->n * g->g * ((g->kpg + CONV_KB - 1) / CONV_KB) : (size_t)g->n * g->k;
-    return launch3(ctx, k, a, 10, (size_t)g->q, (size_t)g->p, planes);
+    size_t planes = (size_t)g->n * g->g * ((g->kpg + kb - 1) / kb);
+    return launch3(ctx, k, a, 10, ((size_t)g->q + 7) / 8, (size_t)g->p, planes);
 }
 
 /* Columns of images n0 .. n0+nc-1 into the workspace: per image (C*R*S, PQ) when per_image,
@@ -329,7 +333,7 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
         cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), w_off = hcl_off(w);
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(w->buffer),
                         HCL_ARG(w_off), HCL_ARG(geo)};
-        return launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
+        return launch3(ctx, k, a, 7, ((size_t)g.w + 7) / 8, (size_t)g.h, (size_t)g.n * g.c);
     }
     if (path == PATH_POINTWISE)
         return backward_data_gemm(ctx, &g, dx->buffer, dx->offset, dx->dtype, (size_t)g.c * g.hw, dy, w, 0, g.n);
@@ -362,13 +366,15 @@ static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hc
     HCL_TRY(hcl_workspace_get(ctx, part_bytes + (dbias ? bias_grad_bytes(g) : 0), &ws));
     hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
     cl_kernel k1, k2;
-    HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_direct_bwd_weight_part", &k1));
+    int kb = direct_kb(g);
+    HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd,
+                        kb == 1 ? "conv_direct_bwd_weight_part_kb1" : "conv_direct_bwd_weight_part_kb8", &k1));
     HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_w", &k2));
     cl_int16 geo = geo_arg(g);
     cl_ulong part_off = 0, dy_off = hcl_off(dy), x_off = hcl_off(x), dw_off = hcl_off(dw), e = e_count;
     hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(x->buffer),
                      HCL_ARG(x_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
-    HCL_TRY(launch3(ctx, k1, a1, 9, e_count, (size_t)nch, 1));
+    HCL_TRY(launch3(ctx, k1, a1, 9, g->crs_g, (size_t)g->g * ((g->kpg + kb - 1) / kb), (size_t)nch));
     hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
     HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, 6));
     if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, part_bytes));
