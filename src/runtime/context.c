@@ -7,6 +7,7 @@
 
 hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
                            char *message, size_t message_len);
+void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index);
 
 void hcl_context_options_init(hcl_context_options *o) {
     if (!o) return;
@@ -82,17 +83,7 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
     if (st == HCL_OK) {
         /* keep the real P:D indices for reporting */
-        hcl_device_info *all = NULL;
-        size_t n = 0;
-        if (hcl_devices_list(&all, &n) == HCL_OK) {
-            for (size_t i = 0; i < n; i++)
-                if (!strcmp(all[i].name, ctx->info.name) && !strcmp(all[i].platform_name, ctx->info.platform_name)) {
-                    ctx->info.platform_index = all[i].platform_index;
-                    ctx->info.device_index = all[i].device_index;
-                    break;
-                }
-            hcl_devices_free(all);
-        }
+        hcl_device_locate(ctx->device, &ctx->info.platform_index, &ctx->info.device_index);
         cl_int err = CL_SUCCESS;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
         ctx->cl_ctx = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
@@ -140,6 +131,7 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
         if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetDeviceInfo", __FILE__, __LINE__);
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, device, 0, 0, &ctx->info);
+    if (st == HCL_OK) hcl_device_locate(device, &ctx->info.platform_index, &ctx->info.device_index);
     if (st == HCL_OK) {
         /* borrowed: retain now, release exactly once in hcl_context_free */
         clRetainContext(cl_ctx);

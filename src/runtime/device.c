@@ -192,6 +192,26 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
     return HCL_ERR_DEVICE_NOT_FOUND;
 }
 
+/* Used by context.c: the "P:D" of a device handle as hcl_devices_list numbers it (0:0 when the
+ * handle is not found, e.g. a sub-device). Compares handles, not names, so that two identical
+ * GPUs keep their own indices. */
+void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index);
+void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index) {
+    hcl_device_info *infos = NULL;
+    cl_device_id *devs = NULL;
+    size_t n = 0;
+    *platform_index = *device_index = 0;
+    if (enumerate(&infos, NULL, &devs, &n) != HCL_OK) return;
+    for (size_t i = 0; i < n; i++)
+        if (devs[i] == device) {
+            *platform_index = infos[i].platform_index;
+            *device_index = infos[i].device_index;
+            break;
+        }
+    free(infos);
+    free(devs);
+}
+
 /* Used by context.c: the chosen device's handles. */
 hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
                            char *message, size_t message_len);

@@ -298,6 +298,7 @@ hcl_status hcl_kernel_set_args(hcl_context *ctx, cl_kernel kernel, const hcl_kar
 
 hcl_status hcl_kernel_run(hcl_context *ctx, cl_kernel kernel, cl_uint dims, const size_t *global, const size_t *local) {
     size_t g[3];
+    if (dims < 1 || dims > 3) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%u work dimensions (1..3)", (unsigned)dims);
     for (cl_uint d = 0; d < dims; d++) {
         g[d] = global[d] ? global[d] : 1;
         if (local && local[d]) g[d] = (g[d] + local[d] - 1) / local[d] * local[d];

@@ -159,8 +159,17 @@ hcl_status hcl_tensor_fill(hcl_tensor *t, double value) {
     case HCL_F32: memcpy(&bits, &f, 4); break;
     case HCL_F16: bits = hcl_f32_to_f16(f); break;
     case HCL_BF16: bits = hcl_f32_to_bf16(f); break;
-    case HCL_I32: { int32_t v = (int32_t)value; memcpy(&bits, &v, 4); break; }
-    case HCL_U8: bits = (uint8_t)value; break;
+    /* integers: truncated toward zero, saturated at the type's range, NaN -> 0 (an out-of-range
+     * double -> integer conversion is undefined in C) */
+    case HCL_I32: {
+        int32_t v = 0;
+        if (value >= 2147483647.0) v = INT32_MAX;
+        else if (value <= -2147483648.0) v = INT32_MIN;
+        else if (value == value) v = (int32_t)value;
+        memcpy(&bits, &v, 4);
+        break;
+    }
+    case HCL_U8: bits = value != value || value <= 0.0 ? 0u : value >= 255.0 ? 255u : (uint8_t)value; break;
     default: return hcl_error(t->ctx, HCL_ERR_DTYPE, "invalid dtype");
     }
     return hcl_tensor_fill_bits(t, bits);
