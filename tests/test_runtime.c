@@ -490,10 +490,11 @@ END_TEST
 
 /* ------------------------------------------------------- application's own OpenCL objects ---- */
 
-static void app_device(cl_platform_id *platform, cl_device_id *device) {
+static void app_device(cl_platform_id *platform, cl_device_id *device, hcl_device_info *tested) {
     char spec[32];
     hcl_device_info info;
     tested_device_spec(spec, sizeof spec, &info);
+    *tested = info;
     cl_uint np = 0;
     ck_assert_int_eq(clGetPlatformIDs(0, NULL, &np), CL_SUCCESS);
     ck_assert_uint_gt(np, info.platform_index);
@@ -537,7 +538,8 @@ static void app_cycle(cl_context c, cl_command_queue q) {
 START_TEST(context_from_application_cl) {
     cl_platform_id platform;
     cl_device_id device;
-    app_device(&platform, &device);
+    hcl_device_info tested;
+    app_device(&platform, &device, &tested);
     cl_int err = CL_SUCCESS;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
     cl_context app_ctx = clCreateContext(props, 1, &device, NULL, NULL, &err);
@@ -559,7 +561,9 @@ START_TEST(context_from_application_cl) {
     ck_assert_ptr_eq(hcl_context_queue(ctx), app_q);
     ck_assert_ptr_eq(hcl_context_cl_device(ctx), device);
     ck_assert_uint_gt(hcl_context_device(ctx)->max_alloc_bytes, 0);
-    ck_assert_msg(hcl_context_device(ctx)->name[0], "device info not filled");
+    ck_assert_str_eq(hcl_context_device(ctx)->name, tested.name);
+    ck_assert_uint_eq(hcl_context_device(ctx)->platform_index, tested.platform_index); /* its real P:D */
+    ck_assert_uint_eq(hcl_context_device(ctx)->device_index, tested.device_index);
     ck_assert_uint_gt(refcount_queue(app_q), q_refs); /* retained while the context lives */
 
     /* the library works on the borrowed objects, and its work is ordered on the app's queue */
@@ -681,6 +685,11 @@ START_TEST(last_error_opencl_failures) {
     check_message(msg, HCL_ERR_OPENCL, "fill_u32");
     int code = check_cl_message(msg, "clEnqueueNDRangeKernel");
     ck_assert_msg(code == CL_INVALID_WORK_GROUP_SIZE || code == CL_INVALID_WORK_ITEM_SIZE, "%s", msg);
+    /* work dimensions outside 1..3 are refused before OpenCL sees them */
+    size_t g3[4] = {16, 1, 1, 1};
+    ck_assert_int_eq(hcl_kernel_run(ctx, k, 4, g3, NULL), HCL_ERR_INVALID_ARGUMENT);
+    check_message(hcl_last_error(ctx), HCL_ERR_INVALID_ARGUMENT, "dimensions");
+    ck_assert_int_eq(hcl_kernel_run(ctx, k, 0, g3, NULL), HCL_ERR_INVALID_ARGUMENT);
     /* an invalid argument index is reported with the kernel and the argument */
     hcl_karg too_many[5] = {args[0], args[1], args[2], args[3], HCL_ARG(n)};
     ck_assert_int_eq(hcl_kernel_set_args(ctx, k, too_many, 5), HCL_ERR_OPENCL);

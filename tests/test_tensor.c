@@ -490,6 +490,25 @@ START_TEST(fill_every_dtype) {
     int32_t iv[3];
     CK_OK(ctx, hcl_tensor_download_raw(i32, iv, sizeof iv));
     ck_assert_int_eq(iv[2], INT32_MIN);
+    /* integers: truncated, saturated at the range, NaN -> 0 */
+    const double ivals[] = {1e10, -1e10, 2147483647.9, -2147483648.9, NAN, -INFINITY, -0.9, 77.99};
+    const int32_t iwant[] = {INT32_MAX, INT32_MIN, INT32_MAX, INT32_MIN, 0, INT32_MIN, 0, 77};
+    for (size_t k = 0; k < sizeof ivals / sizeof *ivals; k++) {
+        CK_OK(ctx, hcl_tensor_fill(i32, ivals[k]));
+        CK_OK(ctx, hcl_tensor_download_raw(i32, iv, sizeof iv));
+        ck_assert_msg(iv[0] == iwant[k] && iv[2] == iwant[k], "i32 fill %g -> %d, want %d", ivals[k], iv[0], iwant[k]);
+    }
+    hcl_tensor *u8 = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 1, one, &u8));
+    const double uvals[] = {300.0, -5.0, NAN, INFINITY, 254.99, 255.0, 0.5};
+    const uint8_t uwant[] = {255, 0, 0, 255, 254, 255, 0};
+    for (size_t k = 0; k < sizeof uvals / sizeof *uvals; k++) {
+        uint8_t uv[3];
+        CK_OK(ctx, hcl_tensor_fill(u8, uvals[k]));
+        CK_OK(ctx, hcl_tensor_download_raw(u8, uv, sizeof uv));
+        ck_assert_msg(uv[0] == uwant[k] && uv[2] == uwant[k], "u8 fill %g -> %u, want %u", uvals[k], uv[0], uwant[k]);
+    }
+    hcl_tensor_free(u8);
     CK_OK(ctx, hcl_tensor_fill(f16, INFINITY));
     uint16_t hv[3];
     CK_OK(ctx, hcl_tensor_download_raw(f16, hv, sizeof hv));
