@@ -360,6 +360,9 @@ START_TEST(damaged_entry_rebuilt) {
                   "%s: builds %lu loads %lu rejects %lu writes %lu", what, s.source_builds, s.cache_loads,
                   s.cache_rejects, s.cache_writes);
     ck_assert_msg(log.warnings >= 1, "%s: the rejection was not logged", what);
+    /* caught by the cache's own checks, before any driver saw the bytes (except the last kind) */
+    const char *by = kind == DRIVER_REJECTS ? "driver rejected" : "kernel cache entry";
+    ck_assert_msg(strstr(log.last, by) && strstr(log.last, "rejected"), "%s: warning '%s'", what, log.last);
     hcl_context_free(ctx);
     /* rewritten, valid */
     entry_list l3 = list_entries(dir);
