@@ -7,6 +7,7 @@
 #include "halfcl/ops.h"
 #include "halfcl/amp.h"
 #include "halfcl/io.h"
+#include "halfcl/nn.h"
 
 #define HALFCL_VERSION_MAJOR 0
 #define HALFCL_VERSION_MINOR 1

@@ -126,6 +126,57 @@ typedef struct hcl_cifar10 {
 hcl_status hcl_cifar10_load(hcl_context *ctx, const char *path, hcl_cifar10 **data);
 void hcl_cifar10_free(hcl_cifar10 *data); /* NULL is a no-op */
 
+
+/* ---- batcher: seeded shuffling, normalisation and double-buffered upload ----
+ * Serves (images, labels) batches of a data set held in host memory as u8 samples: each pixel
+ * becomes (v * scale - mean[c]) / std[c] (c = the channel, dim 0 of a rank-3 sample shape; one
+ * channel otherwise), converted on the host straight to the device dtype (F32/F16/BF16) in a
+ * pinned staging buffer (CL_MEM_ALLOC_HOST_PTR) and uploaded with a NON-blocking write; two
+ * staging/device slots alternate, and batch i+1 is prepared and enqueued while the device still
+ * runs the work queued for batch i. The host waits only for the upload of batch i-1 before
+ * reusing its staging buffer. Labels (u8) are uploaded as I32. */
+#define HCL_BATCHER_MAX_CHANNELS 16
+
+typedef struct hcl_batcher_options {
+    int64_t batch;      /* samples per batch (required, >= 1) */
+    int shuffle;        /* 1: a new permutation every epoch from Philox(seed, epoch) (1) */
+    uint64_t seed;      /* (0) */
+    int drop_last;      /* 1: skip a final partial batch (0) */
+    hcl_dtype dtype;    /* of the image batches: F32, F16 or BF16 (F32) */
+    float scale;        /* applied to the u8 value first (1/255) */
+    float mean[HCL_BATCHER_MAX_CHANNELS]; /* per channel (0) */
+    float std[HCL_BATCHER_MAX_CHANNELS];  /* per channel (1; must be > 0) */
+} hcl_batcher_options;
+void hcl_batcher_options_init(hcl_batcher_options *options);
+
+typedef struct hcl_batcher hcl_batcher;
+
+/* images: count samples of prod(sample_shape) bytes each; labels: count bytes (or NULL: the label
+ * tensors are then not produced). Both are BORROWED and must outlive the batcher. sample_shape:
+ * e.g. (1, 28, 28) or (3, 32, 32); the image batches are (N, sample_shape...). */
+hcl_status hcl_batcher_create(hcl_context *ctx, const uint8_t *images, const uint8_t *labels, size_t count,
+                              int rank, const int64_t *sample_shape, const hcl_batcher_options *options,
+                              hcl_batcher **batcher);
+/* Waits for its uploads, then frees (NULL is a no-op). */
+void hcl_batcher_free(hcl_batcher *batcher);
+
+size_t hcl_batcher_count(const hcl_batcher *batcher);           /* samples */
+size_t hcl_batcher_batches(const hcl_batcher *batcher);         /* batches per epoch */
+int64_t hcl_batcher_batch_size(const hcl_batcher *batcher);
+hcl_dtype hcl_batcher_dtype(const hcl_batcher *batcher);
+/* The epoch the next batch comes from (0-based). */
+uint64_t hcl_batcher_epoch(const hcl_batcher *batcher);
+/* Restarts at the first batch of `epoch` (e.g. when resuming). Waits for pending uploads. */
+hcl_status hcl_batcher_seek_epoch(hcl_batcher *batcher, uint64_t epoch);
+
+/* The next batch of the current epoch: *images (N, sample...) in the batcher's dtype, *labels
+ * (N) I32 (NULL without labels), *n = N. At the end of an epoch returns HCL_OK with *n = 0 and
+ * NULL tensors; the following call starts the next epoch. The tensors belong to the batcher and
+ * stay valid (and unchanged) until the second following call: work queued on them after this
+ * call returns is ordered before their reuse by the in-order queue. Queued, no sync (the host
+ * waits only for the upload two batches back to finish reading its staging buffer). */
+hcl_status hcl_batcher_next(hcl_batcher *batcher, const hcl_tensor **images, const hcl_tensor **labels, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,212 @@
+/* halfcl nn: models as graphs of layers (nodes with a list of input node ids), built once: the
+ * model owns its parameter arenas and optimizer (amp) and plans every activation and gradient
+ * buffer into one device arena at build time, so a training step allocates nothing and never
+ * syncs with the host. Forward (train/eval), backward, optimizer step, metrics, evaluation over a
+ * batcher (io.h), a Keras-like summary with memory per precision, and a device-side step log. */
+#ifndef HALFCL_NN_H
+#define HALFCL_NN_H
+
+#include "halfcl/tensor.h"
+#include "halfcl/ops.h"
+#include "halfcl/amp.h"
+#include "halfcl/io.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hcl_model hcl_model;
+
+/* As an input id: the most recently added node (so consecutive calls form a sequential model). */
+#define HCL_NN_PREV (-1)
+/* Most inputs of one node. */
+#define HCL_NN_MAX_INPUTS 4
+
+typedef enum hcl_layer_kind {
+    HCL_LAYER_INPUT = 0,
+    HCL_LAYER_CONV2D,          /* also the depthwise half of DepthwiseSeparableConv2d (groups = C) */
+    HCL_LAYER_MAXPOOL2D,
+    HCL_LAYER_AVGPOOL2D,
+    HCL_LAYER_GLOBAL_AVGPOOL,
+    HCL_LAYER_BATCHNORM2D,
+    HCL_LAYER_LINEAR,
+    HCL_LAYER_DROPOUT,
+    HCL_LAYER_FLATTEN,
+    HCL_LAYER_ACTIVATION,
+    HCL_LAYER_SOFTMAX,
+    HCL_LAYER_ADD,
+    HCL_LAYER_COUNT_
+} hcl_layer_kind;
+
+const char *hcl_layer_kind_name(hcl_layer_kind kind); /* "conv2d", ...; NULL if invalid */
+
+/* Creates an empty model whose parameters and activations follow `policy`. */
+hcl_status hcl_model_create(hcl_context *ctx, hcl_precision policy, hcl_model **model);
+void hcl_model_free(hcl_model *model); /* NULL is a no-op */
+
+/* ---------------------------------------------------------------- graph construction
+ * Each call adds one node (DepthwiseSeparableConv2d adds two) fed by the given input node ids
+ * (HCL_NN_PREV = the last node added) and writes the new node's id to *id (may be NULL). Shapes
+ * are per sample (without the batch dim) and are checked as nodes are added. Only before
+ * hcl_model_build (HCL_ERR_INVALID_ARGUMENT after). The last node added is the model's output. */
+
+/* The model input: per-sample shape, e.g. (1, 28, 28) for images or (T, D) for sequences. Must
+ * be the first node; exactly one. */
+hcl_status hcl_model_input(hcl_model *m, int rank, const int64_t *shape, int *id);
+/* (C,H,W) -> (out_channels, P, Q); square kernel, stride, zero padding; bias. */
+hcl_status hcl_model_conv2d(hcl_model *m, int input, int out_channels, int kernel, int stride, int pad, int *id);
+/* Depthwise (groups = C, kernel x kernel, stride, pad, bias) then pointwise 1x1 to out_channels. */
+hcl_status hcl_model_dwsep_conv2d(hcl_model *m, int input, int out_channels, int kernel, int stride, int pad, int *id);
+hcl_status hcl_model_maxpool2d(hcl_model *m, int input, int kernel, int stride, int *id);
+hcl_status hcl_model_avgpool2d(hcl_model *m, int input, int kernel, int stride, int *id);
+/* (C,H,W) -> (C). */
+hcl_status hcl_model_global_avgpool(hcl_model *m, int input, int *id);
+/* (C,H,W); gamma 1, beta 0; running statistics (PyTorch momentum semantics) used in eval mode. */
+hcl_status hcl_model_batchnorm2d(hcl_model *m, int input, float momentum, float eps, int *id);
+/* (..., in) -> (..., out_features): y = x W^T + b, W (out, in) like PyTorch; any leading dims
+ * (so (T, D) sequences work). */
+hcl_status hcl_model_linear(hcl_model *m, int input, int out_features, int *id);
+/* Inverted dropout with probability p in [0,1) in train mode; identity in eval mode. */
+hcl_status hcl_model_dropout(hcl_model *m, int input, float p, int *id);
+/* (...) -> (prod) (a view: no copy). */
+hcl_status hcl_model_flatten(hcl_model *m, int input, int *id);
+/* Elementwise activation (ReLU, LeakyReLU with slope alpha, Sigmoid, Tanh, GELU, SiLU). */
+hcl_status hcl_model_activation(hcl_model *m, int input, hcl_activation act, float alpha, int *id);
+/* Softmax over the last dim (use a CROSS_ENTROPY loss on logits instead for classification). */
+hcl_status hcl_model_softmax(hcl_model *m, int input, int *id);
+/* a + b, same shapes (a residual connection). */
+hcl_status hcl_model_add(hcl_model *m, int a, int b, int *id);
+
+/* Number of nodes, a node's kind, name ("conv2d_1"; parameters are "<name>.weight", ".bias")
+ * and per-sample output shape (rank returned; shape may be NULL). */
+size_t hcl_model_node_count(const hcl_model *m);
+hcl_layer_kind hcl_model_node_kind(const hcl_model *m, int id);
+const char *hcl_model_node_name(const hcl_model *m, int id);
+int hcl_model_node_shape(const hcl_model *m, int id, int64_t shape[HCL_MAX_RANK]);
+
+/* ---------------------------------------------------------------- build */
+typedef enum hcl_weight_init {
+    HCL_WINIT_TORCH = 0,     /* PyTorch's defaults: W ~ U(+-1/sqrt(fan_in)), b ~ U(+-1/sqrt(fan_in)) */
+    HCL_WINIT_HE_UNIFORM,    /* W He uniform (gain sqrt 2), b = 0 */
+    HCL_WINIT_HE_NORMAL,     /* W He normal, b = 0 */
+    HCL_WINIT_XAVIER_UNIFORM,/* W Xavier uniform, b = 0 */
+    HCL_WINIT_XAVIER_NORMAL, /* W Xavier normal, b = 0 */
+} hcl_weight_init;
+
+typedef enum hcl_loss_kind {
+    HCL_LOSS_CROSS_ENTROPY = 0, /* output (N, C) logits, targets (N) I32 class labels */
+    HCL_LOSS_MSE,               /* targets: float, the output's shape */
+    HCL_LOSS_BCE_WITH_LOGITS,   /* targets: float in [0,1], the output's shape */
+} hcl_loss_kind;
+
+typedef struct hcl_model_options {
+    int64_t max_batch;        /* buffers are planned for this batch; any batch 1..max_batch runs (64) */
+    uint64_t seed;            /* parameter init and dropout streams (0) */
+    hcl_weight_init init;     /* TORCH */
+    hcl_loss_kind loss;       /* CROSS_ENTROPY */
+    float label_smoothing;    /* 0 */
+    hcl_optim_config optim;   /* Adam, PyTorch defaults */
+    hcl_scaler_config scaler; /* the policy's default (dynamic for mixed_f16) */
+    int fuse;                 /* 1: in-place activations, bias+activation in the GEMM epilogue, ReLU
+                                 moved after a max-pool it feeds (same values and gradients); 0: none */
+} hcl_model_options;
+
+void hcl_model_options_init(hcl_model_options *options, hcl_precision policy);
+
+/* Fixes the graph, declares and allocates the parameter arenas, initialises the parameters from
+ * options->seed, creates the optimizer and plans one device arena for all activations and
+ * gradients (buffers whose lifetimes do not overlap share memory). Once. */
+hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *options);
+
+hcl_context *hcl_model_context(const hcl_model *m);
+hcl_precision hcl_model_policy(const hcl_model *m);
+hcl_dtype hcl_model_dtype(const hcl_model *m);     /* activations and working weights */
+hcl_params *hcl_model_params(hcl_model *m);        /* after build */
+hcl_optimizer *hcl_model_optimizer(hcl_model *m);  /* after build */
+
+/* ---------------------------------------------------------------- running
+ * x: (N, per-sample input shape), any float dtype (the model's dtype avoids a conversion pass),
+ * 1 <= N <= max_batch. x must stay unchanged until the queued work that reads it is done (in
+ * train mode that is the end of the step: backward reads it). None of these syncs. */
+hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train);
+/* The output of the last forward: (N, output shape) in the model's dtype, owned by the model;
+ * valid until the next forward or backward. */
+const hcl_tensor *hcl_model_output(hcl_model *m);
+/* After a train-mode forward: the loss against `target` (see hcl_loss_kind) into the step's loss
+ * (F32, one element), its gradient multiplied by the optimizer's loss scale, then the backward
+ * pass, which ACCUMULATES parameter gradients (zero them with hcl_params_zero_grad first). Also
+ * adds the loss and correct predictions to the training metrics. */
+hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target);
+/* The optimizer step through the loss scaler (hcl_optimizer_step). */
+hcl_status hcl_model_step(hcl_model *m, float lr);
+/* zero_grad + forward(train) + backward + step, all queued: one training step. */
+hcl_status hcl_model_train_step(hcl_model *m, const hcl_tensor *x, const hcl_tensor *target, float lr);
+/* The loss of the last backward (F32, one element, unscaled), owned by the model. */
+const hcl_tensor *hcl_model_loss(hcl_model *m);
+
+/* ---------------------------------------------------------------- metrics
+ * Training metrics accumulate on the device (sum of loss * N, correct predictions) at each
+ * backward; reading them syncs. accuracy is -1 for losses other than cross-entropy. */
+typedef struct hcl_metrics {
+    double loss;      /* mean loss per sample */
+    double accuracy;  /* fraction correct */
+    size_t samples;
+} hcl_metrics;
+hcl_status hcl_model_metrics_reset(hcl_model *m);
+hcl_status hcl_model_metrics_read(hcl_model *m, hcl_metrics *metrics);
+/* Eval-mode loss and accuracy over one epoch of `data` (its batches must fit max_batch; labels
+ * are the cross-entropy targets). Syncs once at the end. Training metrics are untouched. */
+hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *metrics);
+
+/* ---------------------------------------------------------------- step log (device ring buffer)
+ * When enabled, each hcl_model_step copies the step's loss and the amp state after the step into
+ * a device ring of `capacity` records (a queued copy, no sync); hcl_model_log_read downloads the
+ * records written since the last read (at most capacity; read at least every capacity steps). */
+typedef struct hcl_step_record {
+    uint64_t step;        /* host step index (0-based) */
+    float loss;           /* the step's loss */
+    float scale;          /* loss scale after the step */
+    uint32_t skipped;     /* skipped steps so far */
+    int was_skipped;      /* this step was skipped (inf/NaN gradients) */
+} hcl_step_record;
+hcl_status hcl_model_log_enable(hcl_model *m, size_t capacity);
+/* Writes up to max records (oldest first) to records; *count gets the number written. Syncs. */
+hcl_status hcl_model_log_read(hcl_model *m, hcl_step_record *records, size_t max, size_t *count);
+
+/* ---------------------------------------------------------------- summary */
+typedef struct hcl_model_memory {
+    size_t param_count;        /* parameters (elements) */
+    size_t master_bytes;       /* F32 masters (0 when the working copy is the master or pure_f16) */
+    size_t weight_bytes;       /* working copies in the compute dtype */
+    size_t grad_bytes;
+    size_t optim_bytes;        /* optimizer states */
+    size_t activation_bytes;   /* the planned activation + gradient arena at max_batch */
+    size_t activation_unplanned_bytes; /* the same buffers if none shared memory */
+    size_t other_bytes;        /* batch-norm statistics, metrics, loss, log ring */
+} hcl_model_memory;
+/* After build. Bytes are those of the arenas (parameter arenas include alignment padding). */
+hcl_status hcl_model_memory_get(const hcl_model *m, hcl_model_memory *mem);
+
+/* Per node: output bytes at max_batch in the model's dtype (plus the max-pool argmax), and
+ * parameters. After build. */
+typedef struct hcl_layer_summary {
+    const char *name;
+    hcl_layer_kind kind;
+    int rank;                    /* of the output including the batch dim */
+    int64_t shape[HCL_MAX_RANK]; /* (max_batch, ...) */
+    size_t params;
+    size_t param_bytes;          /* working weights in the compute dtype */
+    size_t activation_bytes;     /* output (0 for views and in-place nodes) + saved state */
+    int fused;                   /* 1: runs in place / inside its producer's kernel */
+} hcl_layer_summary;
+hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary *s);
+
+/* Writes a Keras-like table (layer, output shape, parameters, activation bytes) and the memory
+ * totals under the model's precision to buf (always NUL-terminated; truncated to len). After
+ * build. *needed (may be NULL) gets the full length + 1. */
+hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *needed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HALFCL_NN_H */
