@@ -79,8 +79,8 @@ inline void sum2_reduce(local float *la, local float *lb, float a, float b) {
 #define BN_WALK_BEGIN(N, C, HW, c)                                                  \
     {                                                                               \
         size_t L_ = get_local_size(0), lid_ = get_local_id(0);                      \
-        ulong step_n_ = L_ / (HW), step_s_ = L_ % (HW);                             \
-        ulong n_ = lid_ / (HW), s_ = lid_ % (HW);                                   \
+        ulong step_n_ = L_ / (HW), step_s_ = L_ - step_n_ * (HW);                   \
+        ulong n_ = lid_ / (HW), s_ = lid_ - n_ * (HW); /* no '%': oclgrind lacks freeze */ \
         for (; n_ < (N); n_ += step_n_, s_ += step_s_) {                            \
             if (s_ >= (HW)) { s_ -= (HW); n_++; if (n_ >= (N)) break; }             \
             ulong idx = (n_ * (C) + (c)) * (HW) + s_;
