@@ -156,6 +156,7 @@ void hcl_context_free(hcl_context *ctx) {
     if (ctx->queue) clFinish(ctx->queue);
     hcl_program_cache_free(ctx);
     if (ctx->workspace) clReleaseMemObject(ctx->workspace);
+    if (ctx->gemm_workspace) clReleaseMemObject(ctx->gemm_workspace);
     hcl_allocator_free(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
@@ -183,24 +184,32 @@ hcl_status hcl_flush(hcl_context *ctx) {
     return HCL_OK;
 }
 
-hcl_status hcl_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer) {
+/* Grows a scratch buffer to at least `bytes` (by 1.5x, so slightly larger requests reuse it). */
+static hcl_status scratch_get(hcl_context *ctx, cl_mem *slot, size_t *slot_bytes, size_t bytes, cl_mem *buffer) {
     if (bytes == 0) bytes = 1;
     if (bytes > ctx->info.max_alloc_bytes)
         return hcl_error(ctx, HCL_ERR_DEVICE_MEMORY, "workspace of %zu bytes exceeds the device's max allocation %llu",
                          bytes, (unsigned long long)ctx->info.max_alloc_bytes);
-    if (bytes > ctx->workspace_bytes) {
-        /* grow by 1.5x to avoid a new buffer for every slightly larger op */
+    if (bytes > *slot_bytes) {
         size_t want = bytes + bytes / 2;
         if (want > ctx->info.max_alloc_bytes) want = bytes;
-        if (ctx->workspace) clReleaseMemObject(ctx->workspace); /* in-order queue: safe */
-        ctx->workspace = NULL;
-        ctx->workspace_bytes = 0;
+        if (*slot) clReleaseMemObject(*slot); /* in-order queue: queued users finish first */
+        *slot = NULL;
+        *slot_bytes = 0;
         cl_int err = CL_SUCCESS;
         cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, want, NULL, &err);
         if (err != CL_SUCCESS) return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
-        ctx->workspace = m;
-        ctx->workspace_bytes = want;
+        *slot = m;
+        *slot_bytes = want;
     }
-    *buffer = ctx->workspace;
+    *buffer = *slot;
     return HCL_OK;
+}
+
+hcl_status hcl_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer) {
+    return scratch_get(ctx, &ctx->workspace, &ctx->workspace_bytes, bytes, buffer);
+}
+
+hcl_status hcl_gemm_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer) {
+    return scratch_get(ctx, &ctx->gemm_workspace, &ctx->gemm_workspace_bytes, bytes, buffer);
 }

@@ -28,8 +28,11 @@ struct hcl_context {
     hcl_program_entry *programs; /* singly linked, most recent first */
     hcl_program_stats program_stats;
     hcl_allocator *allocator;
-    cl_mem workspace;            /* scratch for ops (packing buffers), grown on demand */
+    cl_mem workspace;            /* scratch for ops (im2col, partial sums), grown on demand */
     size_t workspace_bytes;
+    cl_mem gemm_workspace;       /* GEMM's own packing scratch: separate, since ops that keep
+                                    data in `workspace` (conv's columns) call GEMM on it */
+    size_t gemm_workspace_bytes;
     char error[HCL_ERROR_LEN];
 };
 
@@ -93,6 +96,9 @@ hcl_status hcl_launch_1d(hcl_context *ctx, cl_kernel kernel, size_t n, size_t lo
 /* A scratch buffer of at least `bytes` for the op being enqueued. It is shared by all ops of the
  * context: valid until the next call (the in-order queue makes reuse by a later op safe). */
 hcl_status hcl_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer);
+/* The same for GEMM's packed panels only (a second buffer, so an op's workspace data can be a
+ * GEMM operand). */
+hcl_status hcl_gemm_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer);
 
 /* The "-DX_DT=f16" style name of a dtype ("f32", "f16", ...). */
 const char *hcl_dtype_cl_name(hcl_dtype dtype);
