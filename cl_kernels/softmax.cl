@@ -26,7 +26,70 @@
 #define SM_MAX_bf16 3.38953139e38f
 #define SM_MAX(dt) HCL_CAT(SM_MAX_, dt)
 
-inline float sm_log_out(float v) { return isfinite(v) ? fmax(v, -SM_MAX(Y_DT)) : v; }
+// 8-element chunks a work-item of softmax_fwd_wg keeps in private memory: rows of up to
+// L * SM_CACHE chunks are read once with one exp per element, longer rows are re-read. The host
+// sets it by device (-DSM_CACHE: large on CPUs, where private memory is the cached stack).
+#ifndef SM_CACHE
+#define SM_CACHE 8
+#endif
+
+// exp in float, vectorised (Cephes expf: range reduction by ln 2 in two parts, degree-6
+// polynomial, ~1 ulp over the normal range). Results below FLT_MIN flush to 0 (they cannot
+// change a softmax sum that is >= 1), above FLT_MAX give inf, NaN stays NaN. The built-in exp
+// is several times slower on CPU drivers (PoCL) and is what bounds softmax there.
+// The rounding of x log2(e) to an integer n uses the 1.5 * 2^23 trick (exact for |n| < 2^22)
+// and 2^n is built from its bits: no library calls, so it vectorises.
+#define SM_EXP_VEC(name, T, IT)                                                                 \
+    inline T name(T x) {                                                                        \
+        T xc = select(x, (T)(-87.5f), x < -87.5f); /* 2^n stays normal; tiny results flush */   \
+        xc = select(xc, (T)(88.75f), xc > 88.75f);                                              \
+        T big = xc * 1.44269504088896341f + 12582912.0f;                                        \
+        T n = big - 12582912.0f;                                                                \
+        IT ni = as_##IT(big) - 0x4b400000;                                                      \
+        T r = xc - n * 0.693359375f;                                                            \
+        r = r + n * 2.12194440e-4f;                                                             \
+        T p = 1.9875691500e-4f;                                                                 \
+        p = p * r + 1.3981999507e-3f;                                                           \
+        p = p * r + 8.3334519073e-3f;                                                           \
+        p = p * r + 4.1665795894e-2f;                                                           \
+        p = p * r + 1.6666665459e-1f;                                                           \
+        p = p * r + 5.0000001201e-1f;                                                           \
+        p = p * (r * r) + r + 1.0f;                                                             \
+        IT top = ni > 127; /* -1 where n = 128: 2^127 * 2 */                                    \
+        T v = p * as_##T((ni + top + 127) << 23);                                               \
+        v = select(v, v * 2.0f, top);                                                           \
+        v = select(v, (T)(0.0f), x < -87.3365448f);                                             \
+        v = select(v, (T)(INFINITY), x > 88.7228394f);                                          \
+        return select(v, x, isnan(x));                                                          \
+    }
+SM_EXP_VEC(sm_exp8, float8, int8)
+SM_EXP_VEC(sm_exp16, float16, int16)
+inline float sm_exp(float x) {
+    float xc = x < -87.5f ? -87.5f : x > 88.75f ? 88.75f : x;
+    float big = xc * 1.44269504088896341f + 12582912.0f;
+    float n = big - 12582912.0f;
+    int ni = as_int(big) - 0x4b400000;
+    float r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int top = ni > 127;
+    float v = p * as_float((ni - top + 127) << 23);
+    if (top) v *= 2.0f;
+    if (x < -87.3365448f) v = 0.0f;
+    if (x > 88.7228394f) v = INFINITY;
+    return isnan(x) ? x : v;
+}
+
+inline float sm_log_out(float v) { return v < -SM_MAX(Y_DT) && v != -INFINITY ? -SM_MAX(Y_DT) : v; }
+inline float8 sm_log_out8(float8 v) {
+    return select(v, (float8)(-SM_MAX(Y_DT)), (v < -SM_MAX(Y_DT)) & (v != (float8)(-INFINITY)));
+}
 
 // Work-group tree reductions over buf[0..L) (L = local size, a power of two). Every work-item
 // gets the result; buf is free for reuse on return.
@@ -56,6 +119,20 @@ inline float wg_sum(local float *buf, float v) {
     return r;
 }
 
+// max(a, b) per lane ignoring a NaN in b like fmax, as a compare and select (fmax is a library
+// call on some CPU drivers); lane reductions of a float8 in a fixed order.
+inline float8 sm_max8(float8 a, float8 b) { return select(a, b, b > a); }
+inline float sm_hmax8(float8 v) {
+    float4 a = select(v.lo, v.hi, v.hi > v.lo);
+    float2 b = select(a.lo, a.hi, a.hi > a.lo);
+    return b.hi > b.lo ? b.hi : b.lo;
+}
+inline float sm_hsum8(float8 v) {
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.lo + b.hi;
+}
+
 // y (rows, cols) Y_DT = softmax or log_softmax (log_out) of x (rows, cols) X_DT over cols.
 // One work-item per row; global >= rows.
 kernel void softmax_fwd_row(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
@@ -66,35 +143,103 @@ kernel void softmax_fwd_row(global HCL_T(Y_DT) *y, ulong y_off, const global HCL
     float m = -INFINITY;
     for (size_t c = 0; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
     float s = 0.0f;
-    for (size_t c = 0; c < cols; c++) s += exp(HCL_LOAD(X_DT, x, xb + c) - m);
+    for (size_t c = 0; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
     if (log_out) {
         float ls = log(s);
         for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_log_out((HCL_LOAD(X_DT, x, xb + c) - m) - ls));
     } else {
         float inv = 1.0f / s;
-        for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
+        for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
     }
 }
 
 // y (rows, cols) Y_DT = softmax or log_softmax of x (rows, cols) X_DT over cols.
-// One work-group per row: global = rows * L, local = L (power of two), scratch L floats.
+// One work-group per row: global = rows * L, local = L (power of two), scratch L floats. Work-item
+// lid takes the 8-element chunks lid, lid + L, ... of the row; work-item 0 also the cols % 8 tail.
 kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
                            ulong rows, ulong cols, int log_out, local float *scratch) {
     size_t r = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
     if (r >= rows) return;  // uniform over the work-group
-    size_t xb = x_off + r * cols, yb = y_off + r * cols;
-    float m = -INFINITY;
-    for (size_t c = lid; c < cols; c += L) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
+    size_t xb = x_off + r * cols, yb = y_off + r * cols, nv = cols / 8, tail = nv * 8;
+    float8 m8 = (float8)(-INFINITY);
+    if (nv <= L * SM_CACHE) {
+        // the row fits SM_CACHE chunks per work-item: one global read and one exp per element
+        float8 e[SM_CACHE];
+        for (int j = 0; j < SM_CACHE; j++) {
+            size_t k = lid + (size_t)j * L;
+            if (k >= nv) break;
+            e[j] = HCL_LOAD8(X_DT, x, xb + k * 8);
+            m8 = sm_max8(m8, e[j]);
+        }
+        float m = sm_hmax8(m8);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
+        m = wg_max(scratch, m);
+        float8 s8 = (float8)(0.0f);
+        for (int j = 0; j < SM_CACHE; j += 2) {  // two chunks per exp: 16 lanes on wide SIMD CPUs
+            size_t k = lid + (size_t)j * L;
+            if (k >= nv) break;
+            if (k + L < nv && j + 1 < SM_CACHE) {
+                e[j] -= m;
+                e[j + 1] -= m;
+                float16 ex = sm_exp16((float16)(e[j], e[j + 1]));
+                s8 += ex.lo;
+                s8 += ex.hi;
+                if (!log_out) {
+                    e[j] = ex.lo;
+                    e[j + 1] = ex.hi;
+                }
+            } else {
+                e[j] -= m;
+                float8 ex = sm_exp8(e[j]);
+                s8 += ex;
+                if (!log_out) e[j] = ex;
+            }
+        }
+        float s = sm_hsum8(s8);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
+        s = wg_sum(scratch, s);
+        float ls = log(s), inv = 1.0f / s;
+        for (int j = 0; j < SM_CACHE; j++) {
+            size_t k = lid + (size_t)j * L;
+            if (k >= nv) break;
+            float8 v = log_out ? e[j] - ls : e[j] * inv;
+            if (log_out) v = sm_log_out8(v);
+            HCL_STORE8(Y_DT, y, yb + k * 8, v);
+        }
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) {
+                float d = HCL_LOAD(X_DT, x, xb + c) - m;
+                HCL_STORE(Y_DT, y, yb + c, log_out ? sm_log_out(d - ls) : sm_exp(d) * inv);
+            }
+        return;
+    }
+    // long rows: read x three times, exp twice (softmax)
+    for (size_t k = lid; k < nv; k += L) m8 = sm_max8(m8, HCL_LOAD8(X_DT, x, xb + k * 8));
+    float m = sm_hmax8(m8);
+    if (lid == 0)
+        for (size_t c = tail; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
     m = wg_max(scratch, m);
-    float s = 0.0f;
-    for (size_t c = lid; c < cols; c += L) s += exp(HCL_LOAD(X_DT, x, xb + c) - m);
+    float8 s8 = (float8)(0.0f);
+    for (size_t k = lid; k < nv; k += L) s8 += sm_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m);
+    float s = sm_hsum8(s8);
+    if (lid == 0)
+        for (size_t c = tail; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
     s = wg_sum(scratch, s);
     if (log_out) {
         float ls = log(s);
-        for (size_t c = lid; c < cols; c += L) HCL_STORE(Y_DT, y, yb + c, sm_log_out((HCL_LOAD(X_DT, x, xb + c) - m) - ls));
+        for (size_t k = lid; k < nv; k += L) {
+            float8 v = (HCL_LOAD8(X_DT, x, xb + k * 8) - m) - ls;
+            HCL_STORE8(Y_DT, y, yb + k * 8, sm_log_out8(v));
+        }
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_log_out((HCL_LOAD(X_DT, x, xb + c) - m) - ls));
     } else {
         float inv = 1.0f / s;
-        for (size_t c = lid; c < cols; c += L) HCL_STORE(Y_DT, y, yb + c, exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
+        for (size_t k = lid; k < nv; k += L) HCL_STORE8(Y_DT, y, yb + k * 8, sm_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m) * inv);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
     }
 }
 
@@ -109,7 +254,7 @@ kernel void softmax_bwd_row(global HCL_T(DX_DT) *dx, ulong dx_off, const global 
     if (log_out) {
         for (size_t c = 0; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c);
         for (size_t c = 0; c < cols; c++)
-            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
+            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - sm_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
     } else {
         for (size_t c = 0; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c) * HCL_LOAD(Y_DT, y, yb + c);
         for (size_t c = 0; c < cols; c++)
@@ -118,25 +263,38 @@ kernel void softmax_bwd_row(global HCL_T(DX_DT) *dx, ulong dx_off, const global 
 }
 
 // dx (rows, cols) DX_DT from dy and y as softmax_bwd_row; one work-group per row (global =
-// rows * L, local = L a power of two, scratch L floats).
+// rows * L, local = L a power of two, scratch L floats), 8-element chunks as softmax_fwd_wg.
 kernel void softmax_bwd_wg(global HCL_T(DX_DT) *dx, ulong dx_off, const global HCL_T(DY_DT) *dy, ulong dy_off,
                            const global HCL_T(Y_DT) *y, ulong y_off, ulong rows, ulong cols, int log_out,
                            local float *scratch) {
     size_t r = get_group_id(0), lid = get_local_id(0), L = get_local_size(0);
     if (r >= rows) return;  // uniform over the work-group
-    size_t xb = dx_off + r * cols, gb = dy_off + r * cols, yb = y_off + r * cols;
+    size_t xb = dx_off + r * cols, gb = dy_off + r * cols, yb = y_off + r * cols, nv = cols / 8, tail = nv * 8;
+    float8 s8 = (float8)(0.0f);
     float s = 0.0f;
     if (log_out) {
-        for (size_t c = lid; c < cols; c += L) s += HCL_LOAD(DY_DT, dy, gb + c);
+        for (size_t k = lid; k < nv; k += L) s8 += HCL_LOAD8(DY_DT, dy, gb + k * 8);
+        s = sm_hsum8(s8);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c);
     } else {
-        for (size_t c = lid; c < cols; c += L) s += HCL_LOAD(DY_DT, dy, gb + c) * HCL_LOAD(Y_DT, y, yb + c);
+        for (size_t k = lid; k < nv; k += L) s8 += HCL_LOAD8(DY_DT, dy, gb + k * 8) * HCL_LOAD8(Y_DT, y, yb + k * 8);
+        s = sm_hsum8(s8);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c) * HCL_LOAD(Y_DT, y, yb + c);
     }
     s = wg_sum(scratch, s);
     if (log_out) {
-        for (size_t c = lid; c < cols; c += L)
-            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
+        for (size_t k = lid; k < nv; k += L)
+            HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(DY_DT, dy, gb + k * 8) - sm_exp8(HCL_LOAD8(Y_DT, y, yb + k * 8)) * s);
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++)
+                HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - sm_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
     } else {
-        for (size_t c = lid; c < cols; c += L)
-            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(Y_DT, y, yb + c) * (HCL_LOAD(DY_DT, dy, gb + c) - s));
+        for (size_t k = lid; k < nv; k += L)
+            HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(Y_DT, y, yb + k * 8) * (HCL_LOAD8(DY_DT, dy, gb + k * 8) - s));
+        if (lid == 0)
+            for (size_t c = tail; c < cols; c++)
+                HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(Y_DT, y, yb + c) * (HCL_LOAD(DY_DT, dy, gb + c) - s));
     }
 }
