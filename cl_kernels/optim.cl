@@ -57,17 +57,20 @@ AMP_VEC_IO(bf16)
 #define AMP_ST(dt, p, i, cnt, v) HCL_CAT(amp_st_, dt)((p), (i), (cnt), (v))
 
 // g (n) G_DT scaled gradients; st amp state; part (2 * groups) f32: per group the sum of squares
-// of g / scale and a non-finite flag (0 or 1). Work-item j visits the 8-element chunks j, j + G,
-// ... (G = global size) in order, sums its lanes in a fixed order, then the group sums its items
-// in a fixed tree: deterministic for a given n and launch shape.
+// of g / scale and a non-finite flag (0 or 1). With G work-items and K = ceil(chunks / G), item j
+// visits the 8-element chunks j, j + G, ..., (blocked = 0: coalesced, for GPUs) or j K ... j K +
+// K - 1 (blocked = 1: contiguous, for CPUs whose work-group runs item after item), in order, sums
+// its lanes in a fixed order, then the group sums its items in a fixed tree: deterministic for a
+// given n and launch shape.
 kernel void unscale_check(const global HCL_T(G_DT) *g, ulong g_off, const global float *st, global float *part,
-                          ulong n, local float *ssum, local float *sbad) {
+                          ulong n, int blocked, local float *ssum, local float *sbad) {
     size_t lid = get_local_id(0), lsz = get_local_size(0);
-    size_t stride = get_global_size(0), chunks = (n + 7) / 8;
+    size_t items = get_global_size(0), chunks = (n + 7) / 8, per = (chunks + items - 1) / items;
+    size_t first = blocked ? get_global_id(0) * per : get_global_id(0), step = blocked ? 1 : items;
     float inv = 1.0f / st[AMP_SCALE];
     float8 acc = (float8)(0.0f);
     int8 bad8 = (int8)(0);
-    for (size_t c = get_global_id(0); c < chunks; c += stride) {
+    for (size_t k = 0, c = first; k < per && c < chunks; k++, c += step) {
         size_t i = c * 8;
         uint cnt = (uint)min((ulong)8, n - i);
         float8 x = AMP_LD(G_DT, g, g_off + i, cnt);

@@ -89,6 +89,9 @@ int bench_suite_optim(bench_ctx *b) {
                 bench_note(b, "  %s, %s: %.0f B/param, %.0f%% of the copy ceiling (%.2f GB/s)", row.case_name, rows[r].impl,
                            rows[r].bytes, 100 * row.gbps / ceiling, ceiling);
         }
+        hcl_amp_stats st;
+        if (hcl_optimizer_read_stats(o, &st) == HCL_OK && st.skipped)
+            bench_note(b, "  %s: %u of the timed steps were skipped (non-finite gradients): rows not valid", pol, st.skipped);
         hcl_optimizer_free(o);
         hcl_params_free(p);
     }

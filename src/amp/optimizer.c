@@ -242,8 +242,9 @@ hcl_status hcl_amp_check_enqueue(hcl_optimizer *o) {
     HCL_TRY(hcl_kernel_get(ctx, "optim", options(p, opts, sizeof opts), "unscale_check", &k));
     cl_ulong g_off = hcl_off(p->grad_arena), n = p->arena_numel;
     size_t local = o->check_local, global = o->check_groups * local;
+    cl_int blocked = !ctx->info.is_gpu;
     hcl_karg args[] = {HCL_ARG(p->grad_arena->buffer), HCL_ARG(g_off), HCL_ARG(o->amp->buffer), HCL_ARG(o->partials->buffer),
-                       HCL_ARG(n), HCL_LOCAL(local * sizeof(float)), HCL_LOCAL(local * sizeof(float))};
+                       HCL_ARG(n), HCL_ARG(blocked), HCL_LOCAL(local * sizeof(float)), HCL_LOCAL(local * sizeof(float))};
     return hcl_launch_1d(ctx, k, global, local, args, sizeof args / sizeof args[0]);
 }
 
