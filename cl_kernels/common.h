@@ -117,6 +117,17 @@ inline float hcl_sigmoid(float x) {
     return x >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
 }
 
+// erfc(x) to a few 1e-7 relative for |x| < 4 (Numerical Recipes' Chebyshev fit, fractional error
+// < 1.2e-7; beyond, the rounding of x^2 costs up to ~4e-6 relative where erfc < 1e-7), with one
+// exp: PoCL's own erf/erfc cost ~100x an exp.
+inline float hcl_erfc(float x) {
+    float z = fabs(x), t = 1.0f / (1.0f + 0.5f * z);
+    float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f +
+              t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f))))))));
+    float r = t * exp(p - z * z);
+    return x >= 0.0f ? r : 2.0f - r;
+}
+
 inline float hcl_act_forward(int act, float x, float alpha) {
     switch (act) {
     case HCL_ACT_RELU: return x > 0.0f ? x : 0.0f;
@@ -124,7 +135,7 @@ inline float hcl_act_forward(int act, float x, float alpha) {
     case HCL_ACT_SIGMOID: return hcl_sigmoid(x);
     case HCL_ACT_TANH: return tanh(x);
     // 1 + erf(z) = erfc(-z) and 0.5 (1 + tanh(u)) = sigmoid(2u): no cancellation for x << 0
-    case HCL_ACT_GELU: return 0.5f * x * erfc(x * -0.70710678118654752f);
+    case HCL_ACT_GELU: return 0.5f * x * hcl_erfc(x * -0.70710678118654752f);
     case HCL_ACT_GELU_TANH: {
         float u = 0.79788456080286536f * (x + 0.044715f * x * x * x);
         return x * hcl_sigmoid(2.0f * u);
@@ -150,7 +161,7 @@ inline float hcl_act_backward(int act, float x, float alpha) {
         return 4.0f * e / ((1.0f + e) * (1.0f + e));
     }
     case HCL_ACT_GELU: {     // Phi(x) + x phi(x)
-        float cdf = 0.5f * erfc(-x * 0.70710678118654752f);
+        float cdf = 0.5f * hcl_erfc(-x * 0.70710678118654752f);
         return cdf + x * 0.39894228040143268f * exp(-0.5f * x * x);
     }
     case HCL_ACT_GELU_TANH: { // 0.5 (1 + t) + 0.5 x (1 - t^2) u', t = tanh(u), u = c (x + 0.044715 x^3)
@@ -270,5 +281,34 @@ inline void hcl_storee_f16(global ushort *p, size_t i, float v) { p[i] = (ushort
 inline float hcl_loade_bf16(const global ushort *p, size_t i) { return as_float((uint)p[i] << 16); }
 inline void hcl_storee_bf16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_bf16_bits_bf(v); }
 #endif  // HCL_COMMON_ELEM_H
+
+#ifndef HCL_COMMON_VEC16_H
+#define HCL_COMMON_VEC16_H
+// ---- 16-wide conversions and loads/stores (GEMM panels): two 8-wide conversions from above, so
+// the bits are those of HCL_LOAD/HCL_STORE. HCL_V16(dt) is a 16-vector of the storage type (for
+// gathers) and HCL_CVT16(dt, v) converts one to float16. ----
+inline float16 hcl_f16x16_bits_to_f32(uint16 h) { return (float16)(hcl_f16x8_bits_to_f32(h.lo), hcl_f16x8_bits_to_f32(h.hi)); }
+inline uint16 hcl_f32x16_to_f16_bits(float16 f) { return (uint16)(hcl_f32x8_to_f16_bits(f.lo), hcl_f32x8_to_f16_bits(f.hi)); }
+inline float16 hcl_bf16x16_bits_to_f32(uint16 h) { return as_float16(h << 16); }
+inline uint16 hcl_f32x16_to_bf16_bits(float16 f) { return (uint16)(hcl_f32x8_to_bf16_bits(f.lo), hcl_f32x8_to_bf16_bits(f.hi)); }
+
+#define HCL_LOAD16(dt, p, i) HCL_CAT(hcl_load16_, dt)((p), (i))
+#define HCL_STORE16(dt, p, i, v) HCL_CAT(hcl_store16_, dt)((p), (i), (v))
+inline float16 hcl_load16_f32(const global float *p, size_t i) { return vload16(0, p + i); }
+inline void hcl_store16_f32(global float *p, size_t i, float16 v) { vstore16(v, 0, p + i); }
+inline float16 hcl_load16_f16(const global ushort *p, size_t i) { return hcl_f16x16_bits_to_f32(convert_uint16(vload16(0, p + i))); }
+inline void hcl_store16_f16(global ushort *p, size_t i, float16 v) { vstore16(convert_ushort16(hcl_f32x16_to_f16_bits(v)), 0, p + i); }
+inline float16 hcl_load16_bf16(const global ushort *p, size_t i) { return hcl_bf16x16_bits_to_f32(convert_uint16(vload16(0, p + i))); }
+inline void hcl_store16_bf16(global ushort *p, size_t i, float16 v) { vstore16(convert_ushort16(hcl_f32x16_to_bf16_bits(v)), 0, p + i); }
+
+#define HCL_V16(dt) HCL_CAT(hcl_storage16_, dt)
+#define HCL_CVT16(dt, v) HCL_CAT(hcl_cvt16_, dt)(v)
+typedef float16 hcl_storage16_f32;
+typedef ushort16 hcl_storage16_f16;
+typedef ushort16 hcl_storage16_bf16;
+inline float16 hcl_cvt16_f32(float16 v) { return v; }
+inline float16 hcl_cvt16_f16(ushort16 v) { return hcl_f16x16_bits_to_f32(convert_uint16(v)); }
+inline float16 hcl_cvt16_bf16(ushort16 v) { return hcl_bf16x16_bits_to_f32(convert_uint16(v)); }
+#endif  // HCL_COMMON_VEC16_H
 
 #endif  // HCL_COMMON_H

@@ -341,14 +341,15 @@ START_TEST(mixed_dtypes) {
 }
 END_TEST
 
-/* 8 elements per work-item (the GPU default) on views at odd offsets: unaligned vector loads,
- * rows that are not multiples of 8, tails. */
+/* The GPU paths on any device: 8 elements per work-item on views at odd offsets (unaligned
+ * vector loads, rows that are not multiples of 8, tails) and work-group row reductions. */
 START_TEST(vector_path) {
     hcl_context *ctx = test_context();
     hcl_elementwise_vec_override = 8;
     for (int d = 0; d < 3; d++) {
         check_binary(ctx, test_float_dtypes[d], test_float_dtypes[d], test_float_dtypes[d], 3);
         check_scale_axpy(ctx, test_float_dtypes[d], test_float_dtypes[d], 5);
+        check_reduce(ctx, test_float_dtypes[d], test_float_dtypes[d]); /* work-group row reductions */
     }
     hcl_context_free(ctx);
 }
@@ -358,10 +359,11 @@ END_TEST
  * the same bits on a second run, NaN propagates through both passes of max. */
 START_TEST(chunked_reductions) {
     hcl_context *ctx = test_context();
+    hcl_elementwise_vec_override = _i ? 8 : 1; /* row reductions: one work-item or a work-group per row */
     hcl_dtype dt = HCL_F32;
     const int64_t rows[1] = {6000}, cols[2] = {4500, 3};
     for (int op = 0; op < 3; op++) {
-        check_reduce_one(ctx, dt, dt, 1, rows, 0, (hcl_reduce_op)op, 0);  /* work-group rows, chunked */
+        check_reduce_one(ctx, dt, dt, 1, rows, 0, (hcl_reduce_op)op, 0);  /* rows, chunked */
         check_reduce_one(ctx, dt, dt, 2, cols, 0, (hcl_reduce_op)op, 0);  /* strided, chunked */
     }
     /* channel gradient with long spatial rows: stage 1 chunked */
@@ -585,7 +587,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, each_dtype, 0, 3);
     tcase_add_test(tc, mixed_dtypes);
     tcase_add_test(tc, vector_path);
-    tcase_add_test(tc, chunked_reductions);
+    tcase_add_loop_test(tc, chunked_reductions, 0, 2);
     tcase_add_test(tc, conversions_exact);
     tcase_add_test(tc, bad_inputs);
     suite_add_tcase(s, tc);

@@ -57,8 +57,11 @@ static hcl_status binary_enqueue(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     hcl_karg args[] = {HCL_ARG(y->buffer), HCL_ARG(yo), HCL_ARG(a->buffer), HCL_ARG(ao),
                        HCL_ARG(b->buffer), HCL_ARG(bo), HCL_ARG(in), HCL_ARG(md)};
     HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
-    size_t global[3] = {ceil_div(inner, (size_t)vec), mid, outer};
-    return hcl_kernel_run(ctx, k, 3, global, NULL);
+    /* work-groups along the row only (the driver's choice for a 3-D range can put the small
+     * outer dims in a group, which PoCL runs 10x slower); no more than the row needs */
+    size_t global[3] = {ceil_div(inner, (size_t)vec), mid, outer}, local[3] = {1, 1, 1};
+    while (local[0] < 64 && local[0] < global[0] && local[0] * 2 <= ctx->info.max_work_group_size) local[0] *= 2;
+    return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
 /* y = a op b (b broadcast per bcast); y may be a. */
@@ -158,7 +161,9 @@ static size_t red_ws(size_t outer, size_t R, size_t inner) {
 static hcl_status red_pass(hcl_context *ctx, red_buf y, red_buf x, size_t outer, size_t R, size_t inner, size_t chunks,
                            int is_max, float div, int accumulate) {
     size_t rl = red_local(ctx);
-    int rows = inner == 1 && ceil_div(R, chunks) >= RED_ROWS_MIN;
+    /* a work-group per row on GPUs (and in tests, with the override); on CPUs one work-item per
+     * row streams it faster than PoCL runs barriers */
+    int rows = inner == 1 && ceil_div(R, chunks) >= RED_ROWS_MIN && (ctx->info.is_gpu || hcl_elementwise_vec_override == 8);
     char opts[192], name[32];
     elt_options(ctx, opts, sizeof opts, y.dt, x.dt, x.dt, x.dt);
     snprintf(name, sizeof name, "reduce_%s_%s", rows ? "rows" : "seq", is_max ? "max" : "sum");

@@ -49,7 +49,8 @@ hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *g);
 
 /* Elementwise families (activation.c, elementwise.c): elements per work-item. 0 (default) = by
  * device: 1 on CPUs (PoCL vectorises the work-item loop; explicit vectors measured slower), 8 on
- * GPUs (vector loads). Tests set 8 to cover the vector path on any device (defined in elementwise.c). */
+ * GPUs (vector loads). Tests set 8 to cover the GPU paths (vectors, work-group reductions) on any
+ * device (defined in elementwise.c). */
 extern int hcl_elementwise_vec_override;
 int hcl_elementwise_vec(const hcl_context *ctx);
 
