@@ -18,29 +18,18 @@
 #define B_DT f32
 #endif
 
-// Geometry, one int16 argument: x (N,C,H,W), w (K,C/G,R,S), y (N,K,P,Q).
-#define GN geo.s0
-#define GC geo.s1
-#define GH geo.s2
-#define GW geo.s3
-#define GK geo.s4
-#define GP geo.s5
-#define GQ geo.s6
-#define GR geo.s7
-#define GS geo.s8
-#define GSH geo.s9
-#define GSW geo.sa
-#define GPH geo.sb
-#define GPW geo.sc
-#define GDH geo.sd
-#define GDW geo.se
-#define GG geo.sf
+// Geometry as 16 scalar int arguments: x (N,C,H,W), w (K,C/G,R,S), y (N,K,P,Q), stride, pad,
+// dilation, groups. (Scalars, not an int16: LLVM folds products of two lanes of one vector into a
+// shufflevector with undef lanes, which crashes oclgrind's uninitialised-value checker.)
+#define CONV_GEO int GN, int GC, int GH, int GW, int GK, int GP, int GQ, int GR, int GS, int GSH, int GSW, \
+                 int GPH, int GPW, int GDH, int GDW, int GG
+#define CONV_GEO_ARGS GN, GC, GH, GW, GK, GP, GQ, GR, GS, GSH, GSW, GPH, GPW, GDH, GDW, GG
 
 // cols: per image n (of the chunk starting at n0), row crs = (c*R + r)*S + s, column pq:
 // cols[n*col_ns + crs*col_rs + pq] = x[n0+n, c, p*sh - ph + r*dh, q*sw - pw + s*dw] (0 in padding).
 // x (N,C,H,W) X_DT, cols X_DT; global = (Q, P, nc*C*R*S)
 kernel void conv_im2col(global HCL_T(X_DT) *cols, ulong cols_off, ulong col_ns, ulong col_rs,
-                        const global HCL_T(X_DT) *x, ulong x_off, int16 geo, int n0, int nc) {
+                        const global HCL_T(X_DT) *x, ulong x_off, CONV_GEO, int n0, int nc) {
     int q = get_global_id(0), p = get_global_id(1), t = get_global_id(2);
     int crsn = GC * GR * GS;
     if (q >= GQ || p >= GP || t >= nc * crsn) return;
@@ -58,7 +47,7 @@ kernel void conv_im2col(global HCL_T(X_DT) *cols, ulong cols_off, ulong col_ns, 
 // read from (c, h, w): cols per image (C*R*S, P*Q). A gather: deterministic, no atomics.
 // dx (N,C,H,W) X_DT, cols F32; global = (W, H, nc*C)
 kernel void conv_col2im(global HCL_T(X_DT) *dx, ulong dx_off, const global float *cols, ulong cols_off,
-                        int16 geo, int n0, int nc) {
+                        CONV_GEO, int n0, int nc) {
     int w = get_global_id(0), h = get_global_id(1), t = get_global_id(2);
     if (w >= GW || h >= GH || t >= nc * GC) return;
     int n = t / GC, c = t - n * GC;
@@ -67,14 +56,14 @@ kernel void conv_col2im(global HCL_T(X_DT) *dx, ulong dx_off, const global float
     float acc = 0.0f;
     for (int r = 0; r < GR; r++) {
         int hp = h + GPH - r * GDH;
-        if (hp < 0 || hp % GSH) continue;
+        if (hp < 0) continue;
         int p = hp / GSH;
-        if (p >= GP) continue;
+        if (p * GSH != hp || p >= GP) continue;
         for (int s = 0; s < GS; s++) {
             int wq = w + GPW - s * GDW;
-            if (wq < 0 || wq % GSW) continue;
+            if (wq < 0) continue;
             int q = wq / GSW;
-            if (q >= GQ) continue;
+            if (q * GSW != wq || q >= GQ) continue;
             acc += cn[((size_t)r * GS + s) * pqn + (size_t)p * GQ + q];
         }
     }
@@ -84,7 +73,7 @@ kernel void conv_col2im(global HCL_T(X_DT) *dx, ulong dx_off, const global float
 // y[n, k, :, :] += bias[k] (after a GEMM that wrote y)
 // y (N,K,P,Q) Y_DT, bias (K) B_DT; global = (P*Q, K, N)
 kernel void conv_bias_add(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                          int16 geo) {
+                          CONV_GEO) {
     int pq = get_global_id(0), k = get_global_id(1), n = get_global_id(2);
     if (pq >= GP * GQ || k >= GK || n >= GN) return;
     size_t i = y_off + ((size_t)n * GK + k) * GP * GQ + pq;
@@ -105,20 +94,17 @@ inline float8 conv_load8_x(const global HCL_T(X_DT) *x, size_t row, int c0, int 
     return vload8(0, v);
 }
 
-inline float conv_hsum8(float8 a) {  // fixed order
-    return ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
-}
-
 // y[n, k0+kk, p, q0..q0+7] for kk < KB. global = (ceil(Q/8), P, N*G*ceil((K/G)/KB))
 inline void conv_fwd_direct(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
                             const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                            int has_bias, int16 geo, const int KB) {
+                            int has_bias, CONV_GEO, const int KB) {
     int q0 = get_global_id(0) * 8, p = get_global_id(1), t = get_global_id(2);
     int cpg = GC / GG, kpg = GK / GG, nkb = (kpg + KB - 1) / KB;
     if (q0 >= GQ || p >= GP || t >= GN * GG * nkb) return;
-    int kb = t % nkb;
-    t /= nkb;
-    int g = t % GG, n = t / GG;
+    // (written without %: oclgrind's uninitialised-value checker cannot run the `freeze` LLVM
+    // emits for a / and % pair)
+    int gn = t / nkb, kb = t - gn * nkb;
+    int n = gn / GG, g = gn - n * GG;
     int k0 = g * kpg + kb * KB, nk = min(KB, (g + 1) * kpg - k0);
     int h0 = p * GSH - GPH, w0 = q0 * GSW - GPW, crs = cpg * GR * GS;
     float8 acc[8];
@@ -153,15 +139,15 @@ inline void conv_fwd_direct(global HCL_T(Y_DT) *y, ulong y_off, const global HCL
 // global = (ceil(Q/8), P, N*G*ceil((K/G)/8))
 kernel void conv_direct_fwd_kb8(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
                                 const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                                int has_bias, int16 geo) {
-    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, geo, 8);
+                                int has_bias, CONV_GEO) {
+    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, CONV_GEO_ARGS, 8);
 }
 
 // as conv_direct_fwd_kb8 with one output channel per work-item; global = (ceil(Q/8), P, N*K)
 kernel void conv_direct_fwd_kb1(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
                                 const global HCL_T(W_DT) *wt, ulong w_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                                int has_bias, int16 geo) {
-    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, geo, 1);
+                                int has_bias, CONV_GEO) {
+    conv_fwd_direct(y, y_off, x, x_off, wt, w_off, bias, b_off, has_bias, CONV_GEO_ARGS, 1);
 }
 
 // Direct backward data (gather): dx[n,c,h,w] = sum over r, s, then k of c's group (that order),
@@ -169,7 +155,7 @@ kernel void conv_direct_fwd_kb1(global HCL_T(Y_DT) *y, ulong y_off, const global
 // w per work-item.
 // dx (N,C,H,W) X_DT, dy (N,K,P,Q) Y_DT, w (K,C/G,R,S) W_DT; global = (ceil(W/8), H, N*C)
 kernel void conv_direct_bwd_data(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                                 const global HCL_T(W_DT) *wt, ulong w_off, int16 geo) {
+                                 const global HCL_T(W_DT) *wt, ulong w_off, CONV_GEO) {
     int w0 = get_global_id(0) * 8, h = get_global_id(1), t = get_global_id(2);
     if (w0 >= GW || h >= GH || t >= GN * GC) return;
     int cpg = GC / GG, kpg = GK / GG;
@@ -207,18 +193,18 @@ kernel void conv_direct_bwd_data(global HCL_T(X_DT) *dx, ulong dx_off, const glo
     for (int l = 0; l < 8 && w0 + l < GW; l++) HCL_STORE(X_DT, dx, o + l, ov[l]);
 }
 
-// Stage 1 of the direct dw: part[j*E + e] = sum over rows (n,p) of chunk j (rows j*rpc .. of
-// N*P) and q of dy[n,k,p,q] x[n,c,h,w] for e = (k*C/G + c')*R*S + r*S + s. A work-item covers one
-// tap (c', r, s) for KB output channels k0.. of a group, 8 q at a time (float8 lanes, summed in a
-// fixed order at the end). part (J, E) F32; global = (C/G*R*S, G*ceil((K/G)/KB), J)
+// Stage 1 of the direct dw: part[(j*8 + l)*E + e] = sum over rows (n,p) of chunk j (rows
+// j*rpc .. of N*P) and q = l (mod 8) of dy[n,k,p,q] x[n,c,h,w] for e = (k*C/G + c')*R*S + r*S + s.
+// A work-item covers one tap (c', r, s) for KB output channels k0.. of a group, 8 q at a time
+// (float8 lanes l). part (J*8, E) F32; global = (C/G*R*S, G*ceil((K/G)/KB), J)
 inline void conv_dw_part(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                         const global HCL_T(X_DT) *x, ulong x_off, int16 geo, int nchunks, int rpc, const int KB) {
+                         const global HCL_T(X_DT) *x, ulong x_off, CONV_GEO, int nchunks, int rpc, const int KB) {
     int tap = get_global_id(0), t = get_global_id(1), j = get_global_id(2);
     int cpg = GC / GG, kpg = GK / GG, nkb = (kpg + KB - 1) / KB, crs = cpg * GR * GS;
     if (tap >= crs || t >= GG * nkb || j >= nchunks) return;
     int g = t / nkb, kb = t - g * nkb;
     int k0 = g * kpg + kb * KB, nk = min(KB, (g + 1) * kpg - k0);
-    int s = tap % GS, r = (tap / GS) % GR, c = g * cpg + tap / (GR * GS);
+    int cr = tap / GS, s = tap - cr * GS, cc = cr / GR, r = cr - cc * GR, c = g * cpg + cc;
     size_t pqn = (size_t)GP * GQ;
     int rows = GN * GP, row0 = j * rpc, row1 = min(row0 + rpc, rows);
     // q range where w = q*sw - pw + s*dw lies in [0, W)
@@ -247,30 +233,35 @@ inline void conv_dw_part(global float *part, ulong part_off, const global HCL_T(
         if (++p == GP) { p = 0; n++; }
     }
     size_t e_count = (size_t)GK * crs;
+    // one partial per lane (no horizontal sum: stage 2 adds them in a fixed order, and a float8
+    // lane sum becomes undef-lane shuffles that crash oclgrind's uninitialised-value checker)
     for (int kk = 0; kk < KB; kk++) {
         if (kk >= nk) break;
-        part[part_off + (size_t)j * e_count + (size_t)(k0 + kk) * crs + tap] = conv_hsum8(acc[kk]);
+        float t[8];
+        vstore8(acc[kk], 0, t);
+        size_t e = (size_t)(k0 + kk) * crs + tap;
+        for (int l = 0; l < 8; l++) part[part_off + ((size_t)j * 8 + l) * e_count + e] = t[l];
     }
 }
 
-// part (J, K*C/G*R*S) F32, dy (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (C/G*R*S, G*ceil((K/G)/8), J)
+// part (J*8, K*C/G*R*S) F32, dy (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (C/G*R*S, G*ceil((K/G)/8), J)
 kernel void conv_direct_bwd_weight_part_kb8(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy,
-                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo,
+                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, CONV_GEO,
                                             int nchunks, int rpc) {
-    conv_dw_part(part, part_off, dy, dy_off, x, x_off, geo, nchunks, rpc, 8);
+    conv_dw_part(part, part_off, dy, dy_off, x, x_off, CONV_GEO_ARGS, nchunks, rpc, 8);
 }
 
 // as conv_direct_bwd_weight_part_kb8 with one output channel per work-item; global = (C/G*R*S, K, J)
 kernel void conv_direct_bwd_weight_part_kb1(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy,
-                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo,
+                                            ulong dy_off, const global HCL_T(X_DT) *x, ulong x_off, CONV_GEO,
                                             int nchunks, int rpc) {
-    conv_dw_part(part, part_off, dy, dy_off, x, x_off, geo, nchunks, rpc, 1);
+    conv_dw_part(part, part_off, dy, dy_off, x, x_off, CONV_GEO_ARGS, nchunks, rpc, 1);
 }
 
 // Stage 1 of dbias: part[j*K + k] = sum over rows (n,p) of chunk j and q of dy[n,k,p,q].
 // part (J, K) F32, dy (N,K,P,Q) Y_DT; global = (K, J)
 kernel void conv_bias_grad_part(global float *part, ulong part_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                                int16 geo, int nchunks, int rpc) {
+                                CONV_GEO, int nchunks, int rpc) {
     int k = get_global_id(0), j = get_global_id(1);
     if (k >= GK || j >= nchunks) return;
     size_t pqn = (size_t)GP * GQ;
@@ -310,7 +301,7 @@ kernel void conv_reduce_b(global HCL_T(B_DT) *out, ulong out_off, const global f
 // K-dim nc*P*Q sums them in FP32.
 // dyp (K, nc*P*Q) Y_DT, dy (N,K,P,Q) Y_DT; global = (P*Q, K, nc)
 kernel void conv_pack_dy(global HCL_T(Y_DT) *dyp, ulong dyp_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                         int16 geo, int n0, int nc) {
+                         CONV_GEO, int n0, int nc) {
     int pq = get_global_id(0), k = get_global_id(1), n = get_global_id(2);
     if (pq >= GP * GQ || k >= GK || n >= nc) return;
     size_t pqn = (size_t)GP * GQ;

@@ -11,20 +11,12 @@
 #define Y_DT f32
 #endif
 
-// Geometry, one int16 argument: x (N,C,H,W), y (N,C,P,Q), window kh x kw, stride, pad.
-#define GN geo.s0
-#define GC geo.s1
-#define GH geo.s2
-#define GW geo.s3
-#define GP geo.s4
-#define GQ geo.s5
-#define GKH geo.s6
-#define GKW geo.s7
-#define GSH geo.s8
-#define GSW geo.s9
-#define GPH geo.sa
-#define GPW geo.sb
-#define GCIP geo.sc
+// Geometry as 13 scalar int arguments: x (N,C,H,W), y (N,C,P,Q), window kh x kw, stride, pad,
+// count_include_pad. (Scalars, not an int16: LLVM folds products of two lanes of one vector into
+// a shufflevector with undef lanes, which crashes oclgrind's uninitialised-value checker.)
+#define POOL_GEO int GN, int GC, int GH, int GW, int GP, int GQ, int GKH, int GKW, int GSH, int GSW, int GPH, \
+                 int GPW, int GCIP
+#define POOL_GEO_ARGS GN, GC, GH, GW, GP, GQ, GKH, GKW, GSH, GSW, GPH, GPW, GCIP
 
 // Range of output rows [*lo, *hi) whose window (start o*stride - pad, size k) covers input i.
 inline void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int *hi) {
@@ -37,7 +29,7 @@ inline void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int 
 // first maximum in row-major window order. NaN wins (and the first NaN is kept), as in PyTorch.
 // y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (Q, P, N*C)
 kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
-                        const global HCL_T(X_DT) *x, ulong x_off, int16 geo) {
+                        const global HCL_T(X_DT) *x, ulong x_off, POOL_GEO) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
     size_t plane = x_off + (size_t)nc * GH * GW, gid = ((size_t)nc * GP + p) * GQ + q;
@@ -61,7 +53,7 @@ kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, 
 // is h*W + w, of dy[n,c,p,q].
 // dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (W, H, N*C)
 kernel void maxpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                        const global int *argmax, ulong a_off, int16 geo) {
+                        const global int *argmax, ulong a_off, POOL_GEO) {
     int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
     if (w >= GW || h >= GH || nc >= GN * GC) return;
     size_t plane = (size_t)nc * GP * GQ, gid = ((size_t)nc * GH + h) * GW + w;
@@ -80,7 +72,7 @@ kernel void maxpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
 
 // Divisor of window (p, q): the kernel area (count_include_pad; windows never pass the padded
 // edge in floor mode) or the number of its cells inside x.
-inline float avg_divisor(int p, int q, int16 geo) {
+inline float avg_divisor(int p, int q, POOL_GEO) {
     if (GCIP) return (float)(GKH * GKW);
     int h0 = p * GSH - GPH, w0 = q * GSW - GPW;
     int nh = min(h0 + GKH, GH) - max(h0, 0), nw = min(w0 + GKW, GW) - max(w0, 0);
@@ -89,7 +81,7 @@ inline float avg_divisor(int p, int q, int16 geo) {
 
 // y[n,c,p,q] = sum of the window's cells inside x / divisor.
 // y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (Q, P, N*C)
-kernel void avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off, int16 geo) {
+kernel void avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off, POOL_GEO) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
     size_t plane = x_off + (size_t)nc * GH * GW, gid = ((size_t)nc * GP + p) * GQ + q;
@@ -98,12 +90,12 @@ kernel void avgpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X
     float acc = 0.0f;
     for (int h = max(h0, 0); h < h1; h++)
         for (int w = max(w0, 0); w < w1; w++) acc += HCL_LOAD(X_DT, x, plane + (size_t)h * GW + w);
-    HCL_STORE(Y_DT, y, y_off + gid, acc / avg_divisor(p, q, geo));
+    HCL_STORE(Y_DT, y, y_off + gid, acc / avg_divisor(p, q, POOL_GEO_ARGS));
 }
 
 // dx[n,c,h,w] = sum over the windows (p, q) covering (h, w), row-major, of dy[n,c,p,q] / divisor.
 // dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (W, H, N*C)
-kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off, int16 geo) {
+kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off, POOL_GEO) {
     int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
     if (w >= GW || h >= GH || nc >= GN * GC) return;
     size_t plane = dy_off + (size_t)nc * GP * GQ, gid = ((size_t)nc * GH + h) * GW + w;
@@ -113,7 +105,7 @@ kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
     float acc = 0.0f;
     for (int p = p0; p < p1; p++)
         for (int q = q0; q < q1; q++)
-            acc += HCL_LOAD(Y_DT, dy, plane + (size_t)p * GQ + q) / avg_divisor(p, q, geo);
+            acc += HCL_LOAD(Y_DT, dy, plane + (size_t)p * GQ + q) / avg_divisor(p, q, POOL_GEO_ARGS);
     HCL_STORE(X_DT, dx, dx_off + gid, acc);
 }
 
@@ -123,7 +115,7 @@ kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
 // window routes its gradient (argmax / any cell inside the window) and 0 elsewhere.
 // dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused; global = (Q, P, N*C)
 kernel void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                              const global int *argmax, ulong a_off, int is_max, int16 geo) {
+                              const global int *argmax, ulong a_off, int is_max, POOL_GEO) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
     size_t o = ((size_t)nc * GP + p) * GQ + q;
@@ -132,7 +124,7 @@ kernel void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global
     int wb0 = max(w0, 0), wb1 = q == GQ - 1 ? GW : min(w0 + GSW, GW);
     float g = HCL_LOAD(Y_DT, dy, dy_off + o);
     int win = is_max ? argmax[a_off + o] : -1;
-    if (!is_max) g /= avg_divisor(p, q, geo);
+    if (!is_max) g /= avg_divisor(p, q, POOL_GEO_ARGS);
     size_t plane = dx_off + (size_t)nc * GH * GW;
     for (int h = hb0; h < hb1; h++)
         for (int w = wb0; w < wb1; w++) {

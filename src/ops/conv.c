@@ -38,7 +38,7 @@ int64_t hcl_conv2d_out_size(int64_t in, int64_t k, int stride, int pad, int dila
     return num / stride + 1;
 }
 
-/* Shapes of one conv call, in the order of the kernels' int16 geometry argument. */
+/* Shapes of one conv call (the first 16 in the order of the kernels' geometry arguments). */
 typedef struct conv_geo {
     int n, c, h, w, k, p, q, r, s, sh, sw, ph, pw, dh, dw, g;
     int cpg, kpg;
@@ -47,10 +47,16 @@ typedef struct conv_geo {
 
 typedef enum conv_path { PATH_DIRECT, PATH_POINTWISE, PATH_IM2COL } conv_path;
 
-static cl_int16 geo_arg(const conv_geo *g) {
-    cl_int16 v;
-    int f[16] = {g->n, g->c, g->h, g->w, g->k, g->p, g->q, g->r, g->s, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->g};
-    for (int i = 0; i < 16; i++) v.s[i] = f[i];
+/* The kernels' geometry arguments: 16 ints in the order of CONV_GEO in conv.cl. */
+typedef struct geo_ints { cl_int v[16]; } geo_ints;
+#define GEO_KARGS(gi)                                                                                  \
+    HCL_ARG((gi).v[0]), HCL_ARG((gi).v[1]), HCL_ARG((gi).v[2]), HCL_ARG((gi).v[3]), HCL_ARG((gi).v[4]),  \
+        HCL_ARG((gi).v[5]), HCL_ARG((gi).v[6]), HCL_ARG((gi).v[7]), HCL_ARG((gi).v[8]), HCL_ARG((gi).v[9]), \
+        HCL_ARG((gi).v[10]), HCL_ARG((gi).v[11]), HCL_ARG((gi).v[12]), HCL_ARG((gi).v[13]),             \
+        HCL_ARG((gi).v[14]), HCL_ARG((gi).v[15])
+
+static geo_ints geo_arg(const conv_geo *g) {
+    geo_ints v = {{g->n, g->c, g->h, g->w, g->k, g->p, g->q, g->r, g->s, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, g->g}};
     return v;
 }
 
@@ -168,12 +174,12 @@ static hcl_status bias_grad(hcl_context *ctx, const conv_geo *g, hcl_tensor *dbi
     cl_kernel k1, k2;
     HCL_TRY(conv_kernel(ctx, xd, wd, dy->dtype, dbias->dtype, "conv_bias_grad_part", &k1));
     HCL_TRY(conv_kernel(ctx, xd, wd, dy->dtype, dbias->dtype, "conv_reduce_b", &k2));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     cl_ulong part_off = ws_byte_off / 4, dy_off = hcl_off(dy), db_off = hcl_off(dbias), e = (cl_ulong)g->k;
-    hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
-    HCL_TRY(launch3(ctx, k1, a1, 7, (size_t)g->k, (size_t)nch, 1));
+    hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo), HCL_ARG(nch), HCL_ARG(rpc)};
+    HCL_TRY(launch3(ctx, k1, a1, sizeof a1 / sizeof a1[0], (size_t)g->k, (size_t)nch, 1));
     hcl_karg a2[] = {HCL_ARG(dbias->buffer), HCL_ARG(db_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
-    return hcl_launch_1d(ctx, k2, (size_t)g->k, 0, a2, 6);
+    return hcl_launch_1d(ctx, k2, (size_t)g->k, 0, a2, sizeof a2 / sizeof a2[0]);
 }
 
 static size_t bias_grad_bytes(const conv_geo *g) {
@@ -189,10 +195,10 @@ static hcl_status bias_add(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, c
                            const hcl_tensor *bias) {
     cl_kernel k;
     HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias->dtype, "conv_bias_add", &k));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     cl_ulong y_off = hcl_off(y), b_off = hcl_off(bias);
-    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(bias->buffer), HCL_ARG(b_off), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 5, g->pq, (size_t)g->k, (size_t)g->n);
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(bias->buffer), HCL_ARG(b_off), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], g->pq, (size_t)g->k, (size_t)g->n);
 }
 
 /* One GEMM per group (batched over images), or one batched over groups when there is one image:
@@ -244,14 +250,14 @@ static hcl_status forward_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor
     cl_kernel k;
     HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias ? bias->dtype : y->dtype,
                         kb == 1 ? "conv_direct_fwd_kb1" : "conv_direct_fwd_kb8", &k));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), w_off = hcl_off(w), b_off = bias ? hcl_off(bias) : 0;
     cl_int has_bias = bias != NULL;
     cl_mem bbuf = bias ? bias->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(w->buffer),
-                    HCL_ARG(w_off), HCL_ARG(bbuf), HCL_ARG(b_off), HCL_ARG(has_bias), HCL_ARG(geo)};
+                    HCL_ARG(w_off), HCL_ARG(bbuf), HCL_ARG(b_off), HCL_ARG(has_bias), GEO_KARGS(geo)};
     size_t planes = (size_t)g->n * g->g * ((g->kpg + kb - 1) / kb);
-    return launch3(ctx, k, a, 10, ((size_t)g->q + 7) / 8, (size_t)g->p, planes);
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], ((size_t)g->q + 7) / 8, (size_t)g->p, planes);
 }
 
 /* Columns of images n0 .. n0+nc-1 into the workspace: per image (C*R*S, PQ) when per_image,
@@ -260,12 +266,12 @@ static hcl_status im2col(hcl_context *ctx, const conv_geo *g, const hcl_tensor *
                          cl_mem ws, size_t cols_off, int n0, int nc, int per_image) {
     cl_kernel k;
     HCL_TRY(conv_kernel(ctx, x->dtype, wd, yd, yd, "conv_im2col", &k));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     cl_ulong co = cols_off, x_off = hcl_off(x);
     cl_ulong col_ns = per_image ? g->crs * g->pq : g->pq, col_rs = per_image ? g->pq : (size_t)nc * g->pq;
     hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(co), HCL_ARG(col_ns), HCL_ARG(col_rs), HCL_ARG(x->buffer), HCL_ARG(x_off),
-                    HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(nc)};
-    return launch3(ctx, k, a, 9, (size_t)g->q, (size_t)g->p, (size_t)nc * g->crs);
+                    GEO_KARGS(geo), HCL_ARG(n0), HCL_ARG(nc)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g->q, (size_t)g->p, (size_t)nc * g->crs);
 }
 
 hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
@@ -326,14 +332,14 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", w, "w"));
     conv_path path = choose_path(&g);
-    cl_int16 geo = geo_arg(&g);
+    geo_ints geo = geo_arg(&g);
     if (path == PATH_DIRECT) {
         cl_kernel k;
         HCL_TRY(conv_kernel(ctx, dx->dtype, w->dtype, dy->dtype, dy->dtype, "conv_direct_bwd_data", &k));
         cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), w_off = hcl_off(w);
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(w->buffer),
-                        HCL_ARG(w_off), HCL_ARG(geo)};
-        return launch3(ctx, k, a, 7, ((size_t)g.w + 7) / 8, (size_t)g.h, (size_t)g.n * g.c);
+                        HCL_ARG(w_off), GEO_KARGS(geo)};
+        return launch3(ctx, k, a, sizeof a / sizeof a[0], ((size_t)g.w + 7) / 8, (size_t)g.h, (size_t)g.n * g.c);
     }
     if (path == PATH_POINTWISE)
         return backward_data_gemm(ctx, &g, dx->buffer, dx->offset, dx->dtype, (size_t)g.c * g.hw, dy, w, 0, g.n);
@@ -347,9 +353,9 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
         int cnt = g.n - n0 < nc ? g.n - n0 : nc;
         HCL_TRY(backward_data_gemm(ctx, &g, ws, 0, HCL_F32, g.crs * g.pq, dy, w, n0, cnt));
         cl_ulong dx_off = hcl_off(dx), cols_off = 0;
-        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(ws), HCL_ARG(cols_off), HCL_ARG(geo), HCL_ARG(n0),
+        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(ws), HCL_ARG(cols_off), GEO_KARGS(geo), HCL_ARG(n0),
                         HCL_ARG(cnt)};
-        HCL_TRY(launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)cnt * g.c));
+        HCL_TRY(launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)cnt * g.c));
     }
     return HCL_OK;
 }
@@ -361,7 +367,8 @@ static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hc
     size_t e_count = (size_t)g->k * g->crs_g;
     int nch, rpc;
     reduce_chunks(g, e_count, &nch, &rpc);
-    size_t part_bytes = align_up((size_t)nch * e_count * 4);
+    int nparts = 8 * nch; /* one partial per float8 lane of each chunk (conv.cl) */
+    size_t part_bytes = align_up((size_t)nparts * e_count * 4);
     cl_mem ws;
     HCL_TRY(hcl_workspace_get(ctx, part_bytes + (dbias ? bias_grad_bytes(g) : 0), &ws));
     hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
@@ -370,13 +377,14 @@ static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hc
     HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd,
                         kb == 1 ? "conv_direct_bwd_weight_part_kb1" : "conv_direct_bwd_weight_part_kb8", &k1));
     HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_w", &k2));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     cl_ulong part_off = 0, dy_off = hcl_off(dy), x_off = hcl_off(x), dw_off = hcl_off(dw), e = e_count;
     hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(x->buffer),
-                     HCL_ARG(x_off), HCL_ARG(geo), HCL_ARG(nch), HCL_ARG(rpc)};
-    HCL_TRY(launch3(ctx, k1, a1, 9, g->crs_g, (size_t)g->g * ((g->kpg + kb - 1) / kb), (size_t)nch));
-    hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
-    HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, 6));
+                     HCL_ARG(x_off), GEO_KARGS(geo), HCL_ARG(nch), HCL_ARG(rpc)};
+    size_t kblocks = (size_t)g->g * ((g->kpg + kb - 1) / kb);
+    HCL_TRY(launch3(ctx, k1, a1, sizeof a1 / sizeof a1[0], g->crs_g, kblocks, (size_t)nch));
+    hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nparts)};
+    HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, sizeof a2 / sizeof a2[0]));
     if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, part_bytes));
     return HCL_OK;
 }
@@ -402,14 +410,14 @@ static hcl_status backward_weight_gemm(hcl_context *ctx, const conv_geo *g, hcl_
     hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
     cl_kernel kpack;
     HCL_TRY(conv_kernel(ctx, x->dtype, dw->dtype, dy->dtype, bd, "conv_pack_dy", &kpack));
-    cl_int16 geo = geo_arg(g);
+    geo_ints geo = geo_arg(g);
     for (int n0 = 0; n0 < g->n; n0 += nc) {
         int cnt = g->n - n0 < nc ? g->n - n0 : nc;
         size_t L = (size_t)cnt * g->pq;
         HCL_TRY(im2col(ctx, g, x, dw->dtype, dy->dtype, ws, cols_off, n0, cnt, 0));
         cl_ulong po = dyp_off, dy_off = hcl_off(dy);
-        hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(po), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo), HCL_ARG(n0), HCL_ARG(cnt)};
-        HCL_TRY(launch3(ctx, kpack, a, 7, g->pq, (size_t)g->k, (size_t)cnt));
+        hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(po), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo), HCL_ARG(n0), HCL_ARG(cnt)};
+        HCL_TRY(launch3(ctx, kpack, a, sizeof a / sizeof a[0], g->pq, (size_t)g->k, (size_t)cnt));
         hcl_gemm_args ga = {
             .a = ws, .b = ws, .c = direct_acc ? dw->buffer : ws, .bias = NULL,
             .a_off = dyp_off, .b_off = cols_off, .c_off = direct_acc ? dw->offset : acc_off,
@@ -428,7 +436,7 @@ static hcl_status backward_weight_gemm(hcl_context *ctx, const conv_geo *g, hcl_
         cl_ulong dw_off = hcl_off(dw), ao = acc_off, e = e_count;
         cl_int one = 1;
         hcl_karg a[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(ao), HCL_ARG(e), HCL_ARG(one)};
-        HCL_TRY(hcl_launch_1d(ctx, k, e_count, 0, a, 6));
+        HCL_TRY(hcl_launch_1d(ctx, k, e_count, 0, a, sizeof a / sizeof a[0]));
     }
     if (dbias) HCL_TRY(bias_grad(ctx, g, dbias, dy, x->dtype, dw->dtype, ws, cols_bytes + dyp_bytes + acc_bytes));
     return HCL_OK;

@@ -17,11 +17,16 @@ typedef struct pool_geo {
     int n, c, h, w, p, q;
 } pool_geo;
 
-static cl_int16 pool_geo_arg(const pool_geo *g, const hcl_pool2d_desc *d) {
-    cl_int16 v;
-    int f[16] = {g->n, g->c, g->h, g->w, g->p, g->q, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w,
-                 d->pad_h, d->pad_w, d->count_include_pad ? 1 : 0, 0, 0, 0};
-    for (int i = 0; i < 16; i++) v.s[i] = f[i];
+/* The kernels' geometry arguments: 13 ints in the order of POOL_GEO in pool.cl. */
+typedef struct geo_ints { cl_int v[13]; } geo_ints;
+#define GEO_KARGS(gi)                                                                                  \
+    HCL_ARG((gi).v[0]), HCL_ARG((gi).v[1]), HCL_ARG((gi).v[2]), HCL_ARG((gi).v[3]), HCL_ARG((gi).v[4]),  \
+        HCL_ARG((gi).v[5]), HCL_ARG((gi).v[6]), HCL_ARG((gi).v[7]), HCL_ARG((gi).v[8]), HCL_ARG((gi).v[9]), \
+        HCL_ARG((gi).v[10]), HCL_ARG((gi).v[11]), HCL_ARG((gi).v[12])
+
+static geo_ints pool_geo_arg(const pool_geo *g, const hcl_pool2d_desc *d) {
+    geo_ints v = {{g->n, g->c, g->h, g->w, g->p, g->q, d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h,
+                   d->pad_w, d->count_include_pad ? 1 : 0}};
     return v;
 }
 
@@ -87,15 +92,15 @@ static int disjoint(const hcl_pool2d_desc *d) { return d->stride_h >= d->kernel_
 
 /* dx (N,C,H,W) from dy (N,C,P,Q) for non-overlapping windows: max (argmax given) or average. */
 static hcl_status bwd_disjoint(hcl_context *ctx, const pool_geo *g, hcl_tensor *dx, const hcl_tensor *dy,
-                               const hcl_tensor *argmax, cl_int16 geo) {
+                               const hcl_tensor *argmax, geo_ints geo) {
     cl_kernel k;
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "pool_bwd_disjoint", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = argmax ? hcl_off(argmax) : 0;
     cl_mem abuf = argmax ? argmax->buffer : dy->buffer;
     cl_int is_max = argmax != NULL;
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(abuf),
-                    HCL_ARG(a_off), HCL_ARG(is_max), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 8, (size_t)g->q, (size_t)g->p, (size_t)g->n * g->c);
+                    HCL_ARG(a_off), HCL_ARG(is_max), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g->q, (size_t)g->p, (size_t)g->n * g->c);
 }
 
 hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *argmax, const hcl_tensor *x,
@@ -108,13 +113,13 @@ hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *ar
     HCL_TRY(hcl_check_no_alias(ctx, argmax, "argmax", y, "y"));
     cl_kernel k;
     HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "maxpool_fwd", &k));
-    cl_int16 geo = pool_geo_arg(&g, desc);
+    geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong y_off = hcl_off(y), a_off = argmax ? hcl_off(argmax) : 0, x_off = hcl_off(x);
     cl_int has_am = argmax != NULL;
     cl_mem abuf = argmax ? argmax->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
-                    HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 8, (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
+                    HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *argmax,
@@ -125,13 +130,13 @@ hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", argmax, "argmax"));
     cl_kernel k;
-    cl_int16 geo = pool_geo_arg(&g, desc);
+    geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = hcl_off(argmax);
     if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, argmax, geo);
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
-                    HCL_ARG(a_off), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 7, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
+                    HCL_ARG(a_off), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_pool2d_desc *desc) {
@@ -141,10 +146,10 @@ hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
     cl_kernel k;
     HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "avgpool_fwd", &k));
-    cl_int16 geo = pool_geo_arg(&g, desc);
+    geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x);
-    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 5, (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
+    hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
 }
 
 hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_pool2d_desc *desc) {
@@ -153,12 +158,12 @@ hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     HCL_TRY(pool_check(ctx, desc, dx, "dx", dy, "dy", NULL, 0, &g));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     cl_kernel k;
-    cl_int16 geo = pool_geo_arg(&g, desc);
+    geo_ints geo = pool_geo_arg(&g, desc);
     if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, NULL, geo);
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
-    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(geo)};
-    return launch3(ctx, k, a, 5, (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo)};
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
 }
 
 /* x (N,C,H,W) and y (N,C) or (N,C,1,1). */
@@ -182,7 +187,7 @@ hcl_status hcl_global_avgpool_forward(hcl_context *ctx, hcl_tensor *y, const hcl
     HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "global_avgpool_fwd", &k));
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), nc = y->count, hw = (cl_ulong)(x->shape[2] * x->shape[3]);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(nc), HCL_ARG(hw)};
-    return hcl_launch_1d(ctx, k, (size_t)nc, 0, a, 6);
+    return hcl_launch_1d(ctx, k, (size_t)nc, 0, a, sizeof a / sizeof a[0]);
 }
 
 hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy) {
@@ -193,5 +198,5 @@ hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const h
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "global_avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), nc = dy->count, hw = (cl_ulong)(dx->shape[2] * dx->shape[3]);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(nc), HCL_ARG(hw)};
-    return launch3(ctx, k, a, 6, (size_t)hw, (size_t)nc, 1);
+    return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)hw, (size_t)nc, 1);
 }
