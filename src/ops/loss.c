@@ -99,7 +99,11 @@ hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_ten
     HCL_TRY(hcl_kernel_get(ctx, "loss", opts, wg ? "ce_fwd_bwd_wg" : "ce_fwd_bwd_row", &k));
     size_t L, groups;
     if (wg) {
-        HCL_TRY(loss_pow2_local(ctx, k, C / 4 < LOSS_WG_MAX ? (C / 4 ? C / 4 : 1) : LOSS_WG_MAX, &L));
+        /* GPUs: about 4 classes per work-item; CPUs (PoCL): few work-items, since each barrier is a
+         * pass over the work-group (as in softmax.c) */
+        size_t want = ctx->info.is_cpu ? (C + 511) / 512 : C / 4, cap = 1, max = ctx->info.is_cpu ? 16 : LOSS_WG_MAX;
+        while (cap < want && cap < max) cap *= 2;
+        HCL_TRY(loss_pow2_local(ctx, k, cap, &L));
         groups = N < LOSS_MAX_GROUPS * 4 ? N : LOSS_MAX_GROUPS * 4;
     } else {
         HCL_TRY(loss_pow2_local(ctx, k, loss_pow2_ceil(N, LOSS_WG_MAX), &L));
