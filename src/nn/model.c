@@ -2,7 +2,7 @@
  * build the fusion rewrites (ReLU after the max-pool it feeds, in-place activations, bias +
  * activation in the GEMM epilogue), parameter declaration and seeded init, the optimizer, and the
  * memory plan: every activation, gradient, argmax and accumulation buffer gets a lifetime on the
- * forward+backward timeline and an offset in one arena (first fit by decreasing size). */
+ * forward+backward timeline and an offset in one arena (first fit; the best of a few orders). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,6 +494,49 @@ static int uses_output_in_backward(const nn_node *n) {
 /* Backward overwrites dx (so a non-first write goes through a temporary and an add). */
 static int overwrites_dx(const nn_node *n) { return n->kind != HCL_LAYER_ADD && n->kind != HCL_LAYER_FLATTEN; }
 
+/* Sort key of buffer b under a placement strategy (larger first). */
+static double place_key(const nn_buffer *b, int strategy) {
+    switch (strategy) {
+    case 0: return (double)b->bytes;
+    case 1: return -(double)b->first * 1e15 + (double)b->bytes;
+    default: return (double)(b->last - b->first) * 1e15 + (double)b->bytes;
+    }
+}
+
+/* First fit in the order of `strategy`: each buffer goes at the lowest offset that overlaps no
+ * placed buffer live at the same time. Writes the offsets; returns the arena size. */
+static size_t place(hcl_model *m, int strategy, int *idx, int *placed) {
+    size_t nbufs = m->nbufs;
+    for (size_t i = 0; i < nbufs; i++) idx[i] = (int)i;
+    for (size_t i = 1; i < nbufs; i++) /* insertion sort: few buffers */
+        for (size_t j = i; j > 0 && place_key(&m->bufs[idx[j]], strategy) > place_key(&m->bufs[idx[j - 1]], strategy); j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    size_t nplaced = 0, total = 0;
+    for (size_t i = 0; i < nbufs; i++) {
+        nn_buffer *b = &m->bufs[idx[i]];
+        b->offset = 0;
+        if (b->last < 0) continue; /* never used */
+        size_t off = 0;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (size_t k = 0; k < nplaced; k++) {
+                nn_buffer *q = &m->bufs[placed[k]];
+                if (q->last < b->first || b->last < q->first) continue;                /* not live together */
+                if (q->offset + q->bytes <= off || off + b->bytes <= q->offset) continue; /* no overlap */
+                off = q->offset + q->bytes;
+                moved = 1;
+            }
+        }
+        b->offset = off;
+        placed[nplaced++] = idx[i];
+        if (off + b->bytes > total) total = off + b->bytes;
+    }
+    return total;
+}
+
 static hcl_status plan_memory(hcl_model *m) {
     size_t es = hcl_dtype_size(m->dt);
     size_t nb = (size_t)m->opt.max_batch;
@@ -540,48 +583,31 @@ static hcl_status plan_memory(hcl_model *m) {
     nn_node *o = &m->nodes[m->output];
     touch(m, m->nodes[o->out_root].b_out, 2 * N + 1); /* the output stays readable */
     touch(m, m->nodes[o->grad_root].b_grad, N);
-    /* first fit by decreasing size */
+    /* first fit under a few orders (by size, by first use, by lifetime); keep the smallest arena */
     size_t nbufs = m->nbufs;
     int *idx = malloc((nbufs + 1) * sizeof *idx);
     int *placed = malloc((nbufs + 1) * sizeof *placed);
-    if (!idx || !placed) {
+    size_t *best = malloc((nbufs + 1) * sizeof *best);
+    if (!idx || !placed || !best) {
         free(idx);
         free(placed);
+        free(best);
         goto oom;
     }
-    for (size_t i = 0; i < nbufs; i++) idx[i] = (int)i;
-    for (size_t i = 1; i < nbufs; i++) /* insertion sort: few buffers */
-        for (size_t j = i; j > 0 && m->bufs[idx[j]].bytes > m->bufs[idx[j - 1]].bytes; j--) {
-            int t = idx[j];
-            idx[j] = idx[j - 1];
-            idx[j - 1] = t;
-        }
-    size_t nplaced = 0, total = 0;
     m->unplanned_bytes = 0;
-    for (size_t i = 0; i < nbufs; i++) {
-        nn_buffer *b = &m->bufs[idx[i]];
-        m->unplanned_bytes += b->bytes;
-        if (b->last < 0) { /* never used */
-            b->offset = 0;
-            continue;
+    for (size_t i = 0; i < nbufs; i++) m->unplanned_bytes += m->bufs[i].bytes;
+    size_t total = SIZE_MAX;
+    for (int strategy = 0; strategy < 3; strategy++) {
+        size_t t = place(m, strategy, idx, placed);
+        if (t < total) {
+            total = t;
+            for (size_t i = 0; i < nbufs; i++) best[i] = m->bufs[i].offset;
         }
-        size_t off = 0;
-        for (int moved = 1; moved;) {
-            moved = 0;
-            for (size_t k = 0; k < nplaced; k++) {
-                nn_buffer *q = &m->bufs[placed[k]];
-                if (q->last < b->first || b->last < q->first) continue;       /* not live together */
-                if (q->offset + q->bytes <= off || off + b->bytes <= q->offset) continue; /* no overlap */
-                off = q->offset + q->bytes;
-                moved = 1;
-            }
-        }
-        b->offset = off;
-        placed[nplaced++] = idx[i];
-        if (off + b->bytes > total) total = off + b->bytes;
     }
+    for (size_t i = 0; i < nbufs; i++) m->bufs[i].offset = best[i];
     free(idx);
     free(placed);
+    free(best);
     m->arena_bytes = total ? total : NN_ALIGN;
     int64_t ab = (int64_t)m->arena_bytes;
     return hcl_tensor_create(m->ctx, HCL_U8, 1, &ab, &m->arena);
