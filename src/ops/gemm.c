@@ -1,7 +1,10 @@
 /* GEMM launchers: the public hcl_gemm (shape/dtype validation, batching) and the internal
- * hcl_gemm_enqueue on raw buffers that conv and other ops use. Kernel choice: the simple kernel
- * (gemm_simple.cl) for now; the packed fast kernels (gemm.cl) and CLBlast are added here. */
+ * hcl_gemm_enqueue on raw buffers that conv and other ops use. Kernel choice (gemm.cl): gemm_small
+ * for tiny/skinny shapes, else packed panels + the 16x32 register-tile kernel (+ split-K reduce);
+ * CLBlast SGEMM when asked for, or in AUTO where the rule in ops.h sends a case to it. */
+#include <limits.h>
 #include <stdio.h>
+#include <clblast_c.h>
 #include "ops/ops_internal.h"
 
 void hcl_gemm_desc_init(hcl_gemm_desc *d) {
@@ -15,32 +18,231 @@ void hcl_gemm_desc_init(hcl_gemm_desc *d) {
     d->allow_half_accumulation = 0;
 }
 
-static hcl_status gemm_simple(hcl_context *ctx, const hcl_gemm_args *g) {
+/* Tile sizes of gemm.cl (GEMM_TM, GEMM_TN, GEMM_WG there). */
+enum { TM = 16, TN = 32, WG = 4 };
+/* gemm_small when M*N*K <= SMALL_MNK or M < SMALL_MIN or N < SMALL_MIN (measured on PoCL: below
+ * these the packing passes and launches cost more than they save). */
+#define SMALL_MNK 65536.0
+enum { SMALL_MIN = 8 };
+/* B read in place by gemm_main_bd (no pack pass): f32, not transposed, N % 32 == 0, M <= BD_MAX_M. */
+enum { BD_MAX_M = 256 };
+/* split-K when K >= SPLIT_MIN_K and fewer than SPLIT_TILES output tiles; chunks of >= SPLIT_MIN_CHUNK. */
+enum { SPLIT_MIN_K = 1024, SPLIT_TILES = 64, SPLIT_MIN_CHUNK = 256 };
+
+static size_t rup(size_t x, size_t y) { return (x + y - 1) / y * y; }
+static size_t cdiv(size_t x, size_t y) { return (x + y - 1) / y; }
+
+static hcl_status gemm_kernel(hcl_context *ctx, const hcl_gemm_args *g, const char *name, cl_kernel *k) {
     char opts[160];
-    hcl_dt_options(opts, sizeof opts, "A", g->a_dt, "B", g->b_dt, "C", g->c_dt, "BIAS", g->bias ? g->bias_dt : HCL_F32, NULL);
+    hcl_dt_options(opts, sizeof opts, "A", g->a_dt, "B", g->b_dt, "C", g->c_dt, "BIAS", g->bias ? g->bias_dt : g->c_dt, NULL);
+    return hcl_kernel_get(ctx, "gemm", opts, name, k);
+}
+
+static int uses_small(size_t m, size_t n, size_t k) {
+    return (double)m * (double)n * (double)k <= SMALL_MNK || m < SMALL_MIN || n < SMALL_MIN;
+}
+
+/* C (batch,M,N) C_DT = epilogue(alpha op(A) op(B) + beta C) in one launch, 4x16 tile per item. */
+static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "gemm_simple", opts, "gemm_simple", &k));
-    cl_ulong c_off = g->c_off, ldc = g->ldc, sc = g->stride_c, a_off = g->a_off, lda = g->lda, sa = g->stride_a;
-    cl_ulong b_off = g->b_off, ldb = g->ldb, sb = g->stride_b, bias_off = g->bias_off;
-    cl_ulong M = g->m, N = g->n, K = g->k;
-    cl_int has_bias = g->bias != NULL, ta = g->trans_a, tb = g->trans_b, act = (cl_int)g->act;
-    cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when unused */
+    HCL_TRY(gemm_kernel(ctx, g, "gemm_small", &k));
+    cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k, ta = g->trans_a, tb = g->trans_b;
+    cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
+    cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
+    cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when has_bias is 0 */
+    cl_ulong bias_off = g->bias ? g->bias_off : 0;
+    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
     float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
-    hcl_karg args[] = {HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
+    hcl_karg args[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(K), HCL_ARG(ta), HCL_ARG(tb),
                        HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
                        HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
-                       HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias),
-                       HCL_ARG(M), HCL_ARG(N), HCL_ARG(K), HCL_ARG(ta), HCL_ARG(tb),
-                       HCL_ARG(alpha), HCL_ARG(beta), HCL_ARG(act), HCL_ARG(act_alpha)};
+                       HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
+                       HCL_ARG(alpha), HCL_ARG(beta), HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias),
+                       HCL_ARG(act), HCL_ARG(act_alpha)};
     HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
-    size_t global[3] = {g->n, g->m, g->batch ? g->batch : 1};
-    size_t local[3] = {g->n >= 16 ? 16 : g->n, g->m >= 4 ? 4 : 1, 1};
+    size_t global[3] = {cdiv(g->n, 16), rup(cdiv(g->m, 4), 2), g->batch}, local[3] = {1, 2, 1};
     return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
-hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *g) {
+/* Packed path for `batch` matrices starting at the offsets in g: pack A (and B unless it is read
+ * in place), the main kernel, and the split-K reduce. Ap, Bp and the partial sums are carved out
+ * of one GEMM workspace request. */
+static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
+    const size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
+    const size_t MP = cdiv(M, TM), NT = cdiv(N, TN);
+    int direct_b = g->b_dt == HCL_F32 && !g->trans_b && N % TN == 0 && M <= BD_MAX_M && (g->ldb * 4) % 4096 != 0;
+    size_t tiles = MP * NT * batch, S = 1;
+    if (K >= SPLIT_MIN_K && tiles < SPLIT_TILES) {
+        S = cdiv(SPLIT_TILES, tiles);
+        if (S > K / SPLIT_MIN_CHUNK) S = K / SPLIT_MIN_CHUNK;
+    }
+    size_t kchunk = cdiv(K, S);
+    S = cdiv(K, kchunk);
+    /* float offsets of the three areas, each 64-byte aligned */
+    size_t ap_n = batch * MP * TM * K, bp_n = direct_b ? 0 : batch * NT * TN * K, part_n = S > 1 ? batch * S * MP * TM * NT * TN : 0;
+    size_t ap_off = 0, bp_off = rup(ap_n, 16), part_off = bp_off + rup(bp_n, 16);
+    cl_mem ws;
+    HCL_TRY(hcl_gemm_workspace_get(ctx, (part_off + part_n) * sizeof(float), &ws));
+
+    cl_int M_ = (cl_int)M, N_ = (cl_int)N, K_ = (cl_int)K, ta = g->trans_a, tb = g->trans_b;
+    cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
+    cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
+    cl_ulong wap = ap_off, wbp = bp_off, wpart = part_off;
+    cl_kernel k;
+    {   /* Ap (batch, MP, K, 16) f32 <- op(A) (batch, M, K) A_DT */
+        HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_a", &k));
+        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(K_), HCL_ARG(ta), HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
+                        HCL_ARG(ws), HCL_ARG(wap)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(cdiv(K, 16), 4), MP, batch}, local[3] = {4, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    cl_mem bsrc = g->b;
+    cl_ulong bm_off = b_off, bm_bstride = sb, bm_tstride = TN;
+    cl_int bm_rstride = ldb;
+    if (!direct_b) { /* Bp (batch, NT, K, 32) f32 <- op(B) (batch, K, N) B_DT */
+        HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_b", &k));
+        hcl_karg a[] = {HCL_ARG(N_), HCL_ARG(K_), HCL_ARG(tb), HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
+                        HCL_ARG(ws), HCL_ARG(wbp)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(cdiv(K, 16), 4), NT, batch}, local[3] = {4, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+        bsrc = ws;
+        bm_off = bp_off;
+        bm_bstride = (cl_ulong)NT * K * TN;
+        bm_tstride = (cl_ulong)K * TN;
+        bm_rstride = TN;
+    }
+    cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when has_bias is 0 */
+    cl_ulong bias_off = g->bias ? g->bias_off : 0;
+    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act, nsplit = (cl_int)S, kch = (cl_int)kchunk;
+    float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
+    {   /* C (batch, M, N) C_DT, or part (batch, S, MP*16, NT*32) f32 when split */
+        HCL_TRY(gemm_kernel(ctx, g, direct_b ? "gemm_main_bd" : "gemm_main", &k));
+        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(N_), HCL_ARG(K_), HCL_ARG(ws), HCL_ARG(wap),
+                        HCL_ARG(bsrc), HCL_ARG(bm_off), HCL_ARG(bm_bstride), HCL_ARG(bm_tstride), HCL_ARG(bm_rstride),
+                        HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc), HCL_ARG(alpha), HCL_ARG(beta),
+                        HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha),
+                        HCL_ARG(nsplit), HCL_ARG(kch), HCL_ARG(ws), HCL_ARG(wpart)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(MP, WG), NT, batch * S}, local[3] = {WG, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    if (S > 1) { /* C (batch, M, N) C_DT = epilogue(sum over s of part) */
+        HCL_TRY(gemm_kernel(ctx, g, "gemm_splitk_reduce", &k));
+        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(N_), HCL_ARG(nsplit), HCL_ARG(ws), HCL_ARG(wpart),
+                        HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc), HCL_ARG(alpha), HCL_ARG(beta),
+                        HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {2 * NT, rup(M, 4), batch}, local[3] = {1, 4, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    return HCL_OK;
+}
+
+/* Workspace floats the packed path needs per matrix of the batch (upper bound: with split-K). */
+static size_t packed_floats_per_matrix(const hcl_gemm_args *g) {
+    size_t MP = cdiv(g->m, TM), NT = cdiv(g->n, TN);
+    size_t s = g->k >= SPLIT_MIN_K ? g->k / SPLIT_MIN_CHUNK : 1;
+    if (s > SPLIT_TILES) s = SPLIT_TILES;
+    return MP * TM * g->k + NT * TN * g->k + s * MP * TM * NT * TN + 32;
+}
+
+/* C = act(C + bias) (batch, M, N) C_DT after CLBlast, which has no epilogue. */
+static hcl_status launch_epilogue(hcl_context *ctx, const hcl_gemm_args *g) {
+    if (!g->bias && g->act == HCL_ACT_NONE) return HCL_OK;
+    cl_kernel k;
+    HCL_TRY(gemm_kernel(ctx, g, "gemm_epilogue", &k));
+    cl_int M = (cl_int)g->m, N = (cl_int)g->n, ldc = (cl_int)g->ldc;
+    cl_ulong c_off = g->c_off, sc = g->stride_c;
+    cl_mem bias = g->bias ? g->bias : g->c;
+    cl_ulong bias_off = g->bias ? g->bias_off : 0;
+    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
+    float act_alpha = g->act_alpha;
+    hcl_karg a[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
+                    HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha)};
+    HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+    size_t global[3] = {g->n, g->m, g->batch}, local[3] = {g->n >= 16 ? 16 : 1, 4, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
+}
+
+/* Which CLBlast routine fits the dtypes: 1 SGEMM, 2 HGEMM (opted in), 0 none. */
+static int clblast_kind(const hcl_gemm_args *g) {
+    if (g->a_dt == HCL_F32 && g->b_dt == HCL_F32 && g->c_dt == HCL_F32) return 1;
+    if (g->allow_half_accumulation && g->a_dt == HCL_F16 && g->b_dt == HCL_F16 && g->c_dt == HCL_F16) return 2;
+    return 0;
+}
+
+/* The AUTO rule (ops.h): CLBlast SGEMM only on GPUs, all-F32, M, N, K >= 512. On the CPU devices
+ * measured (PoCL 3.1, 2-core Skylake) CLBlast ran 5-18 GFLOP/s against our 60-170, so CPUs never. */
+static int auto_uses_clblast(const hcl_context *ctx, const hcl_gemm_args *g) {
+    return ctx->info.is_gpu && clblast_kind(g) == 1 && g->m >= 512 && g->n >= 512 && g->k >= 512;
+}
+
+static hcl_status launch_clblast(hcl_context *ctx, const hcl_gemm_args *g) {
+    int kind = clblast_kind(g);
+    if (!kind)
+        return hcl_error(ctx, HCL_ERR_DTYPE, "the CLBlast backend needs F32 A, B, C (or all F16 with "
+                         "allow_half_accumulation); got A %s, B %s, C %s", hcl_dtype_name(g->a_dt),
+                         hcl_dtype_name(g->b_dt), hcl_dtype_name(g->c_dt));
+    CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    cl_command_queue q = ctx->queue;
+    cl_event ev = NULL;
+    CLBlastStatusCode st;
+    const char *fn;
+    if (kind == 1 && g->batch == 1) {
+        fn = "CLBlastSgemm";
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off, g->lda,
+                          g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off, g->ldc, &q, &ev);
+    } else if (kind == 1) {
+        fn = "CLBlastSgemmStridedBatched";
+        st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha,
+                                        g->a, g->a_off, g->lda, g->stride_a, g->b, g->b_off, g->ldb, g->stride_b,
+                                        g->beta, g->c, g->c_off, g->ldc, g->stride_c, g->batch, &q, &ev);
+    } else {
+        fn = "CLBlastHgemm";
+        cl_half alpha = hcl_f32_to_f16(g->alpha), beta = hcl_f32_to_f16(g->beta);
+        st = CLBlastSuccess;
+        for (size_t b = 0; b < g->batch && st == CLBlastSuccess; b++) {
+            if (ev) clReleaseEvent(ev);
+            ev = NULL;
+            st = CLBlastHgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, alpha, g->a, g->a_off + b * g->stride_a, g->lda,
+                              g->b, g->b_off + b * g->stride_b, g->ldb, beta, g->c, g->c_off + b * g->stride_c, g->ldc, &q, &ev);
+        }
+    }
+    if (ev) clReleaseEvent(ev); /* in-order queue: later work waits for it anyway */
+    if (st != CLBlastSuccess)
+        return hcl_error(ctx, st == CLBlastNoHalfPrecision ? HCL_ERR_CAPABILITY : HCL_ERR_OPENCL,
+                         "%s failed with CLBlast status %d", fn, (int)st);
+    return launch_epilogue(ctx, g);
+}
+
+hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *args) {
+    hcl_gemm_args gb = *args;
+    if (gb.batch == 0) gb.batch = 1; /* an unset batch is one matrix */
+    const hcl_gemm_args *g = &gb;
     if (g->m == 0 || g->n == 0) return HCL_OK;
-    return gemm_simple(ctx, g);
+    if (g->m > INT_MAX || g->n > INT_MAX || g->k > INT_MAX || g->lda > INT_MAX || g->ldb > INT_MAX || g->ldc > INT_MAX)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "GEMM sizes and leading dimensions must be below 2^31 (M %zu, N %zu, "
+                         "K %zu, lda %zu, ldb %zu, ldc %zu)", g->m, g->n, g->k, g->lda, g->ldb, g->ldc);
+    if (g->backend == HCL_GEMM_CLBLAST || (g->backend == HCL_GEMM_AUTO && auto_uses_clblast(ctx, g)))
+        return launch_clblast(ctx, g);
+    if (g->k == 0 || uses_small(g->m, g->n, g->k)) return launch_small(ctx, g);
+    /* the packed path, in batch chunks whose panels fit one device allocation */
+    size_t per = packed_floats_per_matrix(g) * sizeof(float);
+    size_t cap = ctx->info.max_alloc_bytes ? (size_t)ctx->info.max_alloc_bytes : (size_t)1 << 30;
+    if (per > cap) return launch_small(ctx, g);
+    size_t chunk = cap / per;
+    for (size_t b0 = 0; b0 < g->batch; b0 += chunk) {
+        hcl_gemm_args c = *g;
+        c.batch = g->batch - b0 < chunk ? g->batch - b0 : chunk;
+        c.a_off += b0 * g->stride_a;
+        c.b_off += b0 * g->stride_b;
+        c.c_off += b0 * g->stride_c;
+        HCL_TRY(launch_packed(ctx, &c));
+    }
+    return HCL_OK;
 }
 
 hcl_status hcl_gemm(hcl_context *ctx, hcl_tensor *c, const hcl_tensor *a, const hcl_tensor *b, const hcl_tensor *bias,
@@ -80,6 +282,7 @@ hcl_status hcl_gemm(hcl_context *ctx, hcl_tensor *c, const hcl_tensor *a, const 
                          am, ak, bk, bn, m, n);
     if (bias && bias->count != n) return hcl_error(ctx, HCL_ERR_SHAPE, "bias has %zu elements, C has %zu columns", bias->count, n);
     if ((unsigned)desc->epilogue >= HCL_ACT_COUNT_) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "invalid epilogue %d", (int)desc->epilogue);
+    if ((unsigned)desc->backend > HCL_GEMM_CLBLAST) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "invalid backend %d", (int)desc->backend);
     hcl_gemm_args g = {
         .a = a->buffer, .b = b->buffer, .c = c->buffer, .bias = bias ? bias->buffer : NULL,
         .a_off = a->offset, .b_off = b->offset, .c_off = c->offset, .bias_off = bias ? bias->offset : 0,
