@@ -113,9 +113,8 @@ kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
 // usual 2x2 stride 2): window (p, q) owns the input cells of its stride block (the last block in
 // each dim also owns the rest of the image), so each cell is written once, with dy where the
 // window routes its gradient (argmax / any cell inside the window) and 0 elsewhere.
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused; global = (Q, P, N*C)
-kernel void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                              const global int *argmax, ulong a_off, int is_max, POOL_GEO) {
+inline void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                              const global int *argmax, ulong a_off, POOL_GEO, const bool is_max) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
     size_t o = ((size_t)nc * GP + p) * GQ + q;
@@ -123,15 +122,27 @@ kernel void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global
     int hb0 = max(h0, 0), hb1 = p == GP - 1 ? GH : min(h0 + GSH, GH);
     int wb0 = max(w0, 0), wb1 = q == GQ - 1 ? GW : min(w0 + GSW, GW);
     float g = HCL_LOAD(Y_DT, dy, dy_off + o);
-    int win = is_max ? argmax[a_off + o] : -1;
-    if (!is_max) g /= avg_divisor(p, q, POOL_GEO_ARGS);
+    int win = -1;
+    if (is_max) win = argmax[a_off + o];
+    else g /= avg_divisor(p, q, POOL_GEO_ARGS);
     size_t plane = dx_off + (size_t)nc * GH * GW;
     for (int h = hb0; h < hb1; h++)
         for (int w = wb0; w < wb1; w++) {
-            int inside = h < h0 + GKH && w < w0 + GKW;
-            float v = is_max ? (h * GW + w == win ? g : 0.0f) : (inside ? g : 0.0f);
-            HCL_STORE(X_DT, dx, plane + (size_t)h * GW + w, v);
+            bool hit = is_max ? h * GW + w == win : (h < h0 + GKH && w < w0 + GKW);
+            HCL_STORE(X_DT, dx, plane + (size_t)h * GW + w, hit ? g : 0.0f);
         }
+}
+
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (Q, P, N*C)
+kernel void maxpool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                                 const global int *argmax, ulong a_off, POOL_GEO) {
+    pool_bwd_disjoint(dx, dx_off, dy, dy_off, argmax, a_off, POOL_GEO_ARGS, true);
+}
+
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (Q, P, N*C)
+kernel void avgpool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                                 POOL_GEO) {
+    pool_bwd_disjoint(dx, dx_off, dy, dy_off, 0, 0, POOL_GEO_ARGS, false);
 }
 
 // y[i] = mean of x[i, :] over hw cells (i = n*C + c), summed in order.

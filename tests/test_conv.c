@@ -415,6 +415,10 @@ START_TEST(conv_bad_args) {
     int64_t ks[1] = {6}, k5[1] = {5}, r3[3] = {2, 4, 25};
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, ks, &bias));
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, k5, &bad_bias));
+    /* defined inputs for the calls that run (oclgrind checks uninitialised reads) */
+    CK_OK(ctx, hcl_tensor_fill(x, 1.0));
+    CK_OK(ctx, hcl_tensor_fill(w, 0.5));
+    CK_OK(ctx, hcl_tensor_fill(bias, 0.25));
     CK_OK(ctx, hcl_conv2d_forward(ctx, y, x, w, bias, &d));
     CK_STATUS(ctx, hcl_conv2d_forward(NULL, y, x, w, bias, &d), HCL_ERR_NULL_POINTER);
     CK_STATUS(ctx, hcl_conv2d_forward(ctx, y, x, w, bias, NULL), HCL_ERR_NULL_POINTER);

@@ -94,12 +94,15 @@ static int disjoint(const hcl_pool2d_desc *d) { return d->stride_h >= d->kernel_
 static hcl_status bwd_disjoint(hcl_context *ctx, const pool_geo *g, hcl_tensor *dx, const hcl_tensor *dy,
                                const hcl_tensor *argmax, geo_ints geo) {
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "pool_bwd_disjoint", &k));
-    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = argmax ? hcl_off(argmax) : 0;
-    cl_mem abuf = argmax ? argmax->buffer : dy->buffer;
-    cl_int is_max = argmax != NULL;
-    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(abuf),
-                    HCL_ARG(a_off), HCL_ARG(is_max), GEO_KARGS(geo)};
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, argmax ? "maxpool_bwd_disjoint" : "avgpool_bwd_disjoint", &k));
+    cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
+    if (!argmax) {
+        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo)};
+        return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g->q, (size_t)g->p, (size_t)g->n * g->c);
+    }
+    cl_ulong a_off = hcl_off(argmax);
+    hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
+                    HCL_ARG(a_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g->q, (size_t)g->p, (size_t)g->n * g->c);
 }
 
