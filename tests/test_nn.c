@@ -56,8 +56,16 @@ static hcl_batcher *make_batcher(hcl_context *ctx, const uint8_t *x, const uint8
     return b;
 }
 
+/* HALFCL_TEST_SMALL=1 (the oclgrind run): one epoch, no accuracy bound — the kernels are
+ * checked for out-of-bounds accesses and races, not the learning. */
+static int small_run(void) {
+    const char *s = getenv("HALFCL_TEST_SMALL");
+    return s && *s && strcmp(s, "0") != 0;
+}
+
 /* Trains `m` for `epochs` over train and returns the eval accuracy on test. */
 static double train_eval(hcl_context *ctx, hcl_model *m, hcl_batcher *train, hcl_batcher *test, int epochs, float lr) {
+    if (small_run()) epochs = 1;
     for (int e = 0; e < epochs; e++) {
         for (;;) {
             const hcl_tensor *x, *y;
@@ -96,7 +104,8 @@ static void run_mlp(hcl_precision p) {
     hcl_batcher *tr = make_batcher(ctx, xtr, ytr, NTR, 1, in, 32, dt, 1.0f / 20, 6.4f, 1);
     hcl_batcher *te = make_batcher(ctx, xte, yte, NTE, 1, in, 32, dt, 1.0f / 20, 6.4f, 0);
     double acc = train_eval(ctx, m, tr, te, 12, 1e-2f);
-    ck_assert_msg(acc > 0.95, "%s MLP accuracy %.3f (%s)", hcl_precision_name(p), acc, test_seed_note());
+    if (small_run()) fprintf(stderr, "HALFCL_TEST_SMALL: MLP trained 1 epoch (accuracy %.3f not checked)\n", acc);
+    else ck_assert_msg(acc > 0.95, "%s MLP accuracy %.3f (%s)", hcl_precision_name(p), acc, test_seed_note());
     hcl_batcher_free(tr);
     hcl_batcher_free(te);
     hcl_model_free(m);
@@ -127,7 +136,8 @@ static void run_cnn(hcl_precision p) {
     hcl_batcher *tr = make_batcher(ctx, xtr, ytr, NTR, 3, in, 32, dt, 1.0f / 255, 0.0f, 1);
     hcl_batcher *te = make_batcher(ctx, xte, yte, NTE, 3, in, 32, dt, 1.0f / 255, 0.0f, 0);
     double acc = train_eval(ctx, m, tr, te, 10, 1e-2f);
-    ck_assert_msg(acc > 0.95, "%s CNN accuracy %.3f (%s)", hcl_precision_name(p), acc, test_seed_note());
+    if (small_run()) fprintf(stderr, "HALFCL_TEST_SMALL: CNN trained 1 epoch (accuracy %.3f not checked)\n", acc);
+    else ck_assert_msg(acc > 0.95, "%s CNN accuracy %.3f (%s)", hcl_precision_name(p), acc, test_seed_note());
     hcl_batcher_free(tr);
     hcl_batcher_free(te);
     hcl_model_free(m);
