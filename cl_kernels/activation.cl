@@ -40,7 +40,7 @@
             return;                                                                                      \
         }                                                                                                \
         for (size_t e = min((size_t)n, i + VEC); i < e; i++) /* one element, or the tail */            \
-            HCL_STOREE(Y_DT, y, y_off + i, hcl_act_forward(act, HCL_LOADE(X_DT, x, x_off + i), alpha));  \
+            HCL_STORE(Y_DT, y, y_off + i, hcl_act_forward(act, HCL_LOAD(X_DT, x, x_off + i), alpha));  \
     }
 
 // dx (n) DX_DT = dy (n) DY_DT * act'(x (n) X_DT), x the forward input; VEC elements per
@@ -58,8 +58,8 @@
             return;                                                                                       \
         }                                                                                                 \
         for (size_t e = min((size_t)n, i + VEC); i < e; i++)                                              \
-            HCL_STOREE(DX_DT, dx, dx_off + i,                                                             \
-                       HCL_LOADE(DY_DT, dy, dy_off + i) * hcl_act_backward(act, HCL_LOADE(X_DT, x, x_off + i), alpha)); \
+            HCL_STORE(DX_DT, dx, dx_off + i,                                                             \
+                       HCL_LOAD(DY_DT, dy, dy_off + i) * hcl_act_backward(act, HCL_LOAD(X_DT, x, x_off + i), alpha)); \
     }
 
 #define ACT_KERNELS(act) ACT_FORWARD_KERNEL(act) ACT_BACKWARD_KERNEL(act)

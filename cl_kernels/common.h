@@ -32,53 +32,38 @@ typedef uchar hcl_storage_u8;
 #define HCL_LOAD(dt, p, i) HCL_CAT(hcl_load_, dt)((p), (i))
 #define HCL_STORE(dt, p, i, v) HCL_CAT(hcl_store_, dt)((p), (i), (v))
 
-// ---- F16 bits <-> F32, exact, integer bit operations (PoCL's vload_half is slow) ----
+// ---- F16 bits <-> F32, exact, integer bit operations (PoCL's vload_half is slow). Branch-free
+// (selects), so PoCL's work-item loop vectoriser handles 1-element kernels (F16 relu 4x faster). ----
 inline float hcl_f16_bits_to_f32(uint h) {
     uint sign = (h & 0x8000u) << 16;
-    uint em = h & 0x7fffu;             // exponent and mantissa
-    if (em >= 0x7c00u)                 // inf / NaN: keep the payload, so F16 -> F32 -> F16 is exact
-        return as_float(sign | 0x7f800000u | ((em & 0x3ffu) << 13));
-    if (em < 0x400u)                   // zero / subnormal: em * 2^-24 is exact in float; add the sign bit
-        return as_float(as_uint((float)em * 5.9604644775390625e-8f) | sign);
-    return as_float(sign | ((em << 13) + 0x38000000u));  // rebias the exponent by 127 - 15
+    int em = (int)(h & 0x7fffu);
+    uint r = ((uint)em << 13) + 0x38000000u;                   // normal: rebias the exponent
+    r = em >= 0x7c00 ? (((uint)em << 13) | 0x7f800000u) : r;   // inf / NaN, payload kept
+    r = em < 0x400 ? as_uint((float)em * 5.9604644775390625e-8f) : r;  // zero / subnormal, exact
+    return as_float(r | sign);
 }
 
 inline uint hcl_f32_to_f16_bits(float f) {
     uint x = as_uint(f);
     uint sign = (x >> 16) & 0x8000u;
     uint ax = x & 0x7fffffffu;
-    if (ax > 0x7f800000u) {               // NaN: keep the top payload bits, never become inf
-        uint man = (ax >> 13) & 0x3ffu;
-        return sign | 0x7c00u | (man ? man : 0x200u);
-    }
-    if (ax >= 0x477ff000u)                // >= 65520 (rounds up) or inf
-        return sign | 0x7c00u;
-    if (ax < 0x38800000u) {               // below the smallest normal half: subnormal or 0
-        if (ax < 0x33000000u)             // < 2^-25: rounds to zero (2^-25 exactly ties to 0)
-            return sign;
-        uint e = ax >> 23;
-        uint m = (ax & 0x7fffffu) | 0x800000u;
-        uint shift = 126u - e;            // 14..24: position of the half ulp
-        uint q = m >> shift;
-        uint rem = m & ((1u << shift) - 1u);
-        uint half_ulp = 1u << (shift - 1u);
-        if (rem > half_ulp || (rem == half_ulp && (q & 1u))) q += 1u;
-        return sign | q;
-    }
-    uint r = ax + 0xfffu + ((ax >> 13) & 1u);  // round to nearest even at bit 13
-    return sign | ((r - 0x38000000u) >> 13);
+    uint r = (ax + 0xfffu + ((ax >> 13) & 1u) - 0x38000000u) >> 13;  // normal, RNE at bit 13
+    r = ax >= 0x477ff000u ? 0x7c00u : r;                               // overflow -> inf
+    // below the smallest normal: adding 0.5f puts the half ulp 2^-24 at the float's last bit,
+    // so the FPU's round-to-nearest-even rounds
+    r = ax < 0x38800000u ? as_uint(as_float(ax) + 0.5f) - 0x3f000000u : r;
+    uint man = (ax >> 13) & 0x3ffu;
+    r = ax > 0x7f800000u ? (0x7c00u | (man ? man : 0x200u)) : r;      // NaN stays NaN
+    return r | sign;
 }
 
 // ---- BF16 bits <-> F32 ----
 inline float hcl_bf16_bits_to_f32(uint h) { return as_float(h << 16); }
 
 inline uint hcl_f32_to_bf16_bits(float f) {
-    uint x = as_uint(f);
-    if ((x & 0x7fffffffu) > 0x7f800000u) {  // NaN stays NaN: keep payload, never become inf
-        uint h = x >> 16;
-        return (h & 0x7fu) ? h : (h | 0x40u);
-    }
-    return (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
+    uint x = as_uint(f), h = x >> 16;
+    uint r = (x + 0x7fffu + (h & 1u)) >> 16;
+    return (x & 0x7fffffffu) > 0x7f800000u ? ((h & 0x7fu) ? h : (h | 0x40u)) : r;
 }
 
 // ---- element load/store by dtype; offsets are already applied by the caller's index ----
@@ -233,54 +218,6 @@ inline float8 hcl_load8_bf16(const global ushort *p, size_t i) { return hcl_bf16
 inline void hcl_store8_bf16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_bf16_bits(v)), 0, p + i); }
 #endif  // HCL_COMMON_VEC_H
 
-#ifndef HCL_COMMON_ELEM_H
-#define HCL_COMMON_ELEM_H
-// ---- branch-free scalar element load/store: the same bits as HCL_LOAD/HCL_STORE, without
-// branches, so PoCL's work-item loop vectoriser handles bandwidth-bound 1-element kernels
-// (measured: F16 relu 4x faster than with the branchy conversion). ----
-inline float hcl_f16_bits_to_f32_bf(uint h) {
-    uint sign = (h & 0x8000u) << 16;
-    int em = (int)(h & 0x7fffu);
-    uint r = ((uint)em << 13) + 0x38000000u;                   // normal: rebias the exponent
-    r = em >= 0x7c00 ? (((uint)em << 13) | 0x7f800000u) : r;   // inf / NaN, payload kept
-    r = em < 0x400 ? as_uint((float)em * 5.9604644775390625e-8f) : r;  // zero / subnormal, exact
-    return as_float(r | sign);
-}
-
-inline uint hcl_f32_to_f16_bits_bf(float f) {
-    uint x = as_uint(f);
-    uint sign = (x >> 16) & 0x8000u;
-    uint ax = x & 0x7fffffffu;
-    uint r = (ax + 0xfffu + ((ax >> 13) & 1u) - 0x38000000u) >> 13;  // normal, RNE at bit 13
-    r = ax >= 0x477ff000u ? 0x7c00u : r;                               // overflow -> inf
-    // below the smallest normal: adding 0.5f puts the half ulp 2^-24 at the float's last bit,
-    // so the FPU's round-to-nearest-even rounds
-    r = ax < 0x38800000u ? as_uint(as_float(ax) + 0.5f) - 0x3f000000u : r;
-    uint man = (ax >> 13) & 0x3ffu;
-    r = ax > 0x7f800000u ? (0x7c00u | (man ? man : 0x200u)) : r;      // NaN stays NaN
-    return r | sign;
-}
-
-inline uint hcl_f32_to_bf16_bits_bf(float f) {
-    uint x = as_uint(f), h = x >> 16;
-    uint r = (x + 0x7fffu + (h & 1u)) >> 16;
-    return (x & 0x7fffffffu) > 0x7f800000u ? ((h & 0x7fu) ? h : (h | 0x40u)) : r;
-}
-
-#define HCL_LOADE(dt, p, i) HCL_CAT(hcl_loade_, dt)((p), (i))
-#define HCL_STOREE(dt, p, i, v) HCL_CAT(hcl_storee_, dt)((p), (i), (v))
-inline float hcl_loade_f32(const global float *p, size_t i) { return p[i]; }
-inline void hcl_storee_f32(global float *p, size_t i, float v) { p[i] = v; }
-#if HCL_NATIVE_HALF
-inline float hcl_loade_f16(const global ushort *p, size_t i) { return vload_half(i, (const global half *)p); }
-inline void hcl_storee_f16(global ushort *p, size_t i, float v) { vstore_half_rte(v, i, (global half *)p); }
-#else
-inline float hcl_loade_f16(const global ushort *p, size_t i) { return hcl_f16_bits_to_f32_bf(p[i]); }
-inline void hcl_storee_f16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_f16_bits_bf(v); }
-#endif
-inline float hcl_loade_bf16(const global ushort *p, size_t i) { return as_float((uint)p[i] << 16); }
-inline void hcl_storee_bf16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_bf16_bits_bf(v); }
-#endif  // HCL_COMMON_ELEM_H
 
 #ifndef HCL_COMMON_VEC16_H
 #define HCL_COMMON_VEC16_H

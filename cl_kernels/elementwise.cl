@@ -48,15 +48,15 @@
         size_t bi = (bcast) == BCAST_NONE ? e : (bcast) == BCAST_CHANNEL ? m : j;                          \
         size_t bstep = (bcast) == BCAST_CHANNEL ? 0 : 1; /* b's index step along the row */                \
         if (VEC == 8 && j + 8 <= inner) {                                                                  \
-            float8 bv = (bcast) == BCAST_CHANNEL ? (float8)(HCL_LOADE(B_DT, b, b_off + bi))                \
+            float8 bv = (bcast) == BCAST_CHANNEL ? (float8)(HCL_LOAD(B_DT, b, b_off + bi))                \
                                                  : HCL_LOAD8(B_DT, b, b_off + bi);                         \
             HCL_STORE8(Y_DT, y, y_off + e, BINOP(op, HCL_LOAD8(A_DT, a, a_off + e), bv));                  \
             return;                                                                                        \
         }                                                                                                  \
         size_t cnt = min((size_t)VEC, (size_t)inner - j); /* one element, or the row's tail */             \
         for (size_t t = 0; t < cnt; t++)                                                                   \
-            HCL_STOREE(Y_DT, y, y_off + e + t,                                                             \
-                       BINOP(op, HCL_LOADE(A_DT, a, a_off + e + t), HCL_LOADE(B_DT, b, b_off + bi + t * bstep))); \
+            HCL_STORE(Y_DT, y, y_off + e + t,                                                             \
+                       BINOP(op, HCL_LOAD(A_DT, a, a_off + e + t), HCL_LOAD(B_DT, b, b_off + bi + t * bstep))); \
     }
 #define BINARY_KERNELS(op) BINARY_KERNEL(op, 0) BINARY_KERNEL(op, 1) BINARY_KERNEL(op, 2)
 BINARY_KERNELS(0)  // add
@@ -71,7 +71,7 @@ kernel void scale(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *
         HCL_STORE8(Y_DT, y, y_off + i, alpha * HCL_LOAD8(X_DT, x, x_off + i));
         return;
     }
-    for (size_t e = min((size_t)n, i + VEC); i < e; i++) HCL_STOREE(Y_DT, y, y_off + i, alpha * HCL_LOADE(X_DT, x, x_off + i));
+    for (size_t e = min((size_t)n, i + VEC); i < e; i++) HCL_STORE(Y_DT, y, y_off + i, alpha * HCL_LOAD(X_DT, x, x_off + i));
 }
 
 // y (n) Y_DT += alpha * x (n) X_DT. VEC elements per work-item.
@@ -83,7 +83,7 @@ kernel void axpy(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x
         return;
     }
     for (size_t e = min((size_t)n, i + VEC); i < e; i++)
-        HCL_STOREE(Y_DT, y, y_off + i, HCL_LOADE(Y_DT, y, y_off + i) + alpha * HCL_LOADE(X_DT, x, x_off + i));
+        HCL_STORE(Y_DT, y, y_off + i, HCL_LOAD(Y_DT, y, y_off + i) + alpha * HCL_LOAD(X_DT, x, x_off + i));
 }
 
 // ---- reductions: sum (mean = sum / div) or max, always in float, in a fixed order ----
@@ -110,7 +110,7 @@ inline void reduce_store(global HCL_T(Y_DT) *y, size_t i, float v, float div, in
         size_t r0 = c * chunk_len, r1 = min((size_t)R, r0 + (size_t)chunk_len);                               \
         size_t p = x_off + (o * R + r0) * inner + i;                                                          \
         float acc = RINIT_##kind;                                                                             \
-        for (size_t r = r0; r < r1; r++, p += inner) acc = RCOMBINE_##kind(acc, HCL_LOADE(X_DT, x, p));       \
+        for (size_t r = r0; r < r1; r++, p += inner) acc = RCOMBINE_##kind(acc, HCL_LOAD(X_DT, x, p));       \
         reduce_store(y, y_off + (o * chunks + c) * inner + i, acc, div, accumulate);                          \
     }
 
@@ -125,7 +125,7 @@ inline void reduce_store(global HCL_T(Y_DT) *y, size_t i, float v, float div, in
         size_t r0 = c * chunk_len, r1 = min((size_t)R, r0 + (size_t)chunk_len);                                \
         size_t base = x_off + o * R;                                                                           \
         float acc = RINIT_##kind;                                                                              \
-        for (size_t r = r0 + l; r < r1; r += RL) acc = RCOMBINE_##kind(acc, HCL_LOADE(X_DT, x, base + r));     \
+        for (size_t r = r0 + l; r < r1; r += RL) acc = RCOMBINE_##kind(acc, HCL_LOAD(X_DT, x, base + r));     \
         part[l] = acc;                                                                                         \
         barrier(CLK_LOCAL_MEM_FENCE);                                                                          \
         for (size_t s = RL / 2; s > 0; s >>= 1) {                                                              \
