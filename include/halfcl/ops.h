@@ -41,8 +41,9 @@ hcl_status hcl_activation_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_t
 typedef enum hcl_gemm_backend {
     HCL_GEMM_AUTO = 0,   /* own kernels, or CLBlast for F32 where the measured rule says it is faster:
                             CLBlast SGEMM only on GPU devices, A, B, C all F32, M, N, K >= 512. On CPU
-                            devices never (PoCL 3.1: CLBlast 5-18 GFLOP/s vs ours ~60-170; hcl-bench
-                            gemm shows both). Not yet measured on a GPU. */
+                            devices never (PoCL 3.1, 2-core Skylake: CLBlast 2-40x slower than ours in
+                            every hcl-bench gemm case, 1.2 vs 25-40 GFLOP/s at 1024^3; the suite shows
+                            both). The GPU side of the rule is not yet measured. */
     HCL_GEMM_OWN,        /* always our kernels */
     HCL_GEMM_CLBLAST,    /* CLBlast (F32; F16 only with allow_half_accumulation; other dtypes
                             HCL_ERR_DTYPE); bias/epilogue applied by a kernel after it */
