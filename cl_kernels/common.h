@@ -248,4 +248,60 @@ inline float16 hcl_cvt16_f16(ushort16 v) { return hcl_f16x16_bits_to_f32(convert
 inline float16 hcl_cvt16_bf16(ushort16 v) { return hcl_bf16x16_bits_to_f32(convert_uint16(v)); }
 #endif  // HCL_COMMON_VEC16_H
 
+#ifndef HCL_COMMON_EXP_H
+#define HCL_COMMON_EXP_H
+// exp in float, vectorised (Cephes expf: range reduction by ln 2 in two parts, degree-6
+// polynomial, ~1 ulp over the normal range). Results below FLT_MIN flush to 0 (they cannot
+// change a softmax sum that is >= 1), above FLT_MAX give inf, NaN stays NaN. The built-in exp
+// is several times slower on CPU drivers (PoCL) and bounded softmax and the losses there.
+// The rounding of x log2(e) to an integer n uses the 1.5 * 2^23 trick (exact for |n| < 2^22)
+// and 2^n is built from its bits: no library calls, so it vectorises.
+#define HCL_EXP_VEC(name, T, IT)                                                                 \
+    inline T name(T x) {                                                                        \
+        T xc = select(x, (T)(-87.5f), x < -87.5f); /* 2^n stays normal; tiny results flush */   \
+        xc = select(xc, (T)(88.75f), xc > 88.75f);                                              \
+        T big = xc * 1.44269504088896341f + 12582912.0f;                                        \
+        T n = big - 12582912.0f;                                                                \
+        IT ni = as_##IT(big) - 0x4b400000;                                                      \
+        T r = xc - n * 0.693359375f;                                                            \
+        r = r + n * 2.12194440e-4f;                                                             \
+        T p = 1.9875691500e-4f;                                                                 \
+        p = p * r + 1.3981999507e-3f;                                                           \
+        p = p * r + 8.3334519073e-3f;                                                           \
+        p = p * r + 4.1665795894e-2f;                                                           \
+        p = p * r + 1.6666665459e-1f;                                                           \
+        p = p * r + 5.0000001201e-1f;                                                           \
+        p = p * (r * r) + r + 1.0f;                                                             \
+        IT top = ni > 127; /* -1 where n = 128: 2^127 * 2 */                                    \
+        T v = p * as_##T((ni + top + 127) << 23);                                               \
+        v = select(v, v * 2.0f, top);                                                           \
+        v = select(v, (T)(0.0f), x < -87.3365448f);                                             \
+        v = select(v, (T)(INFINITY), x > 88.7228394f);                                          \
+        return select(v, x, isnan(x));                                                          \
+    }
+HCL_EXP_VEC(hcl_exp8, float8, int8)
+HCL_EXP_VEC(hcl_exp16, float16, int16)
+inline float hcl_exp(float x) {
+    float xc = x < -87.5f ? -87.5f : x > 88.75f ? 88.75f : x;
+    float big = xc * 1.44269504088896341f + 12582912.0f;
+    float n = big - 12582912.0f;
+    int ni = as_int(big) - 0x4b400000;
+    float r = xc - n * 0.693359375f;
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int top = ni > 127;
+    float v = p * as_float((ni - top + 127) << 23);
+    if (top) v *= 2.0f;
+    if (x < -87.3365448f) v = 0.0f;
+    if (x > 88.7228394f) v = INFINITY;
+    return isnan(x) ? x : v;
+}
+#endif  // HCL_COMMON_EXP_H
+
 #endif  // HCL_COMMON_H

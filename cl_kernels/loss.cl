@@ -16,31 +16,6 @@
 #define G_DT f32
 #endif
 
-// exp in float without library calls (the scalar exp of softmax.cl, Cephes expf: ~1 ulp over the
-// normal range, results below FLT_MIN flush to 0): the built-in exp is a slow library call on
-// CPU drivers (PoCL) and dominated the cross-entropy time there.
-inline float loss_exp(float x) {
-    float xc = x < -87.5f ? -87.5f : x > 88.75f ? 88.75f : x;
-    float big = xc * 1.44269504088896341f + 12582912.0f;
-    float n = big - 12582912.0f;
-    int ni = as_int(big) - 0x4b400000;
-    float r = xc - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    int top = ni > 127;
-    float v = p * as_float((ni - top + 127) << 23);
-    if (top) v *= 2.0f;
-    if (x < -87.3365448f) v = 0.0f;
-    if (x > 88.7228394f) v = INFINITY;
-    return isnan(x) ? x : v;
-}
-
 #define LOSS_MSE 0
 #define LOSS_BCE 1
 
@@ -123,14 +98,14 @@ kernel void ce_fwd_bwd_row(global float *out, ulong out_off, int final_out,
         float s = 0.0f, d = 0.0f;
         for (size_t c = 0; c < C; c++) {
             float v = HCL_LOAD(X_DT, x, xb + c);
-            s += loss_exp(v - m);
+            s += hcl_exp(v - m);
             d += m - v;
         }
         acc += valid ? ce_row_loss(m, s, d, HCL_LOAD(X_DT, x, xb + (size_t)lab), ls, (float)C) : NAN;
         if (has_grad) {
             float inv = 1.0f / s;
             for (size_t c = 0; c < C; c++) {
-                float p = loss_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv;
+                float p = hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv;
                 float t = (valid && c == (size_t)lab) ? on + off : off;
                 HCL_STORE(G_DT, g, gb + c, valid ? (p - t) * gf : NAN);
             }
@@ -162,7 +137,7 @@ kernel void ce_fwd_bwd_wg(global float *out, ulong out_off, int final_out,
         float s = 0.0f, d = 0.0f;
         for (size_t c = lid; c < C; c += L) {
             float v = HCL_LOAD(X_DT, x, xb + c);
-            s += loss_exp(v - m);
+            s += hcl_exp(v - m);
             d += m - v;
         }
         s = loss_wg_sum(scratch, s);
@@ -171,7 +146,7 @@ kernel void ce_fwd_bwd_wg(global float *out, ulong out_off, int final_out,
         if (has_grad) {
             float inv = 1.0f / s;
             for (size_t c = lid; c < C; c += L) {
-                float p = loss_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv;
+                float p = hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv;
                 float t = (valid && c == (size_t)lab) ? on + off : off;
                 HCL_STORE(G_DT, g, gb + c, valid ? (p - t) * gf : NAN);
             }
@@ -199,7 +174,7 @@ kernel void ew_loss(global float *out, ulong out_off, int final_out,
             l = d * d;
             gr = 2.0f * d;
         } else {
-            l = fmax(p, 0.0f) - p * tv + log1p(loss_exp(-fabs(p)));
+            l = fmax(p, 0.0f) - p * tv + log1p(hcl_exp(-fabs(p)));
             gr = hcl_sigmoid(p) - tv;
         }
         acc += l;

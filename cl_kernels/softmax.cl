@@ -33,59 +33,6 @@
 #define SM_CACHE 8
 #endif
 
-// exp in float, vectorised (Cephes expf: range reduction by ln 2 in two parts, degree-6
-// polynomial, ~1 ulp over the normal range). Results below FLT_MIN flush to 0 (they cannot
-// change a softmax sum that is >= 1), above FLT_MAX give inf, NaN stays NaN. The built-in exp
-// is several times slower on CPU drivers (PoCL) and is what bounds softmax there.
-// The rounding of x log2(e) to an integer n uses the 1.5 * 2^23 trick (exact for |n| < 2^22)
-// and 2^n is built from its bits: no library calls, so it vectorises.
-#define SM_EXP_VEC(name, T, IT)                                                                 \
-    inline T name(T x) {                                                                        \
-        T xc = select(x, (T)(-87.5f), x < -87.5f); /* 2^n stays normal; tiny results flush */   \
-        xc = select(xc, (T)(88.75f), xc > 88.75f);                                              \
-        T big = xc * 1.44269504088896341f + 12582912.0f;                                        \
-        T n = big - 12582912.0f;                                                                \
-        IT ni = as_##IT(big) - 0x4b400000;                                                      \
-        T r = xc - n * 0.693359375f;                                                            \
-        r = r + n * 2.12194440e-4f;                                                             \
-        T p = 1.9875691500e-4f;                                                                 \
-        p = p * r + 1.3981999507e-3f;                                                           \
-        p = p * r + 8.3334519073e-3f;                                                           \
-        p = p * r + 4.1665795894e-2f;                                                           \
-        p = p * r + 1.6666665459e-1f;                                                           \
-        p = p * r + 5.0000001201e-1f;                                                           \
-        p = p * (r * r) + r + 1.0f;                                                             \
-        IT top = ni > 127; /* -1 where n = 128: 2^127 * 2 */                                    \
-        T v = p * as_##T((ni + top + 127) << 23);                                               \
-        v = select(v, v * 2.0f, top);                                                           \
-        v = select(v, (T)(0.0f), x < -87.3365448f);                                             \
-        v = select(v, (T)(INFINITY), x > 88.7228394f);                                          \
-        return select(v, x, isnan(x));                                                          \
-    }
-SM_EXP_VEC(sm_exp8, float8, int8)
-SM_EXP_VEC(sm_exp16, float16, int16)
-inline float sm_exp(float x) {
-    float xc = x < -87.5f ? -87.5f : x > 88.75f ? 88.75f : x;
-    float big = xc * 1.44269504088896341f + 12582912.0f;
-    float n = big - 12582912.0f;
-    int ni = as_int(big) - 0x4b400000;
-    float r = xc - n * 0.693359375f;
-    r = r + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    int top = ni > 127;
-    float v = p * as_float((ni - top + 127) << 23);
-    if (top) v *= 2.0f;
-    if (x < -87.3365448f) v = 0.0f;
-    if (x > 88.7228394f) v = INFINITY;
-    return isnan(x) ? x : v;
-}
-
 inline float sm_log_out(float v) { return v < -SM_MAX(Y_DT) && v != -INFINITY ? -SM_MAX(Y_DT) : v; }
 inline float8 sm_log_out8(float8 v) {
     return select(v, (float8)(-SM_MAX(Y_DT)), (v < -SM_MAX(Y_DT)) & (v != (float8)(-INFINITY)));
@@ -143,13 +90,13 @@ kernel void softmax_fwd_row(global HCL_T(Y_DT) *y, ulong y_off, const global HCL
     float m = -INFINITY;
     for (size_t c = 0; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
     float s = 0.0f;
-    for (size_t c = 0; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
+    for (size_t c = 0; c < cols; c++) s += hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m);
     if (log_out) {
         float ls = log(s);
         for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_log_out((HCL_LOAD(X_DT, x, xb + c) - m) - ls));
     } else {
         float inv = 1.0f / s;
-        for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
+        for (size_t c = 0; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
     }
 }
 
@@ -182,7 +129,7 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
             if (k + L < nv && j + 1 < SM_CACHE) {
                 e[j] -= m;
                 e[j + 1] -= m;
-                float16 ex = sm_exp16((float16)(e[j], e[j + 1]));
+                float16 ex = hcl_exp16((float16)(e[j], e[j + 1]));
                 s8 += ex.lo;
                 s8 += ex.hi;
                 if (!log_out) {
@@ -191,14 +138,14 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
                 }
             } else {
                 e[j] -= m;
-                float8 ex = sm_exp8(e[j]);
+                float8 ex = hcl_exp8(e[j]);
                 s8 += ex;
                 if (!log_out) e[j] = ex;
             }
         }
         float s = sm_hsum8(s8);
         if (lid == 0)
-            for (size_t c = tail; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
+            for (size_t c = tail; c < cols; c++) s += hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m);
         s = wg_sum(scratch, s);
         float ls = log(s), inv = 1.0f / s;
         for (int j = 0; j < SM_CACHE; j++) {
@@ -211,7 +158,7 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
         if (lid == 0)
             for (size_t c = tail; c < cols; c++) {
                 float d = HCL_LOAD(X_DT, x, xb + c) - m;
-                HCL_STORE(Y_DT, y, yb + c, log_out ? sm_log_out(d - ls) : sm_exp(d) * inv);
+                HCL_STORE(Y_DT, y, yb + c, log_out ? sm_log_out(d - ls) : hcl_exp(d) * inv);
             }
         return;
     }
@@ -222,10 +169,10 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
         for (size_t c = tail; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
     m = wg_max(scratch, m);
     float8 s8 = (float8)(0.0f);
-    for (size_t k = lid; k < nv; k += L) s8 += sm_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m);
+    for (size_t k = lid; k < nv; k += L) s8 += hcl_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m);
     float s = sm_hsum8(s8);
     if (lid == 0)
-        for (size_t c = tail; c < cols; c++) s += sm_exp(HCL_LOAD(X_DT, x, xb + c) - m);
+        for (size_t c = tail; c < cols; c++) s += hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m);
     s = wg_sum(scratch, s);
     if (log_out) {
         float ls = log(s);
@@ -237,9 +184,9 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
             for (size_t c = tail; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_log_out((HCL_LOAD(X_DT, x, xb + c) - m) - ls));
     } else {
         float inv = 1.0f / s;
-        for (size_t k = lid; k < nv; k += L) HCL_STORE8(Y_DT, y, yb + k * 8, sm_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m) * inv);
+        for (size_t k = lid; k < nv; k += L) HCL_STORE8(Y_DT, y, yb + k * 8, hcl_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m) * inv);
         if (lid == 0)
-            for (size_t c = tail; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, sm_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
+            for (size_t c = tail; c < cols; c++) HCL_STORE(Y_DT, y, yb + c, hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m) * inv);
     }
 }
 
@@ -254,7 +201,7 @@ kernel void softmax_bwd_row(global HCL_T(DX_DT) *dx, ulong dx_off, const global 
     if (log_out) {
         for (size_t c = 0; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c);
         for (size_t c = 0; c < cols; c++)
-            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - sm_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
+            HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - hcl_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
     } else {
         for (size_t c = 0; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c) * HCL_LOAD(Y_DT, y, yb + c);
         for (size_t c = 0; c < cols; c++)
@@ -286,10 +233,10 @@ kernel void softmax_bwd_wg(global HCL_T(DX_DT) *dx, ulong dx_off, const global H
     s = wg_sum(scratch, s);
     if (log_out) {
         for (size_t k = lid; k < nv; k += L)
-            HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(DY_DT, dy, gb + k * 8) - sm_exp8(HCL_LOAD8(Y_DT, y, yb + k * 8)) * s);
+            HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(DY_DT, dy, gb + k * 8) - hcl_exp8(HCL_LOAD8(Y_DT, y, yb + k * 8)) * s);
         if (lid == 0)
             for (size_t c = tail; c < cols; c++)
-                HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - sm_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
+                HCL_STORE(DX_DT, dx, xb + c, HCL_LOAD(DY_DT, dy, gb + c) - hcl_exp(HCL_LOAD(Y_DT, y, yb + c)) * s);
     } else {
         for (size_t k = lid; k < nv; k += L)
             HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(Y_DT, y, yb + k * 8) * (HCL_LOAD8(DY_DT, dy, gb + k * 8) - s));
