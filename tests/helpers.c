@@ -1,8 +1,10 @@
 /* Shared test helpers (see helpers.h). */
+#include <dirent.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "helpers.h"
@@ -201,4 +203,46 @@ int test_run_suite(Suite *suite) {
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? 1 : 0;
+}
+
+void test_rm_rf(const char *path) {
+    struct stat sb;
+    if (lstat(path, &sb) != 0) return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+                char sub[4096];
+                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+                test_rm_rf(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+char *test_make_tmpdir(const char *tag) {
+    char tmpl[256];
+    snprintf(tmpl, sizeof tmpl, "/tmp/halfcl-test-%s-XXXXXX", tag);
+    char *d = mkdtemp(tmpl);
+    ck_assert_msg(d != NULL, "mkdtemp failed");
+    return strdup(d);
+}
+
+void test_env_push(test_env_saved *s, const char *name, const char *value) {
+    s->name = name;
+    const char *old = getenv(name);
+    s->old = old ? strdup(old) : NULL;
+    if (value) setenv(name, value, 1); else unsetenv(name);
+}
+
+void test_env_pop(test_env_saved *s) {
+    if (s->old) setenv(s->name, s->old, 1); else unsetenv(s->name);
+    free(s->old);
+    s->old = NULL;
 }

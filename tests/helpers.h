@@ -60,6 +60,17 @@ float *test_download(hcl_tensor *t);
 typedef double (*test_scalar_fn)(const double *x, void *user);
 void test_numeric_grad(test_scalar_fn f, void *user, double *x, size_t n, double h, double *grad);
 
+/* Temp folders and environment for tests that touch files (cache, runtime, io). */
+/* Removes a file or a folder tree. */
+void test_rm_rf(const char *path);
+/* mkdtemp("/tmp/halfcl-test-<tag>-XXXXXX"); the caller frees the returned path. */
+char *test_make_tmpdir(const char *tag);
+/* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the
+ * old value back: under CK_FORK=no every test runs in the same process. */
+typedef struct test_env_saved { const char *name; char *old; } test_env_saved;
+void test_env_push(test_env_saved *s, const char *name, const char *value);
+void test_env_pop(test_env_saved *s);
+
 /* The float dtypes every op is tested in. */
 extern const hcl_dtype test_float_dtypes[3];
 

@@ -15,47 +15,6 @@
 
 /* ---------------------------------------------------------------- small local helpers ---- */
 
-typedef struct env_saved { const char *name; char *old; } env_saved;
-static void env_push(env_saved *s, const char *name, const char *value) {
-    s->name = name;
-    const char *old = getenv(name);
-    s->old = old ? strdup(old) : NULL;
-    if (value) setenv(name, value, 1); else unsetenv(name);
-}
-static void env_pop(env_saved *s) {
-    if (s->old) setenv(s->name, s->old, 1); else unsetenv(s->name);
-    free(s->old);
-    s->old = NULL;
-}
-
-static void rm_rf(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static char *make_tmpdir(void) {
-    char tmpl[] = "/tmp/halfcl-test-cache-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    ck_assert_msg(d != NULL, "mkdtemp failed");
-    return strdup(d);
-}
-
 static unsigned char *read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s", path);
@@ -236,7 +195,7 @@ static void run_cast(hcl_context *ctx) {
 /* ------------------------------------------------------------------------- tests ---- */
 
 START_TEST(build_then_load) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     hcl_context *ctx = cache_context(dir, NULL, NULL);
     ck_assert_str_eq(hcl_context_cache_dir(ctx), dir);
     CK_STATS(ctx, 0, 0, 0, 0);
@@ -262,7 +221,7 @@ START_TEST(build_then_load) {
     entry_list again = list_entries(dir);
     ck_assert_uint_eq(again.n, 2);
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
@@ -281,7 +240,7 @@ static const char *const corruption_names[CORRUPTION_COUNT] = {
 START_TEST(damaged_entry_rebuilt) {
     enum corruption kind = (enum corruption)_i;
     const char *what = corruption_names[kind];
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     hcl_context *ctx = cache_context(dir, NULL, NULL);
     run_fill(ctx);
     entry_list l1 = list_entries(dir);
@@ -332,7 +291,7 @@ START_TEST(damaged_entry_rebuilt) {
             fprintf(stderr, "note: rusticl aborts on unloadable binaries; '%s' skipped\n", what);
             hcl_context_free(w);
             free(b);
-            rm_rf(dir);
+            test_rm_rf(dir);
             free(dir);
             return;
         }
@@ -373,23 +332,23 @@ START_TEST(damaged_entry_rebuilt) {
     run_fill(ctx);
     CK_STATS(ctx, 0, 2, 0, 0);
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
 
 START_TEST(cache_off_writes_nothing) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     char xdg[4096], home[4096];
     snprintf(xdg, sizeof xdg, "%s/xdg", dir);
     snprintf(home, sizeof home, "%s/home", dir);
     /* initialise the driver first: it fixes its own cache folder (PoCL's and Mesa's follow
      * XDG_CACHE_HOME and HOME) at start-up, and a cold driver cache makes every build slow */
     hcl_context *warm = cache_context("off", NULL, NULL);
-    env_saved e1, e2, e3;
-    env_push(&e1, "HALFCL_CACHE_DIR", dir);
-    env_push(&e2, "XDG_CACHE_HOME", xdg);
-    env_push(&e3, "HOME", home);
+    test_env_saved e1, e2, e3;
+    test_env_push(&e1, "HALFCL_CACHE_DIR", dir);
+    test_env_push(&e2, "XDG_CACHE_HOME", xdg);
+    test_env_push(&e3, "HOME", home);
     hcl_context *ctx = cache_context("off", NULL, NULL);
     ck_assert_ptr_null(hcl_context_cache_dir(ctx));
     run_fill(ctx);
@@ -404,35 +363,35 @@ START_TEST(cache_off_writes_nothing) {
     snprintf(path, sizeof path, "%s/.cache/halfcl", home);
     ck_assert_msg(stat(path, &sb) != 0, "%s was created", path);
     /* the same with HALFCL_CACHE_DIR=off */
-    env_pop(&e1);
-    env_push(&e1, "HALFCL_CACHE_DIR", "off");
+    test_env_pop(&e1);
+    test_env_push(&e1, "HALFCL_CACHE_DIR", "off");
     ctx = cache_context(NULL, NULL, NULL);
     ck_assert_ptr_null(hcl_context_cache_dir(ctx));
     run_fill(ctx);
     CK_STATS(ctx, 1, 0, 0, 0);
     hcl_context_free(ctx);
     ck_assert_uint_eq(list_entries(dir).n, 0);
-    env_pop(&e1);
-    env_pop(&e2);
-    env_pop(&e3);
+    test_env_pop(&e1);
+    test_env_pop(&e2);
+    test_env_pop(&e3);
     hcl_context_free(warm);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
 
 /* NULL cache_dir: $HALFCL_CACHE_DIR, else $XDG_CACHE_HOME/halfcl, else ~/.cache/halfcl. */
 START_TEST(cache_dir_from_environment) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     char env_dir[4096], xdg[4096], home[4096], want[4200];
     snprintf(env_dir, sizeof env_dir, "%s/env/nested", dir);
     snprintf(xdg, sizeof xdg, "%s/xdg", dir);
     snprintf(home, sizeof home, "%s/home", dir);
     hcl_context *warm = cache_context("off", NULL, NULL); /* see cache_off_writes_nothing */
-    env_saved e1, e2, e3;
-    env_push(&e1, "HALFCL_CACHE_DIR", env_dir);
-    env_push(&e2, "XDG_CACHE_HOME", xdg);
-    env_push(&e3, "HOME", home);
+    test_env_saved e1, e2, e3;
+    test_env_push(&e1, "HALFCL_CACHE_DIR", env_dir);
+    test_env_push(&e2, "XDG_CACHE_HOME", xdg);
+    test_env_push(&e3, "HOME", home);
     hcl_context *ctx = cache_context(NULL, NULL, NULL);
     ck_assert_str_eq(hcl_context_cache_dir(ctx), env_dir);
     run_fill(ctx);
@@ -440,8 +399,8 @@ START_TEST(cache_dir_from_environment) {
     hcl_context_free(ctx);
     ck_assert_uint_eq(list_entries(env_dir).n, 1); /* folders created as needed */
 
-    env_pop(&e1);
-    env_push(&e1, "HALFCL_CACHE_DIR", NULL);
+    test_env_pop(&e1);
+    test_env_push(&e1, "HALFCL_CACHE_DIR", NULL);
     ctx = cache_context(NULL, NULL, NULL);
     snprintf(want, sizeof want, "%s/halfcl", xdg);
     ck_assert_str_eq(hcl_context_cache_dir(ctx), want);
@@ -449,8 +408,8 @@ START_TEST(cache_dir_from_environment) {
     hcl_context_free(ctx);
     ck_assert_uint_eq(list_entries(want).n, 1);
 
-    env_pop(&e2);
-    env_push(&e2, "XDG_CACHE_HOME", NULL);
+    test_env_pop(&e2);
+    test_env_push(&e2, "XDG_CACHE_HOME", NULL);
     ctx = cache_context(NULL, NULL, NULL);
     snprintf(want, sizeof want, "%s/.cache/halfcl", home);
     ck_assert_str_eq(hcl_context_cache_dir(ctx), want);
@@ -458,24 +417,24 @@ START_TEST(cache_dir_from_environment) {
     hcl_context_free(ctx);
     ck_assert_uint_eq(list_entries(want).n, 1);
     /* an explicit option wins over all of them */
-    env_pop(&e1);
-    env_push(&e1, "HALFCL_CACHE_DIR", env_dir);
+    test_env_pop(&e1);
+    test_env_push(&e1, "HALFCL_CACHE_DIR", env_dir);
     snprintf(want, sizeof want, "%s/option", dir);
     ctx = cache_context(want, NULL, NULL);
     ck_assert_str_eq(hcl_context_cache_dir(ctx), want);
     hcl_context_free(ctx);
-    env_pop(&e1);
-    env_pop(&e2);
-    env_pop(&e3);
+    test_env_pop(&e1);
+    test_env_pop(&e2);
+    test_env_pop(&e3);
     hcl_context_free(warm);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
 
 /* A folder that cannot be created or written only costs the cache: a warning, no crash. */
 START_TEST(unwritable_cache_dir) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     char file[4096], under[4200];
     snprintf(file, sizeof file, "%s/plain-file", dir);
     write_file(file, "x", 1);
@@ -504,14 +463,14 @@ START_TEST(unwritable_cache_dir) {
     while ((e = readdir(d))) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
     closedir(d);
     ck_assert_int_eq(n, 1);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
 
 /* The key covers the build options and the source: each variant gets its own entry. */
 START_TEST(key_follows_options_and_source) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     hcl_context *ctx = cache_context(dir, NULL, NULL);
     cl_kernel k;
     CK_OK(ctx, hcl_kernel_get(ctx, "tensor", "-DHCL_CACHE_TEST=1", "fill_u32", &k));
@@ -537,7 +496,7 @@ START_TEST(key_follows_options_and_source) {
     ck_assert_uint_eq(list_entries(dir).n, 3);
 
     /* the same family and options from a changed source (HALFCL_KERNEL_DIR): a new key */
-    char *kdir = make_tmpdir();
+    char *kdir = test_make_tmpdir("cache");
     char path[4096];
     char *common = source_text("cl_kernels/common.h"), *tensor = source_text("cl_kernels/tensor.cl");
     snprintf(path, sizeof path, "%s/common.h", kdir);
@@ -565,16 +524,16 @@ START_TEST(key_follows_options_and_source) {
     hcl_context_free(ctx);
     free(common);
     free(tensor);
-    rm_rf(kdir);
+    test_rm_rf(kdir);
     free(kdir);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST
 
 /* Entry paths, and the cache API refusing to work without a folder. */
 START_TEST(entry_paths) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("cache");
     hcl_context *ctx = cache_context(dir, NULL, NULL);
     char path[4096], want[4200];
     const char *key = "0123456789abcdef0123456789abcdef";
@@ -604,7 +563,7 @@ START_TEST(entry_paths) {
     ck_assert_int_ne(hcl_cache_write(ctx, "gemm", key, payload, sizeof payload), 0);
     ck_assert_int_eq(hcl_cache_read(ctx, "gemm", key, &got, &n), 0);
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
 }
 END_TEST

@@ -15,27 +15,6 @@
 
 /* ---- temp folders and files ---- */
 
-static void rm_tree(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 typedef struct tmpdir { char dir[256]; char path[512]; } tmpdir;
 
 static void tmp_open(tmpdir *t) {
@@ -47,7 +26,7 @@ static const char *tmp_file(tmpdir *t, const char *name) {
     snprintf(t->path, sizeof t->path, "%s/%s", t->dir, name);
     return t->path;
 }
-static void tmp_close(tmpdir *t) { rm_tree(t->dir); }
+static void tmp_close(tmpdir *t) { test_rm_rf(t->dir); }
 
 /* Number of entries in a folder other than . and .. */
 static int dir_entries(const char *dir) {

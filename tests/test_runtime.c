@@ -15,49 +15,6 @@
 
 /* ---------------------------------------------------------------- small local helpers ---- */
 
-/* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the
- * old value back: under CK_FORK=no every test runs in the same process. */
-typedef struct env_saved { const char *name; char *old; } env_saved;
-static void env_push(env_saved *s, const char *name, const char *value) {
-    s->name = name;
-    const char *old = getenv(name);
-    s->old = old ? strdup(old) : NULL;
-    if (value) setenv(name, value, 1); else unsetenv(name);
-}
-static void env_pop(env_saved *s) {
-    if (s->old) setenv(s->name, s->old, 1); else unsetenv(s->name);
-    free(s->old);
-    s->old = NULL;
-}
-
-static void rm_rf(const char *path) {
-    struct stat sb;
-    if (lstat(path, &sb) != 0) return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-                char sub[4096];
-                snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-                rm_rf(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static char *make_tmpdir(void) {
-    char tmpl[] = "/tmp/halfcl-test-runtime-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    ck_assert_msg(d != NULL, "mkdtemp failed");
-    return strdup(d);
-}
-
 static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot write %s", path);
@@ -443,8 +400,8 @@ START_TEST(context_device_spec) {
     ck_assert_int_eq(hcl_context_create(NULL, &o, err, sizeof err), HCL_ERR_NULL_POINTER);
 
     /* $HALFCL_DEVICE is used when options.device is NULL; options.device wins over it */
-    env_saved e;
-    env_push(&e, "HALFCL_DEVICE", "nosuchdevice");
+    test_env_saved e;
+    test_env_push(&e, "HALFCL_DEVICE", "nosuchdevice");
     o.device = NULL;
     ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_ERR_DEVICE_NOT_FOUND);
     ck_assert_ptr_null(ctx);
@@ -453,7 +410,7 @@ START_TEST(context_device_spec) {
     ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_OK);
     ck_assert_str_eq(hcl_context_device(ctx)->name, info.name);
     hcl_context_free(ctx);
-    env_pop(&e);
+    test_env_pop(&e);
     hcl_devices_free(devs);
     hcl_context_free(NULL);
 }
@@ -800,18 +757,18 @@ START_TEST(log_callback_and_no_stdout) {
     ck_assert_int_eq(rec.count[HCL_LOG_INFO] + rec.count[HCL_LOG_DEBUG] + rec.count[HCL_LOG_WARN], 0);
 
     /* log_level -1 reads $HALFCL_LOG_LEVEL */
-    env_saved e;
-    env_push(&e, "HALFCL_LOG_LEVEL", "info");
+    test_env_saved e;
+    test_env_push(&e, "HALFCL_LOG_LEVEL", "info");
     ck_assert_int_eq(logged_session(&rec, -1, spec), 0);
     ck_assert_int_ge(rec.count[HCL_LOG_INFO], 1);
     ck_assert_int_eq(rec.count[HCL_LOG_DEBUG], 0);
     ck_assert_int_eq(rec.count[HCL_LOG_ERROR], 2);
-    env_pop(&e);
-    env_push(&e, "HALFCL_LOG_LEVEL", "error");
+    test_env_pop(&e);
+    test_env_push(&e, "HALFCL_LOG_LEVEL", "error");
     ck_assert_int_eq(logged_session(&rec, -1, spec), 0);
     ck_assert_int_eq(rec.count[HCL_LOG_INFO] + rec.count[HCL_LOG_DEBUG], 0);
     ck_assert_int_eq(rec.count[HCL_LOG_ERROR], 2);
-    env_pop(&e);
+    test_env_pop(&e);
 }
 END_TEST
 
@@ -819,7 +776,7 @@ END_TEST
 
 /* A temp kernel folder holding common.h (copied from the source tree) and tensor.cl. */
 static char *kernel_dir_with(const char *tensor_cl, int with_common) {
-    char *dir = make_tmpdir();
+    char *dir = test_make_tmpdir("runtime");
     char path[4096];
     if (with_common) {
         char *common = source_text("cl_kernels/common.h");
@@ -867,16 +824,16 @@ START_TEST(kernel_build_failure) {
     hcl_context_free(ctx);
 
     /* the same through $HALFCL_KERNEL_DIR */
-    env_saved e;
-    env_push(&e, "HALFCL_KERNEL_DIR", dir);
+    test_env_saved e;
+    test_env_push(&e, "HALFCL_KERNEL_DIR", dir);
     ctx = context_with(NULL, NULL);
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 1, shape, &a));
     ck_assert_int_eq(hcl_tensor_fill_bits(a, 1), HCL_ERR_BUILD);
     ck_assert_msg(strstr(hcl_last_error(ctx), "this_is_not_declared"), "%s", hcl_last_error(ctx));
     hcl_tensor_free(a);
     hcl_context_free(ctx);
-    env_pop(&e);
-    rm_rf(dir);
+    test_env_pop(&e);
+    test_rm_rf(dir);
     free(dir);
 
     /* a missing family file and a missing include are HCL_ERR_KERNEL_SOURCE with the path */
@@ -888,7 +845,7 @@ START_TEST(kernel_build_failure) {
     ck_assert_msg(strstr(hcl_last_error(ctx), dir), "%s", hcl_last_error(ctx));
     hcl_tensor_free(a);
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
     char *tensor_cl = source_text("cl_kernels/tensor.cl");
     dir = kernel_dir_with(tensor_cl, 0);
@@ -898,7 +855,7 @@ START_TEST(kernel_build_failure) {
     check_message(hcl_last_error(ctx), HCL_ERR_KERNEL_SOURCE, "tensor.cl");
     hcl_tensor_free(a);
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
     free(tensor_cl);
 }
@@ -956,7 +913,7 @@ START_TEST(kernel_dir_loading) {
     ck_assert_int_eq(hcl_kernel_get(ctx, "no_such_family", NULL, "x", &k), HCL_ERR_KERNEL_SOURCE);
     check_message(hcl_last_error(ctx), HCL_ERR_KERNEL_SOURCE, "no_such_family");
     hcl_context_free(ctx);
-    rm_rf(dir);
+    test_rm_rf(dir);
     free(dir);
     free(patched);
     free(tensor_cl);
