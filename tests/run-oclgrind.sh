@@ -6,7 +6,7 @@ set -uo pipefail
 BUILD=${1:-build}
 status=0
 for t in "$BUILD"/tests/test_*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue  # binaries only, not the .p object folders
   name=$(basename "$t")
   case "$name" in test_runtime|test_cache) continue ;; esac  # no kernels of their own
   log=$(mktemp)
