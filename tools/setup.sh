@@ -8,7 +8,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends \
+$SUDO apt-get install -y -qq \
   build-essential meson ninja-build pkg-config python3 \
   ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers clinfo \
   pocl-opencl-icd mesa-opencl-icd oclgrind \
