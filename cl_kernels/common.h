@@ -304,4 +304,35 @@ inline float hcl_exp(float x) {
 }
 #endif  // HCL_COMMON_EXP_H
 
+#ifndef HCL_COMMON_WG_H
+#define HCL_COMMON_WG_H
+// Work-group tree reductions over buf[0..L) (L = local size, a power of two), fixed order so the
+// result is deterministic; every work-item gets the result.
+inline float hcl_wg_sum(local float *buf, float v) {
+    size_t lid = get_local_id(0), L = get_local_size(0);
+    buf[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t s = L / 2; s > 0; s >>= 1) {
+        if (lid < s) buf[lid] += buf[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+inline float hcl_wg_max(local float *buf, float v) {
+    size_t lid = get_local_id(0), L = get_local_size(0);
+    buf[lid] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t s = L / 2; s > 0; s >>= 1) {
+        if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+#endif  // HCL_COMMON_WG_H
+
 #endif  // HCL_COMMON_H

@@ -19,33 +19,6 @@
 #define LOSS_MSE 0
 #define LOSS_BCE 1
 
-// Tree sum over buf[0..L) (L = local size, a power of two); the result is valid in work-item 0.
-inline float loss_wg_sum(local float *buf, float v) {
-    size_t lid = get_local_id(0), L = get_local_size(0);
-    buf[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t s = L / 2; s > 0; s >>= 1) {
-        if (lid < s) buf[lid] += buf[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-inline float loss_wg_max(local float *buf, float v) {
-    size_t lid = get_local_id(0), L = get_local_size(0);
-    buf[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t s = L / 2; s > 0; s >>= 1) {
-        if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
 // The factor every gradient element is multiplied by: grad_scale / count.
 inline float loss_grad_factor(const global float *scale, ulong scale_off, int has_scale, float denom) {
     return (has_scale ? scale[scale_off] : 1.0f) / denom;
@@ -65,7 +38,7 @@ kernel void loss_reduce(global float *loss, ulong loss_off, const global float *
     size_t lid = get_local_id(0), L = get_local_size(0);
     float s = 0.0f;
     for (size_t i = lid; i < n; i += L) s += partial[partial_off + i];
-    s = loss_wg_sum(scratch, s);
+    s = hcl_wg_sum(scratch, s);
     if (lid == 0) loss[loss_off] = s / denom;
 }
 
@@ -111,7 +84,7 @@ kernel void ce_fwd_bwd_row(global float *out, ulong out_off, int final_out,
             }
         }
     }
-    acc = loss_wg_sum(scratch, acc);
+    acc = hcl_wg_sum(scratch, acc);
     loss_group_store(out, out_off, final_out, denom, acc);
 }
 
@@ -133,15 +106,15 @@ kernel void ce_fwd_bwd_wg(global float *out, ulong out_off, int final_out,
         int valid = lab >= 0 && (ulong)lab < C;
         float m = -INFINITY;
         for (size_t c = lid; c < C; c += L) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
-        m = loss_wg_max(scratch, m);
+        m = hcl_wg_max(scratch, m);
         float s = 0.0f, d = 0.0f;
         for (size_t c = lid; c < C; c += L) {
             float v = HCL_LOAD(X_DT, x, xb + c);
             s += hcl_exp(v - m);
             d += m - v;
         }
-        s = loss_wg_sum(scratch, s);
-        d = ls != 0.0f ? loss_wg_sum(scratch + L, d) : 0.0f;  // ls is uniform: same barriers everywhere
+        s = hcl_wg_sum(scratch, s);
+        d = ls != 0.0f ? hcl_wg_sum(scratch + L, d) : 0.0f;  // ls is uniform: same barriers everywhere
         if (lid == 0) acc += valid ? ce_row_loss(m, s, d, HCL_LOAD(X_DT, x, xb + (size_t)lab), ls, (float)C) : NAN;
         if (has_grad) {
             float inv = 1.0f / s;
@@ -180,6 +153,6 @@ kernel void ew_loss(global float *out, ulong out_off, int final_out,
         acc += l;
         if (has_grad) HCL_STORE(G_DT, g, g_off + i, gr * gf);
     }
-    acc = loss_wg_sum(scratch, acc);
+    acc = hcl_wg_sum(scratch, acc);
     loss_group_store(out, out_off, final_out, denom, acc);
 }

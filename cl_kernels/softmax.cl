@@ -38,34 +38,7 @@ inline float8 sm_log_out8(float8 v) {
     return select(v, (float8)(-SM_MAX(Y_DT)), (v < -SM_MAX(Y_DT)) & (v != (float8)(-INFINITY)));
 }
 
-// Work-group tree reductions over buf[0..L) (L = local size, a power of two). Every work-item
-// gets the result; buf is free for reuse on return.
-inline float wg_max(local float *buf, float v) {
-    size_t lid = get_local_id(0), L = get_local_size(0);
-    buf[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t s = L / 2; s > 0; s >>= 1) {
-        if (lid < s) buf[lid] = fmax(buf[lid], buf[lid + s]);
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
-inline float wg_sum(local float *buf, float v) {
-    size_t lid = get_local_id(0), L = get_local_size(0);
-    buf[lid] = v;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (size_t s = L / 2; s > 0; s >>= 1) {
-        if (lid < s) buf[lid] += buf[lid + s];
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    float r = buf[0];
-    barrier(CLK_LOCAL_MEM_FENCE);
-    return r;
-}
-
+// (Work-group tree reductions: hcl_wg_sum / hcl_wg_max in common.h.)
 // max(a, b) per lane ignoring a NaN in b like fmax, as a compare and select (fmax is a library
 // call on some CPU drivers); lane reductions of a float8 in a fixed order.
 inline float8 sm_max8(float8 a, float8 b) { return select(a, b, b > a); }
@@ -121,7 +94,7 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
         float m = sm_hmax8(m8);
         if (lid == 0)
             for (size_t c = tail; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
-        m = wg_max(scratch, m);
+        m = hcl_wg_max(scratch, m);
         float8 s8 = (float8)(0.0f);
         for (int j = 0; j < SM_CACHE; j += 2) {  // two chunks per exp: 16 lanes on wide SIMD CPUs
             size_t k = lid + (size_t)j * L;
@@ -146,7 +119,7 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
         float s = sm_hsum8(s8);
         if (lid == 0)
             for (size_t c = tail; c < cols; c++) s += hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m);
-        s = wg_sum(scratch, s);
+        s = hcl_wg_sum(scratch, s);
         float ls = log(s), inv = 1.0f / s;
         for (int j = 0; j < SM_CACHE; j++) {
             size_t k = lid + (size_t)j * L;
@@ -167,13 +140,13 @@ kernel void softmax_fwd_wg(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_
     float m = sm_hmax8(m8);
     if (lid == 0)
         for (size_t c = tail; c < cols; c++) m = fmax(m, HCL_LOAD(X_DT, x, xb + c));
-    m = wg_max(scratch, m);
+    m = hcl_wg_max(scratch, m);
     float8 s8 = (float8)(0.0f);
     for (size_t k = lid; k < nv; k += L) s8 += hcl_exp8(HCL_LOAD8(X_DT, x, xb + k * 8) - m);
     float s = sm_hsum8(s8);
     if (lid == 0)
         for (size_t c = tail; c < cols; c++) s += hcl_exp(HCL_LOAD(X_DT, x, xb + c) - m);
-    s = wg_sum(scratch, s);
+    s = hcl_wg_sum(scratch, s);
     if (log_out) {
         float ls = log(s);
         for (size_t k = lid; k < nv; k += L) {
@@ -230,7 +203,7 @@ kernel void softmax_bwd_wg(global HCL_T(DX_DT) *dx, ulong dx_off, const global H
         if (lid == 0)
             for (size_t c = tail; c < cols; c++) s += HCL_LOAD(DY_DT, dy, gb + c) * HCL_LOAD(Y_DT, y, yb + c);
     }
-    s = wg_sum(scratch, s);
+    s = hcl_wg_sum(scratch, s);
     if (log_out) {
         for (size_t k = lid; k < nv; k += L)
             HCL_STORE8(DX_DT, dx, xb + k * 8, HCL_LOAD8(DY_DT, dy, gb + k * 8) - hcl_exp8(HCL_LOAD8(Y_DT, y, yb + k * 8)) * s);
