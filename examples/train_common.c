@@ -42,6 +42,7 @@ static void usage(FILE *f, const char *name, const char *default_data, const cha
             "  --resume FILE       continue from a checkpoint written by --save\n"
             "  --log FILE.csv      per-step loss, loss scale and skipped steps\n"
             "  --limit N           use only the first N training and test images\n"
+            "  --profile           print the device time of each kernel per epoch (stderr)\n"
             "The last line of stdout is a JSON object with the results.\n",
             name, about, default_data);
 }
@@ -71,6 +72,10 @@ int ex_parse(int argc, char **argv, const char *name, const char *default_data, 
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
             usage(stdout, name, default_data, about);
             return 1;
+        }
+        if (!strcmp(f, "--profile")) {
+            a->profile = 1;
+            continue;
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "%s: unknown flag or missing value: %s\n", name, f);
@@ -134,6 +139,23 @@ static hcl_status flush_log(run_state *r) {
     return HCL_OK;
 }
 
+/* The training steps' device time per kernel, most first (the --profile table). */
+static hcl_status print_profile(hcl_context *ctx, size_t steps) {
+    hcl_kernel_profile *p = NULL;
+    size_t n = 0;
+    hcl_status st = hcl_profile_get(ctx, &p, &n);
+    if (st != HCL_OK) return st;
+    double total = 0;
+    for (size_t i = 0; i < n; i++) total += p[i].total_ms;
+    fprintf(stderr, "%-40s %9s %11s %9s %6s\n", "kernel", "launches", "total ms", "ms/step", "share");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%-40s %9lu %11.1f %9.3f %5.1f%%\n", p[i].name, p[i].launches, p[i].total_ms,
+                steps ? p[i].total_ms / (double)steps : 0.0, total > 0 ? 100 * p[i].total_ms / total : 0.0);
+    fprintf(stderr, "%-40s %9s %11.1f %9.3f\n", "all kernels", "", total, steps ? total / (double)steps : 0.0);
+    hcl_profile_entries_free(p);
+    return HCL_OK;
+}
+
 #define CHECK(expr)                                                                                   \
     do {                                                                                              \
         hcl_status st_ = (expr);                                                                      \
@@ -154,6 +176,7 @@ int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_build_fn bui
     hcl_context_options co;
     hcl_context_options_init(&co);
     co.log = hcl_log_stderr;
+    co.profiling = a->profile;
     hcl_status cs = hcl_context_create(&ctx, &co, err, sizeof err);
     if (cs != HCL_OK) {
         fprintf(stderr, "%s: no OpenCL context: %s: %s\n", name, hcl_status_name(cs), err);
@@ -232,6 +255,7 @@ int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_build_fn bui
                 CHECK(hcl_finish(ctx));
                 first_step_end = now();
                 t0 = first_step_end;
+                hcl_profile_reset(ctx);
                 images = 0;
             } else {
                 timed_images += n;
@@ -260,8 +284,10 @@ int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_build_fn bui
         double t1 = now();
         train_time += t1 - t0;
         if (tty) fprintf(stderr, "\r%*s\r", 110, "");
+        if (a->profile) CHECK(print_profile(ctx, k));
         CHECK(hcl_model_metrics_read(model, &tm));
         CHECK(hcl_model_evaluate(model, test, &em));
+        hcl_profile_reset(ctx);
         CHECK(flush_log(&r));
         since_flush = 0;
         hcl_amp_stats as;

@@ -14,6 +14,7 @@ typedef struct ex_args {
     float lr;
     uint64_t seed;
     size_t limit; /* 0 = all */
+    int profile;  /* print device time per kernel for each epoch's training steps */
 } ex_args;
 
 /* A data set in host memory: u8 images (N, C, H, W) and u8 labels. */

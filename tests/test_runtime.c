@@ -956,6 +956,63 @@ START_TEST(finish_and_flush) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------------- profiler ---- */
+
+START_TEST(kernel_profiler) {
+    /* without profiling: nothing to read, and the call says why */
+    hcl_context *plain = test_context();
+    hcl_kernel_profile *p = NULL;
+    size_t n = 99;
+    ck_assert_int_eq(hcl_profile_get(plain, &p, &n), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(p);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_nonnull(strstr(hcl_last_error(plain), "profiling"));
+    hcl_context_free(plain);
+
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = "off";
+    o.profiling = 1;
+    hcl_context *ctx = NULL;
+    char err[2048];
+    ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_OK);
+    CK_OK(ctx, hcl_profile_get(ctx, &p, &n));
+    ck_assert_uint_eq(n, 0);
+    const int64_t shape[1] = {100000};
+    hcl_tensor *a = NULL, *b = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, shape, &a));
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F16, 1, shape, &b));
+    for (int i = 0; i < 3; i++) CK_OK(ctx, hcl_tensor_fill(a, i));
+    CK_OK(ctx, hcl_tensor_cast(b, a));
+    CK_OK(ctx, hcl_profile_get(ctx, &p, &n));
+    ck_assert_uint_eq(n, 2);
+    unsigned long fills = 0, casts = 0;
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_msg(p[i].total_ms >= 0.0 && p[i].total_ms < 60000.0, "%s: %g ms", p[i].name, p[i].total_ms);
+        if (i) ck_assert(p[i - 1].total_ms >= p[i].total_ms); /* most time first */
+        if (strstr(p[i].name, "fill")) fills = p[i].launches;
+        else casts = p[i].launches;
+    }
+    ck_assert_uint_eq(fills, 3);
+    ck_assert_uint_eq(casts, 1);
+    hcl_profile_entries_free(p);
+    /* reset starts the sums again */
+    hcl_profile_reset(ctx);
+    CK_OK(ctx, hcl_tensor_fill(a, 1));
+    CK_OK(ctx, hcl_profile_get(ctx, &p, &n));
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(p[0].launches, 1);
+    hcl_profile_entries_free(p);
+    ck_assert_int_eq(hcl_profile_get(NULL, &p, &n), HCL_ERR_NULL_POINTER);
+    ck_assert_int_eq(hcl_profile_get(ctx, NULL, &n), HCL_ERR_NULL_POINTER);
+    hcl_profile_reset(NULL);
+    hcl_profile_entries_free(NULL);
+    hcl_tensor_free(a);
+    hcl_tensor_free(b);
+    hcl_context_free(ctx); /* with launches still recorded: no leak (ASan) */
+}
+END_TEST
+
 static Suite *runtime_suite(void) {
     Suite *s = suite_create("runtime");
     TCase *host = tcase_create("host");
@@ -974,6 +1031,7 @@ static Suite *runtime_suite(void) {
     tcase_add_test(dev, kernel_build_failure);
     tcase_add_test(dev, kernel_dir_loading);
     tcase_add_test(dev, finish_and_flush);
+    tcase_add_test(dev, kernel_profiler);
     suite_add_tcase(s, dev);
     return s;
 }

@@ -760,9 +760,10 @@ END_TEST
 /* --------------------------------------------------------------------- allocator ---- */
 
 /* The allocator's size classes, computed independently: the smallest 2^k * {4,5,6,7}/4 that
- * holds the request, never below 256 bytes. */
+ * holds the request, never below 256 bytes; from 1 MiB up, the next multiple of 64 KiB. */
 static size_t class_bytes(size_t bytes) {
     if (bytes < 256) bytes = 256;
+    if (bytes >= ((size_t)1 << 20)) return (bytes + 65535) / 65536 * 65536;
     for (int k = 8; k < 62; k++)
         for (size_t q = 4; q <= 7; q++) {
             size_t c = ((size_t)1 << k) / 4 * q;
@@ -786,6 +787,9 @@ START_TEST(allocator_counters) {
     ck_assert_uint_eq(class_bytes(449), 512);
     ck_assert_uint_eq(class_bytes(1000), 1024);
     ck_assert_uint_eq(class_bytes(1025), 1280);
+    ck_assert_uint_eq(class_bytes((1 << 20) - 1), 1 << 20);
+    ck_assert_uint_eq(class_bytes((1 << 20) + 1), (1 << 20) + 65536);
+    ck_assert_uint_eq(class_bytes(5545000), 5570560); /* 85 x 64 KiB, not the 6 MiB class */
 
     hcl_context *ctx = test_context();
     hcl_memory_stats s = stats_of(ctx);
@@ -896,6 +900,47 @@ START_TEST(allocator_counters) {
 }
 END_TEST
 
+/* Large blocks: rounded to 64 KiB, reused by any later request of the class they can hold; and
+ * the op workspace counts in current and peak bytes. */
+START_TEST(allocator_large_blocks_and_workspace) {
+    hcl_context *ctx = test_context();
+    const int64_t big[1] = {1300000}, smaller[1] = {1290000}, bigger[1] = {1320000};
+    hcl_tensor *a = NULL, *b = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, big, &a)); /* 5,200,000 bytes */
+    hcl_memory_stats s = stats_of(ctx);
+    ck_assert_uint_eq(s.current_bytes, class_bytes(5200000));
+    ck_assert_uint_lt(s.current_bytes, 5200000 + 65536);
+    cl_mem buf = a->buffer;
+    hcl_tensor_free(a);
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, smaller, &b)); /* fits the cached block */
+    ck_assert_ptr_eq(b->buffer, buf);
+    ck_assert_uint_eq(stats_of(ctx).reuses, 1);
+    hcl_tensor_free(b);
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, bigger, &b)); /* does not fit: a new block */
+    ck_assert_ptr_ne(b->buffer, buf);
+    hcl_tensor_free(b);
+    hcl_memory_trim(ctx);
+
+    /* a column sum over many rows runs in chunks through the workspace */
+    const int64_t xs[2] = {1 << 16, 3}, ys[1] = {3};
+    hcl_tensor *x = NULL, *y = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 2, xs, &x));
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, ys, &y));
+    CK_OK(ctx, hcl_tensor_fill(x, 1.0));
+    size_t tensors = stats_of(ctx).current_bytes;
+    CK_OK(ctx, hcl_reduce(ctx, y, x, 0, HCL_REDUCE_SUM));
+    s = stats_of(ctx);
+    ck_assert_msg(s.current_bytes > tensors, "workspace not counted: %zu bytes with, %zu without", s.current_bytes, tensors);
+    ck_assert_uint_ge(s.peak_bytes, s.current_bytes);
+    float got[3];
+    CK_OK(ctx, hcl_tensor_download_f32(y, got, 3));
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(got[i], 65536.0f);
+    hcl_tensor_free(x);
+    hcl_tensor_free(y);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* Current bytes are exactly the size classes of the live tensors, for many sizes. */
 START_TEST(allocator_size_classes) {
     hcl_context *ctx = test_context();
@@ -958,6 +1003,7 @@ static Suite *tensor_suite(void) {
     tcase_add_test(dev, copy_cast_bad_input);
     tcase_add_test(dev, allocator_counters);
     tcase_add_test(dev, allocator_size_classes);
+    tcase_add_test(dev, allocator_large_blocks_and_workspace);
     suite_add_tcase(s, dev);
     return s;
 }

@@ -132,6 +132,20 @@ typedef struct hcl_program_stats {
 } hcl_program_stats;
 void hcl_program_stats_get(const hcl_context *context, hcl_program_stats *stats);
 
+/* Kernel profiler. On a context created with `profiling`, every kernel launch is timed on the
+ * device (queue profiling events); hcl_profile_get() waits for the queued launches and returns
+ * one entry per kernel name, most total time first (free with hcl_profile_entries_free; *count
+ * may be 0). hcl_profile_reset() starts the sums again. Without `profiling` nothing is recorded
+ * and hcl_profile_get() fails with HCL_ERR_INVALID_ARGUMENT. */
+typedef struct hcl_kernel_profile {
+    char name[64];            /* the OpenCL kernel function name */
+    unsigned long launches;
+    double total_ms;          /* device time, CL_PROFILING_COMMAND_START to _END */
+} hcl_kernel_profile;
+hcl_status hcl_profile_get(hcl_context *context, hcl_kernel_profile **entries, size_t *count);
+void hcl_profile_entries_free(hcl_kernel_profile *entries);
+void hcl_profile_reset(hcl_context *context);
+
 /* Builds the kernel programs of every embedded family with their default options (warms the
  * cache; used by tools to time first vs cached builds). */
 hcl_status hcl_context_build_all(hcl_context *context);

@@ -62,7 +62,8 @@ hcl_status hcl_tensor_cast(hcl_tensor *dst, const hcl_tensor *src);
 
 /* ---- caching allocator ---- */
 typedef struct hcl_memory_stats {
-    size_t current_bytes;   /* bytes held by live tensors (rounded to size classes) */
+    size_t current_bytes;   /* bytes held by live tensors (rounded to size classes) and by the
+                               context's op workspaces (im2col columns, GEMM panels, partial sums) */
     size_t peak_bytes;      /* the most current_bytes has been since creation or the last reset */
     size_t cached_bytes;    /* freed blocks kept for reuse */
     size_t device_bytes;    /* current + cached: what the device holds for us */

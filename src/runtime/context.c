@@ -154,6 +154,7 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
 void hcl_context_free(hcl_context *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    hcl_profiler_free(ctx);
     hcl_program_cache_free(ctx);
     if (ctx->workspace) clReleaseMemObject(ctx->workspace);
     if (ctx->gemm_workspace) clReleaseMemObject(ctx->gemm_workspace);
@@ -194,6 +195,7 @@ static hcl_status scratch_get(hcl_context *ctx, cl_mem *slot, size_t *slot_bytes
         size_t want = bytes + bytes / 2;
         if (want > ctx->info.max_alloc_bytes) want = bytes;
         if (*slot) clReleaseMemObject(*slot); /* in-order queue: queued users finish first */
+        hcl_memory_account(ctx, 0, *slot_bytes);
         *slot = NULL;
         *slot_bytes = 0;
         cl_int err = CL_SUCCESS;
@@ -201,6 +203,7 @@ static hcl_status scratch_get(hcl_context *ctx, cl_mem *slot, size_t *slot_bytes
         if (err != CL_SUCCESS) return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
         *slot = m;
         *slot_bytes = want;
+        hcl_memory_account(ctx, want, 0);
     }
     *buffer = *slot;
     return HCL_OK;

@@ -12,6 +12,7 @@
 
 typedef struct hcl_program_entry hcl_program_entry;
 typedef struct hcl_allocator hcl_allocator;
+typedef struct hcl_profiler hcl_profiler;
 
 struct hcl_context {
     cl_platform_id platform;
@@ -20,6 +21,7 @@ struct hcl_context {
     cl_command_queue queue;
     hcl_device_info info;
     int profiling;
+    hcl_profiler *profiler;  /* per-kernel events and sums; NULL until the first profiled launch */
     char *cache_dir;   /* NULL = disk cache off */
     char *kernel_dir;  /* NULL = embedded sources */
     hcl_log_fn log;
@@ -108,6 +110,9 @@ hcl_status hcl_device_query(hcl_context *ctx, cl_platform_id platform, cl_device
                             unsigned platform_index, unsigned device_index, hcl_device_info *info);
 const char *hcl_env(const char *name); /* getenv, NULL when unset or empty */
 void hcl_program_cache_free(hcl_context *ctx);
+/* Profiler (profile.c): keeps `event` of a launch of `kernel` (takes ownership), and frees all. */
+hcl_status hcl_profile_record(hcl_context *ctx, cl_kernel kernel, cl_event event);
+void hcl_profiler_free(hcl_context *ctx);
 
 /* Allocator internals used by tensor.c and context.c. */
 hcl_status hcl_allocator_create(hcl_context *ctx);
@@ -115,5 +120,7 @@ void hcl_allocator_free(hcl_context *ctx);
 hcl_status hcl_block_alloc(hcl_context *ctx, size_t bytes, struct hcl_block **block);
 void hcl_block_release(hcl_context *ctx, struct hcl_block *block);
 cl_mem hcl_block_buffer(const struct hcl_block *block);
+/* Counts device memory held outside the allocator (the op workspaces) in current/peak bytes. */
+void hcl_memory_account(hcl_context *ctx, size_t add, size_t sub);
 
 #endif

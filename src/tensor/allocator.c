@@ -1,11 +1,15 @@
 /* Per-context caching allocator: requests are rounded up to size classes (four per power of two,
- * at least 256 bytes); a freed block goes to its class's free list and is reused by the next
- * request of that class, so a training step creates no cl_mem. Counts current/peak/cached bytes. */
+ * at least 256 bytes; from 1 MiB up only to a multiple of 64 KiB, so a model's big arenas do not
+ * waste up to a quarter each); a freed block goes to its class's free list and is reused by the
+ * next request of that class that it can hold, so a training step creates no cl_mem. Counts
+ * current/peak/cached bytes, including the context's op workspaces. */
 #include <stdlib.h>
 #include <string.h>
 #include "runtime/internal.h"
 
 #define MIN_BLOCK 256u
+#define LARGE_BLOCK ((size_t)1 << 20)
+#define LARGE_ROUND ((size_t)64 << 10)
 #define NUM_CLASSES 256
 
 struct hcl_block {
@@ -29,6 +33,7 @@ static int size_class(size_t bytes, size_t *class_bytes) {
     size_t step = base / 4;
     size_t q = (bytes - base + step - 1) / step;  /* 0..4 */
     size_t cb = base + q * step;
+    if (bytes >= LARGE_BLOCK) cb = (bytes + LARGE_ROUND - 1) / LARGE_ROUND * LARGE_ROUND;
     *class_bytes = cb;
     int cls = k * 4 + (int)q;       /* q == 4 equals the next power's class 0: same size, fine */
     return cls < NUM_CLASSES ? cls : NUM_CLASSES - 1;
@@ -71,7 +76,7 @@ hcl_status hcl_block_alloc(hcl_context *ctx, size_t bytes, struct hcl_block **ou
     int cls = size_class(bytes, &cb);
     if (cb > ctx->info.max_alloc_bytes) cb = bytes; /* the rounding must not push it over the limit */
     struct hcl_block *b = a->free_list[cls];
-    while (b && b->bytes < bytes) b = b->next_free; /* the last class can hold mixed sizes */
+    while (b && b->bytes < bytes) b = b->next_free; /* large classes and the last hold mixed sizes */
     if (b) {
         struct hcl_block **pp = &a->free_list[cls];
         while (*pp != b) pp = &(*pp)->next_free;
@@ -107,6 +112,13 @@ void hcl_block_release(hcl_context *ctx, struct hcl_block *b) {
     a->stats.cached_bytes += b->bytes;
     b->next_free = a->free_list[b->cls];
     a->free_list[b->cls] = b;
+}
+
+void hcl_memory_account(hcl_context *ctx, size_t add, size_t sub) {
+    if (!ctx || !ctx->allocator) return;
+    hcl_memory_stats *st = &ctx->allocator->stats;
+    st->current_bytes = st->current_bytes + add - sub;
+    if (st->current_bytes > st->peak_bytes) st->peak_bytes = st->current_bytes;
 }
 
 cl_mem hcl_block_buffer(const struct hcl_block *b) { return b->buffer; }
