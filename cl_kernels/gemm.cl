@@ -40,24 +40,84 @@
 #define B_T HCL_T(B_DT)
 #define C_T HCL_T(C_DT)
 #define BIAS_T HCL_T(BIAS_DT)
+// F16 <-> F32 of 16 values with the x86 conversion instructions (vcvtph2ps exact, vcvtps2ph
+// round-to-nearest-even; subnormals, inf and NaN kept) where the compiler targets it (PoCL on x86: several times fewer
+// instructions than common.h's integer form, which every other target uses).
+#if defined(__AVX512F__)
+typedef short gemm_v16hi __attribute__((vector_size(32)));
+typedef float gemm_v16sf __attribute__((vector_size(64)));
+inline float16 gemm_load16_f16(const global ushort *p, size_t i)
+{
+    const short16 hs = as_short16(vload16(0, p + i));
+    const float16 z = 0.0f;
+    const gemm_v16sf r = __builtin_ia32_vcvtph2ps512_mask(*(const gemm_v16hi *)&hs, *(const gemm_v16sf *)&z, (ushort)0xffff, 4);
+    return *(const float16 *)&r;
+}
+#elif defined(__F16C__)
+typedef short gemm_v8hi __attribute__((vector_size(16)));
+typedef float gemm_v8sf __attribute__((vector_size(32)));
+inline float16 gemm_load16_f16(const global ushort *p, size_t i)
+{
+    const short8 lo = as_short8(vload8(0, p + i)), hi = as_short8(vload8(1, p + i));
+    const gemm_v8sf rl = __builtin_ia32_vcvtph2ps256(*(const gemm_v8hi *)&lo), rh = __builtin_ia32_vcvtph2ps256(*(const gemm_v8hi *)&hi);
+    return (float16)(*(const float8 *)&rl, *(const float8 *)&rh);
+}
+#else
+inline float16 gemm_load16_f16(const global ushort *p, size_t i) { return hcl_load16_f16(p, i); }
+#endif
+#if defined(__AVX512F__)
+inline void gemm_store16_f16(global ushort *p, size_t i, float16 v)
+{
+    const short16 z = 0;
+    const gemm_v16hi h = __builtin_ia32_vcvtps2ph512_mask(*(const gemm_v16sf *)&v, 0, *(const gemm_v16hi *)&z, (ushort)0xffff);
+    vstore16(as_ushort16(*(const short16 *)&h), 0, p + i);
+}
+#else
+inline void gemm_store16_f16(global ushort *p, size_t i, float16 v) { hcl_store16_f16(p, i, v); }
+#endif
+inline void gemm_store16_f32(global float *p, size_t i, float16 v) { vstore16(v, 0, p + i); }
+inline void gemm_store16_bf16(global ushort *p, size_t i, float16 v) { hcl_store16_bf16(p, i, v); }
+#define GEMM_STORE16(dt, p, i, v) HCL_CAT(gemm_store16_, dt)((p), (i), (v))
+inline float16 gemm_load16_f32(const global float *p, size_t i) { return vload16(0, p + i); }
+inline float16 gemm_load16_bf16(const global ushort *p, size_t i) { return hcl_load16_bf16(p, i); }
+#define GEMM_LOAD16(dt, p, i) HCL_CAT(gemm_load16_, dt)((p), (i))
+
 // scalar accesses use HCL_LOAD/HCL_STORE (branch-free conversions, see common.h)
 #define LOAD_A(p, i) HCL_LOAD(A_DT, p, i)
-#define LOAD_A16(p, i) HCL_LOAD16(A_DT, p, i)
+#define LOAD_A16(p, i) GEMM_LOAD16(A_DT, p, i)
 #define LOAD_B(p, i) HCL_LOAD(B_DT, p, i)
-#define LOAD_B16(p, i) HCL_LOAD16(B_DT, p, i)
+#define LOAD_B16(p, i) GEMM_LOAD16(B_DT, p, i)
 #define B_V16 HCL_V16(B_DT)
 #define CVT_B16(v) HCL_CVT16(B_DT, v)
 #define LOAD_C(p, i) HCL_LOAD(C_DT, p, i)
-#define LOAD_C16(p, i) HCL_LOAD16(C_DT, p, i)
+#define LOAD_C16(p, i) GEMM_LOAD16(C_DT, p, i)
 #define STORE_C(p, i, v) HCL_STORE(C_DT, p, i, v)
-#define STORE_C16(p, i, v) HCL_STORE16(C_DT, p, i, v)
+#define STORE_C16(p, i, v) GEMM_STORE16(C_DT, p, i, v)
 #define LOAD_BIAS(p, i) HCL_LOAD(BIAS_DT, p, i)
-#define LOAD_BIAS16(p, i) HCL_LOAD16(BIAS_DT, p, i)
+#define LOAD_BIAS16(p, i) GEMM_LOAD16(BIAS_DT, p, i)
 
 #define GEMM_TM 16            /* rows of C per work-item == packed A panel height */
 #define GEMM_TN 32            /* cols of C per work-item (two float16) */
 #ifndef GEMM_WG
 #define GEMM_WG 4             /* required local size of gemm_main (dim 0) */
+#endif
+
+// Software prefetch where the kernel is compiled for a CPU (PoCL: x86-64 or AArch64 target;
+// SPIR-based compilers such as rusticl's and oclgrind's define neither): PoCL's prefetch() is a
+// no-op, clang's builtin is the CPU's prefetch instruction.
+#ifndef GEMM_PREFETCH
+#if defined(__x86_64__) || defined(__aarch64__)
+#define GEMM_PREFETCH 1
+#else
+#define GEMM_PREFETCH 0
+#endif
+#endif
+#if GEMM_PREFETCH
+// every 64-byte line of [p, p + bytes)
+#define GEMM_PF(p, bytes) do { \
+    __global const char *pf_ = (__global const char *)(p); \
+    for (int o_ = 0; o_ < (int)(bytes); o_ += 64) __builtin_prefetch(pf_ + o_); \
+} while (0)
 #endif
 
 // epilogue activation of 16 values: hcl_act_forward per element (its formulas, one definition)
@@ -106,6 +166,10 @@ __kernel void gemm_pack_a(int M, int K, int transA,
     if (k0 >= K || p >= MP) return;
     __global const A_T *a = A + a_off + (ulong)b * a_bstride;
     __global float *dst = Ap + ap_off + ((ulong)b * MP + p) * ((ulong)K * 16) + (ulong)k0 * 16;
+#if GEMM_PREFETCH
+    if (transA) for (int kk = 0; kk < min(16, K - k0); kk++) GEMM_PF(a + (ulong)(k0 + kk) * lda + m0, min(16, M - m0) * sizeof(A_T));
+    else for (int r = 0; r < min(16, M - m0); r++) GEMM_PF(a + (ulong)(m0 + r) * lda + k0, min(16, K - k0) * sizeof(A_T));
+#endif
     if (m0 + 16 <= M && k0 + 16 <= K) {
         if (transA) {                       /* op(A)[m][k] = A[k*lda + m]: rows of A are k */
             for (int kk = 0; kk < 16; kk++)
@@ -141,6 +205,11 @@ __kernel void gemm_pack_b(int N, int K, int transB,
     if (k0 >= K || t >= NT) return;
     __global const B_T *src = B + b_off + (ulong)b * b_bstride;
     __global float *dst = Bp + bp_off + ((ulong)b * NT + t) * ((ulong)K * 32) + (ulong)k0 * 32;
+#if GEMM_PREFETCH
+    /* the rows below lie ldb apart: request them all before the first use */
+    if (!transB) for (int kk = 0; kk < min(16, K - k0); kk++) GEMM_PF(src + (ulong)(k0 + kk) * ldb + n0, min(32, N - n0) * sizeof(B_T));
+    else for (int c = 0; c < min(32, N - n0); c++) GEMM_PF(src + (ulong)(n0 + c) * ldb + k0, min(16, K - k0) * sizeof(B_T));
+#endif
     if (n0 + 32 <= N && k0 + 16 <= K) {
         if (!transB) {                      /* op(B)[k][n] = B[k*ldb + n] */
             for (int kk = 0; kk < 16; kk++) {
@@ -197,6 +266,18 @@ inline void gemm_store16(__global C_T *crow, int nvalid, float16 acc, float alph
 // stride, b_tstride = 32, b_rstride = ldb). No bounds checks in the k loop (the padding is in the
 // panels); C bounds are checked at the store.
 // global = (RUP(MP, GEMM_WG), NT, batch*nsplit), local = (GEMM_WG, 1, 1)
+// GEMM_PF_C: prefetch the C rows of tile (p, tn) that the epilogue will read (beta != 0): they
+// lie ldc apart, which the hardware prefetchers do not follow. No-op without GEMM_PREFETCH.
+#if GEMM_PREFETCH
+#define GEMM_PF_C(cond, p, tn) do { \
+    if ((cond) && (p) * GEMM_TM < M && (tn) * GEMM_TN < N) { \
+        __global const C_T *cp_ = C + c_off + (ulong)b * c_bstride + (ulong)((p) * GEMM_TM) * ldc + (tn) * GEMM_TN; \
+        for (int r_ = 0; r_ < min(GEMM_TM, M - (p) * GEMM_TM); r_++) GEMM_PF(cp_ + (ulong)r_ * ldc, GEMM_TN * sizeof(C_T)); \
+    } \
+} while (0)
+#else
+#define GEMM_PF_C(cond, p, tn) do { } while (0)
+#endif
 #define GEMM_LDF16(p, i) vload16(0, (p) + (i))
 #define GEMM_MAIN_DEF(NAME, BT, BLD16) \
 __kernel __attribute__((reqd_work_group_size(GEMM_WG, 1, 1))) \
@@ -223,6 +304,7 @@ void NAME(int M, int N, int K, \
     float16 c0[GEMM_TM], c1[GEMM_TM]; \
 _Pragma("unroll") \
     for (int r = 0; r < GEMM_TM; r++) { c0[r] = 0.0f; c1[r] = 0.0f; } \
+    GEMM_PF_C(beta != 0.0f && nsplit == 1, p, tn); \
  \
     for (int k = kb; k < ke; k++) { \
         const float16 b0 = BLD16(bp, 0); \

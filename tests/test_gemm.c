@@ -1,7 +1,8 @@
 /* GEMM: every transpose in F32/F16/BF16 and mixed dtypes against an FP64 host reference, on both
  * kernel paths (gemm_small and the packed panels, sizes either side of the threshold and off the
  * 16x32 tiles, in-place B, split-K), batched with shared operands, alpha/beta (beta 0 never reads
- * C), bias in each dtype, every epilogue, offset views, the Linear-layer backward identities
+ * C; F16 C read back), bias in each dtype, every epilogue, every finite F16 value exactly through
+ * the packed path, offset views, the Linear-layer backward identities
  * against finite differences and the analytic FP64 gradients, the CLBlast backend, bad inputs. */
 #include <math.h>
 #include <stdlib.h>
@@ -272,6 +273,61 @@ START_TEST(test_bias_epilogues) {
 }
 END_TEST
 
+/* F16 C read back with beta != 0 on the packed path and the split-K reduce (the epilogue's 16-wide
+ * F16 load and store), every transpose. */
+START_TEST(test_f16_beta) {
+    hcl_context *ctx = test_context();
+    static const int sh[][3] = {{33, 40, 65}, {17, 96, 50}, {20, 64, 1100}};
+    for (size_t s = 0; s < 3; s++)
+        for (int t = 0; t < 4; t++) {
+            if (small_run() && sh[s][2] > 1000) continue;
+            gcase c = gc(sh[s][0], sh[s][1], sh[s][2], t >> 1, t & 1, HCL_F16);
+            c.beta = 0.75f;
+            c.has_bias = t == 1;
+            check(ctx, &c);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Every finite F16 value through the packed path's F16 loads and stores: C (16, 4096) = I (16, 16)
+ * op(B) with B holding all 63,488 finite half bit patterns (and zeros), so C must equal B exactly
+ * (one product by 1, the rest by 0: no rounding), subnormals included. */
+START_TEST(test_f16_exact) {
+    hcl_context *ctx = test_context();
+    const int M = 16, N = 4096, K = 16;
+    float *A = calloc((size_t)M * K, sizeof *A), *B = calloc((size_t)K * N, sizeof *B);
+    for (int i = 0; i < M; i++) A[i * K + i] = 1.0f;
+    size_t j = 0;
+    for (unsigned h = 0; h < 65536; h++)
+        if ((h & 0x7c00u) != 0x7c00u) B[j++] = hcl_f16_to_f32((uint16_t)h);
+    for (int tb = 0; tb < 2; tb++) {
+        float *Bs = B, *Bt = NULL;
+        if (tb) { /* stored (N, K): the transposing pack */
+            Bt = malloc((size_t)K * N * sizeof *Bt);
+            for (int k = 0; k < K; k++)
+                for (int n = 0; n < N; n++) Bt[(size_t)n * K + k] = B[(size_t)k * N + n];
+            Bs = Bt;
+        }
+        int64_t as[2] = {M, K}, bs[2] = {tb ? N : K, tb ? K : N}, cs[2] = {M, N};
+        hcl_tensor *ta = test_tensor_from(ctx, HCL_F16, 2, as, A), *tbt = test_tensor_from(ctx, HCL_F16, 2, bs, Bs);
+        hcl_tensor *tc = test_tensor_poisoned(ctx, HCL_F16, 2, cs);
+        hcl_gemm_desc d;
+        hcl_gemm_desc_init(&d);
+        d.trans_b = tb;
+        CK_OK(ctx, hcl_gemm(ctx, tc, ta, tbt, NULL, &d));
+        float *out = test_download(tc);
+        for (size_t i = 0; i < (size_t)M * N; i++)
+            ck_assert_msg(out[i] == B[i], "trans_b %d: C[%zu] = %a, expected %a", tb, i, (double)out[i], (double)B[i]);
+        free(out);
+        free(Bt);
+        hcl_tensor_free(ta); hcl_tensor_free(tbt); hcl_tensor_free(tc);
+    }
+    free(A); free(B);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* ---- Linear layer Y (B, O) = X (B, I) W^T (W (O, I)) + b: with loss L = sum(G * Y), G = dY,
  * dX = dY W (NN GEMM) and dW += dY^T X (TN GEMM with beta 1, accumulating like every parameter
  * gradient). Checked against the analytic FP64 products and central differences of L. */
@@ -445,6 +501,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_batched);
     tcase_add_test(tc, test_alpha_beta_offsets);
     tcase_add_test(tc, test_bias_epilogues);
+    tcase_add_test(tc, test_f16_beta);
+    tcase_add_test(tc, test_f16_exact);
     tcase_add_test(tc, test_linear_backward);
     tcase_add_test(tc, test_clblast);
     tcase_add_test(tc, test_bad_inputs);

@@ -16,8 +16,10 @@ typedef struct gemm_case { long m, n, k; int ta, tb; const char *label; } gemm_c
 
 static const gemm_case default_cases[] = {
     {1024, 1024, 1024, 0, 0, ""}, {1024, 1024, 1024, 0, 1, ""}, {1024, 1024, 1024, 1, 0, ""}, {1024, 1024, 1024, 1, 1, ""},
-    {64, 128, 5408, 0, 0, "fc1 fwd"}, {64, 5408, 128, 0, 1, "fc1 dX"}, {5408, 128, 64, 1, 0, "fc1 dW"},
-    {64, 10, 128, 0, 0, "fc2"}, {64, 10, 128, 0, 1, "fc2"}, {64, 10, 128, 1, 0, "fc2"}, {64, 10, 128, 1, 1, "fc2"},
+    /* the Linear layers of examples/fashion_mnist at batch 64 as src/nn/exec.c calls them:
+     * Y = X W^T (NT), dW += dY^T X (TN), dX = dY W (NN) */
+    {64, 128, 5408, 0, 1, "fc1 fwd"}, {128, 5408, 64, 1, 0, "fc1 dW"}, {64, 5408, 128, 0, 0, "fc1 dX"},
+    {64, 10, 128, 0, 1, "fc2 fwd"}, {10, 128, 64, 1, 0, "fc2 dW"}, {64, 128, 10, 0, 0, "fc2 dX"},
     {1, 1000, 1000, 0, 0, "gemv"}, {1, 1000, 1000, 0, 1, "gemv"},
 };
 static const gemm_case quick_cases[] = {
