@@ -165,3 +165,197 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
     if (j >= hw || i >= nc) return;
     HCL_STORE(X_DT, dx, dx_off + i * hw + j, HCL_LOAD(Y_DT, dy, dy_off + i) / (float)hw);
 }
+
+// ---- Fixed-window kernels. The window (PKH x PKW, stride PSH x PSW, pad PPH x PPW, PCIP; PREM
+// = some cells lie in no window's stride block) comes in as -D constants, so the window loops
+// have constant trip counts and unroll, and the body is straight-line: PoCL vectorises it across
+// the work-items of dim 0. The range is (QR, N*C*P): dim 0 = a lane of an output row (QR = Q
+// rounded up to the work-group width), dim 1 = the row r = (n*C + c)*P + p. There is no early
+// return on the lane (it would stop the vectoriser); instead lane l computes column
+// q = l - shift, shift = QR - Q for rows r >= R0 and 0 below, so every load, live or not, stays
+// inside x and y (the launcher picks R0 so; without padding the addresses stay affine in the
+// lane), and only lanes with 0 <= q < Q store. ----
+#ifndef PKH
+#define PKH 2
+#define PKW 2
+#define PSH 2
+#define PSW 2
+#define PPH 0
+#define PPW 0
+#define PCIP 1
+#define PREM 0
+#endif
+#ifndef PPAIR
+#define PPAIR 0
+#endif
+#define POOL_SIZES int NR, int GH, int GW, int GP, int GQ, int QR, int R0
+
+// Raw bits of a stored value as uint and back, the sign bit, the infinity's bits (a larger
+// magnitude is a NaN), and the value of the bits as float: max pooling compares bits.
+#define pool_bits_f32(v) as_uint(v)
+#define pool_bits_f16(v) ((uint)(v))
+#define pool_bits_bf16(v) ((uint)(v))
+#define pool_store_f32(b) as_float(b)
+#define pool_store_f16(b) ((ushort)(b))
+#define pool_store_bf16(b) ((ushort)(b))
+#define pool_decode_f32(b) as_float(b)
+#define pool_decode_f16(b) hcl_f16_bits_to_f32(b)
+#define pool_decode_bf16(b) hcl_bf16_bits_to_f32(b)
+#define POOL_SIGN_f32 0x80000000u
+#define POOL_SIGN_f16 0x8000u
+#define POOL_SIGN_bf16 0x8000u
+#define POOL_INF_f32 0x7f800000u
+#define POOL_INF_f16 0x7c00u
+#define POOL_INF_bf16 0x7f80u
+#define POOL_SIGN(dt) HCL_CAT(POOL_SIGN_, dt)
+#define POOL_INF(dt) HCL_CAT(POOL_INF_, dt)
+#define HCL_DT_IS_f32 1
+#define HCL_DT_IS_f16 0
+#define HCL_DT_IS_bf16 0
+
+// This work-item's row r (rows past the NR rows, from rounding the range up, redo the last row)
+// and output column q (see above); it stores only if live.
+// Row r (rows past the NR rows, from rounding the range up, redo the last row), lane l and output
+// column q = l - shift of this work-item, and whether it stores (live). Addresses are formed
+// from a per-row base plus the lane (never from q, which may be negative): the vectoriser then
+// sees consecutive lanes as consecutive (or stride-PSW) addresses without runtime checks.
+#define POOL_LANE                                                              \
+    size_t l = get_global_id(0);                                               \
+    int r = min((int)get_global_id(1), NR - 1), nc = r / GP, p = r - nc * GP;  \
+    int shift = r >= R0 ? QR - GQ : 0, q = (int)l - shift;                     \
+    bool live = q >= 0 && q < GQ && (int)get_global_id(1) < NR;                \
+    size_t ybase = (size_t)((long)r * GQ - shift) /* + l: output (r, q) */
+
+// x's cell (h, column j of this lane's window) in `plane`: hc, wc are the clamped row and column.
+// Without column padding it is the row's base plus the lane (affine); with it, the clamped column.
+#define POOL_XI(plane, hc, wc, j) \
+    (PPW ? (plane) + (long)(hc) * GW + (wc) : (plane) + (long)(hc) * GW - (long)shift * PSW + l * PSW + (j))
+
+// Window (p, q)'s divisor with the window as constants (see avg_divisor).
+inline float pool_divisor_fixed(int p, int q, int GH, int GW) {
+    if (PCIP) return (float)(PKH * PKW);
+    int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
+    int nh = min(h0 + PKH, GH) - max(h0, 0), nw = min(w0 + PKW, GW) - max(w0, 0);
+    return (float)(nh * nw);
+}
+
+// maxpool_fwd with the window as constants. Compares the stored bits as sign-magnitude integers
+// (no F16 decode): same order as the values, -0 == +0, NaN (magnitude above infinity's) wins.
+// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (QR, N*C*P)
+kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
+                              const global HCL_T(X_DT) *x, ulong x_off, POOL_SIZES) {
+    POOL_LANE;
+    size_t plane = x_off + (size_t)nc * GH * GW, o = ybase + l;
+    int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
+    int best = 0, idx = -1;
+    uint bits = 0;
+    bool bnan = false;
+    __attribute__((opencl_unroll_hint))
+    for (int i = 0; i < PKH; i++)
+        __attribute__((opencl_unroll_hint))
+        for (int j = 0; j < PKW; j++) {
+            int h = h0 + i, w = w0 + j;
+            // without padding every window cell is inside x (floor mode)
+            bool in = (PPH == 0 || (h >= 0 && h < GH)) && (PPW == 0 || (w >= 0 && w < GW));
+            int hc = PPH ? clamp(h, 0, GH - 1) : h, wc = PPW ? clamp(w, 0, GW - 1) : w;
+            uint b = HCL_CAT(pool_bits_, X_DT)(x[POOL_XI(plane, hc, wc, j)]);
+            uint mag = b & (POOL_SIGN(X_DT) - 1u);
+            int key = (b & POOL_SIGN(X_DT)) ? -(int)mag : (int)mag;
+            bool nan = mag > POOL_INF(X_DT);
+            bool take = in && (idx < 0 || (!bnan && (key > best || nan)));
+            best = take ? key : best;
+            bits = take ? b : bits;
+            bnan = take ? nan : bnan;
+            idx = take ? h * GW + w : idx;
+        }
+    if (!live) return;
+#if HCL_CAT(HCL_DT_CODE_, X_DT) == HCL_CAT(HCL_DT_CODE_, Y_DT)
+    y[y_off + o] = HCL_CAT(pool_store_, Y_DT)(bits);
+#else
+    HCL_STORE(Y_DT, y, y_off + o, HCL_CAT(pool_decode_, X_DT)(bits));
+#endif
+    if (has_argmax) argmax[a_off + o] = idx;
+}
+
+// avgpool_fwd with the window as constants.
+// y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (QR, N*C*P)
+kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
+                              POOL_SIZES) {
+    POOL_LANE;
+    size_t plane = x_off + (size_t)nc * GH * GW;
+    int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
+    float acc = 0.0f;
+    __attribute__((opencl_unroll_hint))
+    for (int i = 0; i < PKH; i++)
+        __attribute__((opencl_unroll_hint))
+        for (int j = 0; j < PKW; j++) {
+            int h = h0 + i, w = w0 + j;
+            bool in = (PPH == 0 || (h >= 0 && h < GH)) && (PPW == 0 || (w >= 0 && w < GW));
+            int hc = PPH ? clamp(h, 0, GH - 1) : h, wc = PPW ? clamp(w, 0, GW - 1) : w;
+            float v = HCL_LOAD(X_DT, x, POOL_XI(plane, hc, wc, j));
+            acc += in ? v : 0.0f;
+        }
+    float div = pool_divisor_fixed(p, q, GH, GW);
+    if (!live) return;
+    HCL_STORE(Y_DT, y, y_off + ybase + l, acc / div);
+}
+
+// pool_bwd_disjoint with the window as constants: window (p, q) writes its stride block, the
+// last row / column of windows also the cells after it (PREM).
+inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                           const global int *argmax, ulong a_off, POOL_SIZES,
+                           const bool is_max) {
+    POOL_LANE;
+    size_t o = ybase + l;
+    float g = HCL_LOAD(Y_DT, dy, dy_off + o);
+    int win = is_max ? argmax[a_off + o] : -1;
+    if (!is_max) g /= pool_divisor_fixed(p, q, GH, GW);
+    size_t plane = dx_off + (size_t)nc * GH * GW;
+    int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
+    bool lastp = p == GP - 1, lastq = q == GQ - 1;
+#if PPAIR && defined(__ENDIAN_LITTLE__)
+    // PSW == 2, PPW == 0, W and dx_off even: the window's two columns are one aligned 32-bit
+    // (F16/BF16) or 64-bit (F32) store. (Masked stride-2 stores cost PoCL's vectoriser too much:
+    // it would not vectorise.) No column lies after the last block here.
+    __attribute__((opencl_unroll_hint))
+    for (int i = 0; i < (PREM ? 2 : 1) * PSH; i++) {
+        int h = h0 + i;
+        bool hin = (PPH == 0 && i < PKH) || (h >= 0 && h < GH);
+        bool own = live && hin && (i < PSH || lastp);
+        int e = is_max ? win - h * GW - w0 : (i < PKH ? (PKW == 2 ? 2 : 0) : -1);  // 0, 1: that cell, 2: both
+        float a = e == 0 || e == 2 ? g : 0.0f, b = e == 1 || e == 2 ? g : 0.0f;
+        size_t at = (plane + (long)h * GW - 2L * shift) / 2 + l;
+#if HCL_CAT(HCL_DT_IS_, X_DT)
+        if (own) ((global ulong *)dx)[at] = (ulong)as_uint(a) | (ulong)as_uint(b) << 32;
+#else
+        if (own) ((global uint *)dx)[at] = HCL_CAT(hcl_f32_to_, HCL_CAT(X_DT, _bits))(a) |
+                                           HCL_CAT(hcl_f32_to_, HCL_CAT(X_DT, _bits))(b) << 16;
+#endif
+    }
+#else
+    __attribute__((opencl_unroll_hint))
+    for (int i = 0; i < (PREM ? 2 : 1) * PSH; i++)
+        __attribute__((opencl_unroll_hint))
+        for (int j = 0; j < (PREM ? 2 : 1) * PSW; j++) {
+            int h = h0 + i, w = w0 + j;
+            // a window's own cells are inside x when there is no padding
+            bool hin = (PPH == 0 && i < PKH) || (h >= 0 && h < GH);
+            bool win_ = (PPW == 0 && j < PKW) || (w >= 0 && w < GW);
+            bool own = live && hin && win_ && (i < PSH || lastp) && (j < PSW || lastq);
+            bool hit = is_max ? h * GW + w == win : (i < PKH && j < PKW);
+            if (own) HCL_STORE(X_DT, dx, plane + (long)h * GW - (long)shift * PSW - PPW + l * PSW + j, hit ? g : 0.0f);
+        }
+#endif
+}
+
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (QR, N*C*P)
+kernel void maxpool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                              const global int *argmax, ulong a_off, POOL_SIZES) {
+    pool_bwd_fixed(dx, dx_off, dy, dy_off, argmax, a_off, NR, GH, GW, GP, GQ, QR, R0, true);
+}
+
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (QR, N*C*P)
+kernel void avgpool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
+                              POOL_SIZES) {
+    pool_bwd_fixed(dx, dx_off, dy, dy_off, 0, 0, NR, GH, GW, GP, GQ, QR, R0, false);
+}

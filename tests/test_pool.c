@@ -23,6 +23,14 @@ static const pool_case cases[] = {
     {"rect 3x2 s1x2 p1",        1, 2, 8, 9, 3, 2, 1, 2, 1, 1, 0},
     {"window = image",          3, 2, 5, 5, 5, 5, 1, 1, 0, 0, 1},
     {"big stride disjoint",     1, 1, 27, 7, 2, 3, 5, 3, 1, 1, 1},
+    /* fixed-window kernels: paired stores (even W), rows after the last block, Q > 16 (two lane
+     * groups per row), stride > kernel with padding, and a tensor too small for them (generic) */
+    {"2x2 s2 even W odd H",     2, 3, 9, 10, 2, 2, 2, 2, 0, 0, 1},
+    {"2x2 s2 Q 19",             1, 3, 5, 38, 2, 2, 2, 2, 0, 0, 1},
+    {"2x1 s2 even W",           3, 1, 7, 34, 2, 1, 2, 2, 0, 0, 1},
+    {"2x2 s3 p1 exclude pad",   2, 2, 11, 10, 2, 2, 3, 3, 1, 1, 0},
+    {"3x3 s3 rows after",       1, 33, 8, 7, 3, 3, 3, 3, 0, 0, 1},
+    {"2x2 s2 tiny",             1, 1, 2, 4, 2, 2, 2, 2, 0, 0, 1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -223,6 +231,48 @@ START_TEST(pool_nan) {
         free(y); free(am);
         hcl_tensor_free(tx); hcl_tensor_free(ty); hcl_tensor_free(tam);
     }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* The same rules on the fixed-window kernels (tensors large enough for them, windows with and
+ * without padding): NaN, +-inf and signed zeros (ties: the first of -0 / +0 wins) among small
+ * integers, values and argmax against the reference, NaN for NaN. */
+START_TEST(pool_nan_fixed) {
+    hcl_context *ctx = test_context();
+    static const pool_case pcs[] = {
+        {"2x2 s2 specials", 2, 3, 6, 20, 2, 2, 2, 2, 0, 0, 1},
+        {"3x3 s2 p1 specials", 1, 2, 7, 9, 3, 3, 2, 2, 1, 1, 1},
+    };
+    static const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+    for (size_t ci = 0; ci < sizeof pcs / sizeof pcs[0]; ci++)
+        for (int t = 0; t < 3; t++) {
+            const pool_case *pc = &pcs[ci];
+            hcl_dtype dt = test_float_dtypes[t];
+            int P = out_p(pc), Q = out_q(pc);
+            size_t nx = (size_t)pc->n * pc->c * pc->h * pc->w, ny = (size_t)pc->n * pc->c * P * Q;
+            int64_t xs[4] = {pc->n, pc->c, pc->h, pc->w}, ys[4] = {pc->n, pc->c, P, Q};
+            float *x = rand_ties(nx);
+            for (size_t i = 0; i < nx; i++)
+                if (test_uniform(0, 1) < 0.2) x[i] = special[(size_t)test_uniform(0, 5) % 5];
+            double *xdd = to_double(x, nx), *yref = malloc(ny * sizeof *yref);
+            int *amref = malloc(ny * sizeof *amref);
+            ck_assert(yref && amref);
+            ref_max(pc, xdd, yref, amref);
+            hcl_pool2d_desc d;
+            desc_of(pc, &d);
+            hcl_tensor *tx = test_tensor_from(ctx, dt, 4, xs, x), *ty = test_tensor_poisoned(ctx, dt, 4, ys);
+            hcl_tensor *tam = test_tensor_poisoned(ctx, HCL_I32, 4, ys);
+            CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty, tam, tx, &d));
+            float *y = test_download(ty), *am = test_download(tam);
+            for (size_t i = 0; i < ny; i++) {
+                int same = isnan(yref[i]) ? isnan(y[i]) : y[i] == (float)yref[i];
+                ck_assert_msg(same && (int)am[i] == amref[i], "maxpool [%s] %s: out %zu = %g @%d, want %g @%d (%s)",
+                              pc->name, hcl_dtype_name(dt), i, y[i], (int)am[i], yref[i], amref[i], test_seed_note());
+            }
+            hcl_tensor_free(tx); hcl_tensor_free(ty); hcl_tensor_free(tam);
+            free(x); free(xdd); free(yref); free(amref); free(y); free(am);
+        }
     hcl_context_free(ctx);
 }
 END_TEST
@@ -451,6 +501,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, pool_ties);
     tcase_add_test(tc, pool_mixed_dtypes);
     tcase_add_test(tc, pool_nan);
+    tcase_add_test(tc, pool_nan_fixed);
     tcase_add_test(tc, pool_numeric_grad);
     tcase_add_test(tc, pool_global_avg);
     tcase_add_test(tc, pool_deterministic);

@@ -37,11 +37,11 @@ int bench_suite_pool(bench_ctx *b) {
     static const char *const names[6] = {"max 2x2 fwd+argmax", "max 2x2 bwd", "avg 2x2 fwd", "avg 2x2 bwd",
                                          "global avg fwd", "global avg bwd"};
     /* (N, C, H, W): after the first conv layer (32 ch, 28x28) and after the second (64 ch, 14x14) */
-    static const int shapes[2][4] = {{64, 32, 28, 28}, {64, 64, 14, 14}};
+    static const int shapes[3][4] = {{64, 32, 26, 26}, {64, 32, 28, 28}, {64, 64, 14, 14}};
     double ceiling = bench_copy_ceiling(b);
     if (ceiling > 0) bench_note(b, "copy ceiling %.2f GB/s", ceiling);
     int rc = 0;
-    for (int si = 0; si < 2; si++) {
+    for (int si = 0; si < 3; si++) {
         int n = b->quick ? shapes[si][0] / 4 : shapes[si][0], c = shapes[si][1], h = shapes[si][2], w = shapes[si][3];
         for (int di = 0; di < 3; di++) {
             hcl_dtype dt = dts[di];

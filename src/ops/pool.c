@@ -3,6 +3,7 @@
  * Kernels live in cl_kernels/pool.cl; the backward kernels gather (deterministic, no atomics). */
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include "ops/ops_internal.h"
 
 void hcl_pool2d_desc_init(hcl_pool2d_desc *d, int kernel, int stride) {
@@ -87,12 +88,86 @@ static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, cons
     return hcl_kernel_get(ctx, "pool", opts, name, k);
 }
 
+/* ---- Fixed-window kernels (pool.cl's *_fixed): the window as -D constants, range (QR, rows) ---- */
+typedef struct fixed_plan {
+    int ok;                 /* 0: use the generic kernels */
+    int rem;                /* some cells of x lie in no window's stride block */
+    int pair;               /* stride_w 2, pad_w 0, W and x's offset even: the backward stores pairs */
+    cl_int sizes[7];        /* POOL_SIZES: NR, H, W, P, Q, QR, R0 */
+    size_t global[2], local[2];
+} fixed_plan;
+
+/* Plans the fixed-window launch: small windows only (the loops unroll), and tensors large enough
+ * that every lane's loads stay inside x and y. Lane l of row r computes column
+ * q = l - (r >= R0 ? QR - Q : 0): R0 is the first row whose shifted lanes start inside x and y;
+ * the rows before it read QR lanes forward, which must end inside x and y. */
+static fixed_plan plan_fixed(const pool_geo *g, const hcl_pool2d_desc *d, const hcl_tensor *x) {
+    fixed_plan f;
+    memset(&f, 0, sizeof f);
+    if (d->kernel_h * d->kernel_w > 16 || d->stride_h > 4 || d->stride_w > 4) return f;
+    int64_t l0 = g->q <= 8 ? 8 : 16, qr = (g->q + l0 - 1) / l0 * l0, shift = qr - g->q;
+    int64_t rows = (int64_t)g->n * g->c * g->p, nx = (int64_t)g->n * g->c * g->h * g->w, ny = rows * g->q;
+    if (rows > INT_MAX || ny + qr > INT_MAX) return f;
+    int64_t r0 = 0;
+    for (; r0 < rows && r0 < 64; r0++) {
+        int64_t nc = r0 / g->p, h = r0 % g->p * d->stride_h - d->pad_h;
+        int64_t xlo = (nc * g->h + (h > 0 ? h : 0)) * g->w; /* first cell the row reads */
+        if ((d->pad_w > 0 || xlo >= shift * d->stride_w) && r0 * g->q >= shift) break;
+    }
+    if (r0 == rows || r0 == 64) r0 = rows;
+    if (r0 > 0) {
+        int64_t r = r0 - 1, nc = r / g->p, h = r % g->p * d->stride_h - d->pad_h + d->kernel_h - 1;
+        if (h > g->h - 1) h = g->h - 1;
+        int64_t xhi = (nc * g->h + h) * g->w + (qr - 1) * d->stride_w + d->kernel_w - 1; /* columns clamp when padded */
+        if ((d->pad_w == 0 && xhi >= nx) || r * g->q + qr > ny) return f;
+    }
+    /* cells after the last window's block: rows from P*SH - PH, columns from Q*SW - PW */
+    f.rem = (int64_t)g->p * d->stride_h - d->pad_h < g->h || (int64_t)g->q * d->stride_w - d->pad_w < g->w;
+    f.pair = d->stride_w == 2 && d->pad_w == 0 && g->w % 2 == 0 && hcl_off(x) % 2 == 0;
+    cl_int s[7] = {(cl_int)rows, g->h, g->w, g->p, g->q, (cl_int)qr, (cl_int)r0};
+    memcpy(f.sizes, s, sizeof s);
+    f.local[0] = (size_t)l0;
+    f.local[1] = (size_t)(256 / l0 < rows ? 256 / l0 : rows);
+    f.global[0] = (size_t)qr;
+    f.global[1] = ((size_t)rows + f.local[1] - 1) / f.local[1] * f.local[1];
+    f.ok = 1;
+    return f;
+}
+
+/* Gets a fixed-window kernel, sets its arguments (`args` then POOL_SIZES) and runs it. */
+static hcl_status run_fixed(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const hcl_pool2d_desc *d, const fixed_plan *f,
+                            const char *name, const hcl_karg *args, size_t nargs) {
+    char opts[256];
+    hcl_dt_options(opts, sizeof opts, "X", xd, "Y", yd, NULL);
+    size_t u = strlen(opts);
+    snprintf(opts + u, sizeof opts - u, " -DPKH=%d -DPKW=%d -DPSH=%d -DPSW=%d -DPPH=%d -DPPW=%d -DPCIP=%d -DPREM=%d -DPPAIR=%d",
+             d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->count_include_pad ? 1 : 0, f->rem,
+             f->pair);
+    cl_kernel k;
+    HCL_TRY(hcl_kernel_get(ctx, "pool", opts, name, &k));
+    hcl_karg a[16];
+    size_t n = 0;
+    for (; n < nargs; n++) a[n] = args[n];
+    for (int i = 0; i < 7; i++) a[n++] = HCL_ARG(f->sizes[i]);
+    HCL_TRY(hcl_kernel_set_args(ctx, k, a, n));
+    return hcl_kernel_run(ctx, k, 2, f->global, f->local);
+}
+
 /* Windows do not overlap: the backward writes each window's own cells (no gather). */
 static int disjoint(const hcl_pool2d_desc *d) { return d->stride_h >= d->kernel_h && d->stride_w >= d->kernel_w; }
 
 /* dx (N,C,H,W) from dy (N,C,P,Q) for non-overlapping windows: max (argmax given) or average. */
 static hcl_status bwd_disjoint(hcl_context *ctx, const pool_geo *g, hcl_tensor *dx, const hcl_tensor *dy,
-                               const hcl_tensor *argmax, geo_ints geo) {
+                               const hcl_tensor *argmax, const hcl_pool2d_desc *d, geo_ints geo) {
+    fixed_plan f = plan_fixed(g, d, dx);
+    if (f.ok) {
+        cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = argmax ? hcl_off(argmax) : 0;
+        cl_mem abuf = argmax ? argmax->buffer : dy->buffer;
+        hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(abuf),
+                        HCL_ARG(a_off)};
+        return run_fixed(ctx, dx->dtype, dy->dtype, d, &f, argmax ? "maxpool_bwd_fixed" : "avgpool_bwd_fixed", a,
+                         argmax ? 6 : 4);
+    }
     cl_kernel k;
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, argmax ? "maxpool_bwd_disjoint" : "avgpool_bwd_disjoint", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
@@ -114,12 +189,18 @@ hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *ar
     HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
     HCL_TRY(hcl_check_no_alias(ctx, argmax, "argmax", x, "x"));
     HCL_TRY(hcl_check_no_alias(ctx, argmax, "argmax", y, "y"));
-    cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "maxpool_fwd", &k));
-    geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong y_off = hcl_off(y), a_off = argmax ? hcl_off(argmax) : 0, x_off = hcl_off(x);
     cl_int has_am = argmax != NULL;
     cl_mem abuf = argmax ? argmax->buffer : y->buffer;
+    fixed_plan f = plan_fixed(&g, desc, x);
+    if (f.ok) {
+        hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
+                        HCL_ARG(x->buffer), HCL_ARG(x_off)};
+        return run_fixed(ctx, x->dtype, y->dtype, desc, &f, "maxpool_fwd_fixed", a, sizeof a / sizeof a[0]);
+    }
+    cl_kernel k;
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "maxpool_fwd", &k));
+    geo_ints geo = pool_geo_arg(&g, desc);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
                     HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
@@ -135,7 +216,7 @@ hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     cl_kernel k;
     geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = hcl_off(argmax);
-    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, argmax, geo);
+    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, argmax, desc, geo);
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
                     HCL_ARG(a_off), GEO_KARGS(geo)};
@@ -147,10 +228,15 @@ hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     pool_geo g;
     HCL_TRY(pool_check(ctx, desc, x, "x", y, "y", NULL, 0, &g));
     HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
+    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x);
+    fixed_plan f = plan_fixed(&g, desc, x);
+    if (f.ok) {
+        hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off)};
+        return run_fixed(ctx, x->dtype, y->dtype, desc, &f, "avgpool_fwd_fixed", a, sizeof a / sizeof a[0]);
+    }
     cl_kernel k;
     HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "avgpool_fwd", &k));
     geo_ints geo = pool_geo_arg(&g, desc);
-    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
 }
@@ -162,7 +248,7 @@ hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     cl_kernel k;
     geo_ints geo = pool_geo_arg(&g, desc);
-    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, NULL, geo);
+    if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, NULL, desc, geo);
     HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo)};
