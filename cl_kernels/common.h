@@ -212,8 +212,34 @@ inline uint8 hcl_f32x8_to_bf16_bits(float8 f) {
 #define HCL_STORE8(dt, p, i, v) HCL_CAT(hcl_store8_, dt)((p), (i), (v))
 inline float8 hcl_load8_f32(const global float *p, size_t i) { return vload8(0, p + i); }
 inline void hcl_store8_f32(global float *p, size_t i, float8 v) { vstore8(v, 0, p + i); }
+// F16 vectors: the x86 conversion instructions where the compiler targets them (PoCL on x86 with
+// F16C: vcvtph2ps exact, vcvtps2ph round to nearest even; subnormals and infinities kept, a
+// signalling NaN comes back quiet), several times fewer instructions than the integer form that
+// every other target (SPIR-based rusticl and oclgrind, GPUs) uses. A file that must keep NaN
+// payloads bit for bit (tensor.cl's cast) defines HCL_HW_F16 0 before including this header.
+#ifndef HCL_HW_F16
+#if defined(__F16C__) && !HCL_NATIVE_HALF
+#define HCL_HW_F16 1
+#else
+#define HCL_HW_F16 0
+#endif
+#endif
+#if HCL_HW_F16
+typedef short hcl_v8hi __attribute__((vector_size(16)));
+typedef float hcl_v8sf __attribute__((vector_size(32)));
+inline float8 hcl_f16x8_to_f32_hw(short8 h) {
+    hcl_v8sf r = __builtin_ia32_vcvtph2ps256(*(const hcl_v8hi *)&h);
+    return *(const float8 *)&r;
+}
+inline float8 hcl_load8_f16(const global ushort *p, size_t i) { return hcl_f16x8_to_f32_hw(as_short8(vload8(0, p + i))); }
+inline void hcl_store8_f16(global ushort *p, size_t i, float8 v) {
+    hcl_v8hi h = __builtin_ia32_vcvtps2ph256(*(const hcl_v8sf *)&v, 0);  // imm 0: nearest even
+    vstore8(as_ushort8(*(const short8 *)&h), 0, p + i);
+}
+#else
 inline float8 hcl_load8_f16(const global ushort *p, size_t i) { return hcl_f16x8_bits_to_f32(convert_uint8(vload8(0, p + i))); }
 inline void hcl_store8_f16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_f16_bits(v)), 0, p + i); }
+#endif
 inline float8 hcl_load8_bf16(const global ushort *p, size_t i) { return hcl_bf16x8_bits_to_f32(convert_uint8(vload8(0, p + i))); }
 inline void hcl_store8_bf16(global ushort *p, size_t i, float8 v) { vstore8(convert_ushort8(hcl_f32x8_to_bf16_bits(v)), 0, p + i); }
 #endif  // HCL_COMMON_VEC_H
@@ -233,8 +259,11 @@ inline uint16 hcl_f32x16_to_bf16_bits(float16 f) { return (uint16)(hcl_f32x8_to_
 #define HCL_STORE16(dt, p, i, v) HCL_CAT(hcl_store16_, dt)((p), (i), (v))
 inline float16 hcl_load16_f32(const global float *p, size_t i) { return vload16(0, p + i); }
 inline void hcl_store16_f32(global float *p, size_t i, float16 v) { vstore16(v, 0, p + i); }
-inline float16 hcl_load16_f16(const global ushort *p, size_t i) { return hcl_f16x16_bits_to_f32(convert_uint16(vload16(0, p + i))); }
-inline void hcl_store16_f16(global ushort *p, size_t i, float16 v) { vstore16(convert_ushort16(hcl_f32x16_to_f16_bits(v)), 0, p + i); }
+inline float16 hcl_load16_f16(const global ushort *p, size_t i) { return (float16)(hcl_load8_f16(p, i), hcl_load8_f16(p, i + 8)); }
+inline void hcl_store16_f16(global ushort *p, size_t i, float16 v) {
+    hcl_store8_f16(p, i, v.lo);
+    hcl_store8_f16(p, i + 8, v.hi);
+}
 inline float16 hcl_load16_bf16(const global ushort *p, size_t i) { return hcl_bf16x16_bits_to_f32(convert_uint16(vload16(0, p + i))); }
 inline void hcl_store16_bf16(global ushort *p, size_t i, float16 v) { vstore16(convert_ushort16(hcl_f32x16_to_bf16_bits(v)), 0, p + i); }
 
@@ -244,7 +273,14 @@ typedef float16 hcl_storage16_f32;
 typedef ushort16 hcl_storage16_f16;
 typedef ushort16 hcl_storage16_bf16;
 inline float16 hcl_cvt16_f32(float16 v) { return v; }
+#if HCL_HW_F16
+inline float16 hcl_cvt16_f16(ushort16 v) {
+    short16 h = as_short16(v);
+    return (float16)(hcl_f16x8_to_f32_hw(h.lo), hcl_f16x8_to_f32_hw(h.hi));
+}
+#else
 inline float16 hcl_cvt16_f16(ushort16 v) { return hcl_f16x16_bits_to_f32(convert_uint16(v)); }
+#endif
 inline float16 hcl_cvt16_bf16(ushort16 v) { return hcl_bf16x16_bits_to_f32(convert_uint16(v)); }
 #endif  // HCL_COMMON_VEC16_H
 

@@ -40,61 +40,20 @@
 #define B_T HCL_T(B_DT)
 #define C_T HCL_T(C_DT)
 #define BIAS_T HCL_T(BIAS_DT)
-// F16 <-> F32 of 16 values with the x86 conversion instructions (vcvtph2ps exact, vcvtps2ph
-// round-to-nearest-even; subnormals, inf and NaN kept) where the compiler targets it (PoCL on x86: several times fewer
-// instructions than common.h's integer form, which every other target uses).
-#if defined(__AVX512F__)
-typedef short gemm_v16hi __attribute__((vector_size(32)));
-typedef float gemm_v16sf __attribute__((vector_size(64)));
-inline float16 gemm_load16_f16(const global ushort *p, size_t i)
-{
-    const short16 hs = as_short16(vload16(0, p + i));
-    const float16 z = 0.0f;
-    const gemm_v16sf r = __builtin_ia32_vcvtph2ps512_mask(*(const gemm_v16hi *)&hs, *(const gemm_v16sf *)&z, (ushort)0xffff, 4);
-    return *(const float16 *)&r;
-}
-#elif defined(__F16C__)
-typedef short gemm_v8hi __attribute__((vector_size(16)));
-typedef float gemm_v8sf __attribute__((vector_size(32)));
-inline float16 gemm_load16_f16(const global ushort *p, size_t i)
-{
-    const short8 lo = as_short8(vload8(0, p + i)), hi = as_short8(vload8(1, p + i));
-    const gemm_v8sf rl = __builtin_ia32_vcvtph2ps256(*(const gemm_v8hi *)&lo), rh = __builtin_ia32_vcvtph2ps256(*(const gemm_v8hi *)&hi);
-    return (float16)(*(const float8 *)&rl, *(const float8 *)&rh);
-}
-#else
-inline float16 gemm_load16_f16(const global ushort *p, size_t i) { return hcl_load16_f16(p, i); }
-#endif
-#if defined(__AVX512F__)
-inline void gemm_store16_f16(global ushort *p, size_t i, float16 v)
-{
-    const short16 z = 0;
-    const gemm_v16hi h = __builtin_ia32_vcvtps2ph512_mask(*(const gemm_v16sf *)&v, 0, *(const gemm_v16hi *)&z, (ushort)0xffff);
-    vstore16(as_ushort16(*(const short16 *)&h), 0, p + i);
-}
-#else
-inline void gemm_store16_f16(global ushort *p, size_t i, float16 v) { hcl_store16_f16(p, i, v); }
-#endif
-inline void gemm_store16_f32(global float *p, size_t i, float16 v) { vstore16(v, 0, p + i); }
-inline void gemm_store16_bf16(global ushort *p, size_t i, float16 v) { hcl_store16_bf16(p, i, v); }
-#define GEMM_STORE16(dt, p, i, v) HCL_CAT(gemm_store16_, dt)((p), (i), (v))
-inline float16 gemm_load16_f32(const global float *p, size_t i) { return vload16(0, p + i); }
-inline float16 gemm_load16_bf16(const global ushort *p, size_t i) { return hcl_load16_bf16(p, i); }
-#define GEMM_LOAD16(dt, p, i) HCL_CAT(gemm_load16_, dt)((p), (i))
-
-// scalar accesses use HCL_LOAD/HCL_STORE (branch-free conversions, see common.h)
+// scalar accesses use HCL_LOAD/HCL_STORE (branch-free conversions), 16-wide ones HCL_LOAD16/
+// HCL_STORE16 (the x86 F16 instructions where PoCL targets them; see common.h)
 #define LOAD_A(p, i) HCL_LOAD(A_DT, p, i)
-#define LOAD_A16(p, i) GEMM_LOAD16(A_DT, p, i)
+#define LOAD_A16(p, i) HCL_LOAD16(A_DT, p, i)
 #define LOAD_B(p, i) HCL_LOAD(B_DT, p, i)
-#define LOAD_B16(p, i) GEMM_LOAD16(B_DT, p, i)
+#define LOAD_B16(p, i) HCL_LOAD16(B_DT, p, i)
 #define B_V16 HCL_V16(B_DT)
 #define CVT_B16(v) HCL_CVT16(B_DT, v)
 #define LOAD_C(p, i) HCL_LOAD(C_DT, p, i)
-#define LOAD_C16(p, i) GEMM_LOAD16(C_DT, p, i)
+#define LOAD_C16(p, i) HCL_LOAD16(C_DT, p, i)
 #define STORE_C(p, i, v) HCL_STORE(C_DT, p, i, v)
-#define STORE_C16(p, i, v) GEMM_STORE16(C_DT, p, i, v)
+#define STORE_C16(p, i, v) HCL_STORE16(C_DT, p, i, v)
 #define LOAD_BIAS(p, i) HCL_LOAD(BIAS_DT, p, i)
-#define LOAD_BIAS16(p, i) GEMM_LOAD16(BIAS_DT, p, i)
+#define LOAD_BIAS16(p, i) HCL_LOAD16(BIAS_DT, p, i)
 
 #define GEMM_TM 16            /* rows of C per work-item == packed A panel height */
 #define GEMM_TN 32            /* cols of C per work-item (two float16) */
