@@ -169,12 +169,11 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
 // ---- Fixed-window kernels. The window (PKH x PKW, stride PSH x PSW, pad PPH x PPW, PCIP; PREM
 // = some cells lie in no window's stride block) comes in as -D constants, so the window loops
 // have constant trip counts and unroll, and the body is straight-line: PoCL vectorises it across
-// the work-items of dim 0. The range is (QR, N*C*P): dim 0 = a lane of an output row (QR = Q
-// rounded up to the work-group width), dim 1 = the row r = (n*C + c)*P + p. There is no early
-// return on the lane (it would stop the vectoriser); instead lane l computes column
-// q = l - shift, shift = QR - Q for rows r >= R0 and 0 below, so every load, live or not, stays
-// inside x and y (the launcher picks R0 so; without padding the addresses stay affine in the
-// lane), and only lanes with 0 <= q < Q store. ----
+// the work-items of dim 0. The range is (QR, P, N*C): dim 0 = a lane of output row
+// r = (n*C + c)*P + p (QR = Q rounded up to the work-group width). There is no early return on
+// the lane (it would stop the vectoriser); instead lane l computes column q = l - shift,
+// shift = QR - Q for rows r >= R0 and 0 below, so every load, live or not, stays inside x and y
+// (the launcher picks R0 so), and only lanes with 0 <= q < Q store. ----
 #ifndef PKH
 #define PKH 2
 #define PKW 2
@@ -188,7 +187,7 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
 #ifndef PPAIR
 #define PPAIR 0
 #endif
-#define POOL_SIZES int NR, int GH, int GW, int GP, int GQ, int QR, int R0
+#define POOL_SIZES int GH, int GW, int GP, int GQ, int QR, int R0
 
 // Raw bits of a stored value as uint and back, the sign bit, the infinity's bits (a larger
 // magnitude is a NaN), and the value of the bits as float: max pooling compares bits.
@@ -213,17 +212,16 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
 #define HCL_DT_IS_f16 0
 #define HCL_DT_IS_bf16 0
 
-// This work-item's row r (rows past the NR rows, from rounding the range up, redo the last row)
-// and output column q (see above); it stores only if live.
-// Row r (rows past the NR rows, from rounding the range up, redo the last row), lane l and output
-// column q = l - shift of this work-item, and whether it stores (live). Addresses are formed
-// from a per-row base plus the lane (never from q, which may be negative): the vectoriser then
-// sees consecutive lanes as consecutive (or stride-PSW) addresses without runtime checks.
-#define POOL_LANE                                                              \
-    size_t l = get_global_id(0);                                               \
-    int r = min((int)get_global_id(1), NR - 1), nc = r / GP, p = r - nc * GP;  \
-    int shift = r >= R0 ? QR - GQ : 0, q = (int)l - shift;                     \
-    bool live = q >= 0 && q < GQ && (int)get_global_id(1) < NR;                \
+// Output row p (rows past P, from rounding the range up, redo the last row), plane nc, lane l,
+// output column q = l - shift, and whether the work-item stores (live). The range is 3-D, so no
+// division: one by a runtime value would be sunk into the live-only code and run per lane.
+// Addresses are a per-row base plus the lane (never q, which may be negative): the vectoriser
+// then sees consecutive lanes at consecutive (or stride-PSW) addresses without runtime checks.
+#define POOL_LANE                                                             \
+    size_t l = get_global_id(0);                                              \
+    int p = min((int)get_global_id(1), GP - 1), nc = get_global_id(2);        \
+    int r = nc * GP + p, shift = r >= R0 ? QR - GQ : 0, q = (int)l - shift;   \
+    bool live = q >= 0 && q < GQ && (int)get_global_id(1) < GP;               \
     size_t ybase = (size_t)((long)r * GQ - shift) /* + l: output (r, q) */
 
 // x's cell (h, column j of this lane's window) in `plane`: hc, wc are the clamped row and column.
@@ -239,9 +237,40 @@ inline float pool_divisor_fixed(int p, int q, int GH, int GW) {
     return (float)(nh * nw);
 }
 
-// maxpool_fwd with the window as constants. Compares the stored bits as sign-magnitude integers
-// (no F16 decode): same order as the values, -0 == +0, NaN (magnitude above infinity's) wins.
-// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (QR, N*C*P)
+// Pair mode (PPAIR: F16/BF16 x side, PSW == 2, PPW == 0, W and the x-side offset even,
+// little-endian device): a window row's two columns are one aligned 32-bit word, loaded and
+// stored whole. This also keeps LLVM's SLP vectoriser from packing the two neighbours into a
+// 2-vector, after which PoCL's work-item loop no longer vectorises.
+#if PPAIR && !defined(__ENDIAN_LITTLE__)
+#undef PPAIR
+#define PPAIR 0
+#endif
+#if HCL_CAT(HCL_DT_IS_, X_DT)
+typedef ulong pool_pair;
+#define POOL_HALF_BITS 32
+#else
+typedef uint pool_pair;
+#define POOL_HALF_BITS 16
+#endif
+#define POOL_PAIR_LO(w) ((uint)((w) & ((pool_pair)1 << POOL_HALF_BITS) - 1))
+#define POOL_PAIR_HI(w) ((uint)((w) >> POOL_HALF_BITS))
+
+// One cell of a max window: raw bits b, whether it is inside x, its index h*W + w. Keys compare
+// the bits as sign-magnitude integers (no F16 decode): same order as the values, -0 == +0; a NaN
+// (magnitude above infinity's) wins and the first NaN stays.
+inline void pool_max_cell(uint b, bool in, int at, int *best, uint *bits, bool *bnan, int *idx) {
+    uint mag = b & (POOL_SIGN(X_DT) - 1u);
+    int key = (b & POOL_SIGN(X_DT)) ? -(int)mag : (int)mag;
+    bool nan = mag > POOL_INF(X_DT);
+    bool take = in && (*idx < 0 || (!*bnan && (key > *best || nan)));
+    *best = take ? key : *best;
+    *bits = take ? b : *bits;
+    *bnan = take ? nan : *bnan;
+    *idx = take ? at : *idx;
+}
+
+// maxpool_fwd with the window as constants.
+// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (QR, P, N*C)
 kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
                               const global HCL_T(X_DT) *x, ulong x_off, POOL_SIZES) {
     POOL_LANE;
@@ -251,23 +280,23 @@ kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *ar
     uint bits = 0;
     bool bnan = false;
     __attribute__((opencl_unroll_hint))
-    for (int i = 0; i < PKH; i++)
+    for (int i = 0; i < PKH; i++) {
+        int h = h0 + i, hc = PPH ? clamp(h, 0, GH - 1) : h;
+        bool hin = PPH == 0 || (h >= 0 && h < GH);  // without padding every window cell is inside x
+#if PPAIR
+        pool_pair wd = ((const global pool_pair *)x)[(plane + (long)hc * GW - 2L * shift) / 2 + l];
+        pool_max_cell(POOL_PAIR_LO(wd), hin, h * GW + w0, &best, &bits, &bnan, &idx);
+        if (PKW == 2) pool_max_cell(POOL_PAIR_HI(wd), hin, h * GW + w0 + 1, &best, &bits, &bnan, &idx);
+#else
         __attribute__((opencl_unroll_hint))
         for (int j = 0; j < PKW; j++) {
-            int h = h0 + i, w = w0 + j;
-            // without padding every window cell is inside x (floor mode)
-            bool in = (PPH == 0 || (h >= 0 && h < GH)) && (PPW == 0 || (w >= 0 && w < GW));
-            int hc = PPH ? clamp(h, 0, GH - 1) : h, wc = PPW ? clamp(w, 0, GW - 1) : w;
-            uint b = HCL_CAT(pool_bits_, X_DT)(x[POOL_XI(plane, hc, wc, j)]);
-            uint mag = b & (POOL_SIGN(X_DT) - 1u);
-            int key = (b & POOL_SIGN(X_DT)) ? -(int)mag : (int)mag;
-            bool nan = mag > POOL_INF(X_DT);
-            bool take = in && (idx < 0 || (!bnan && (key > best || nan)));
-            best = take ? key : best;
-            bits = take ? b : bits;
-            bnan = take ? nan : bnan;
-            idx = take ? h * GW + w : idx;
+            int w = w0 + j, wc = PPW ? clamp(w, 0, GW - 1) : w;
+            bool in = hin && (PPW == 0 || (w >= 0 && w < GW));
+            pool_max_cell(HCL_CAT(pool_bits_, X_DT)(x[POOL_XI(plane, hc, wc, j)]), in, h * GW + w, &best, &bits, &bnan,
+                          &idx);
         }
+#endif
+    }
     if (!live) return;
 #if HCL_CAT(HCL_DT_CODE_, X_DT) == HCL_CAT(HCL_DT_CODE_, Y_DT)
     y[y_off + o] = HCL_CAT(pool_store_, Y_DT)(bits);
@@ -278,7 +307,7 @@ kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *ar
 }
 
 // avgpool_fwd with the window as constants.
-// y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (QR, N*C*P)
+// y (N,C,P,Q) Y_DT, x (N,C,H,W) X_DT; global = (QR, P, N*C)
 kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
                               POOL_SIZES) {
     POOL_LANE;
@@ -286,15 +315,23 @@ kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global H
     int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
     float acc = 0.0f;
     __attribute__((opencl_unroll_hint))
-    for (int i = 0; i < PKH; i++)
+    for (int i = 0; i < PKH; i++) {
+        int h = h0 + i, hc = PPH ? clamp(h, 0, GH - 1) : h;
+        bool hin = PPH == 0 || (h >= 0 && h < GH);
+#if PPAIR
+        pool_pair wd = ((const global pool_pair *)x)[(plane + (long)hc * GW - 2L * shift) / 2 + l];
+        // one accumulation chain: no independent per-row sums for the SLP vectoriser to pack
+        acc += hin ? HCL_CAT(pool_decode_, X_DT)(POOL_PAIR_LO(wd)) : 0.0f;
+        if (PKW == 2) acc += hin ? HCL_CAT(pool_decode_, X_DT)(POOL_PAIR_HI(wd)) : 0.0f;
+#else
         __attribute__((opencl_unroll_hint))
         for (int j = 0; j < PKW; j++) {
-            int h = h0 + i, w = w0 + j;
-            bool in = (PPH == 0 || (h >= 0 && h < GH)) && (PPW == 0 || (w >= 0 && w < GW));
-            int hc = PPH ? clamp(h, 0, GH - 1) : h, wc = PPW ? clamp(w, 0, GW - 1) : w;
+            int w = w0 + j, wc = PPW ? clamp(w, 0, GW - 1) : w;
             float v = HCL_LOAD(X_DT, x, POOL_XI(plane, hc, wc, j));
-            acc += in ? v : 0.0f;
+            acc += hin && (PPW == 0 || (w >= 0 && w < GW)) ? v : 0.0f;
         }
+#endif
+    }
     float div = pool_divisor_fixed(p, q, GH, GW);
     if (!live) return;
     HCL_STORE(Y_DT, y, y_off + ybase + l, acc / div);
@@ -313,24 +350,21 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
     size_t plane = dx_off + (size_t)nc * GH * GW;
     int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
     bool lastp = p == GP - 1, lastq = q == GQ - 1;
-#if PPAIR && defined(__ENDIAN_LITTLE__)
-    // PSW == 2, PPW == 0, W and dx_off even: the window's two columns are one aligned 32-bit
-    // (F16/BF16) or 64-bit (F32) store. (Masked stride-2 stores cost PoCL's vectoriser too much:
-    // it would not vectorise.) No column lies after the last block here.
+#if PPAIR
+    // pairs (see above); g converted once, each half is g's bits or 0 (+0.0 in every dtype)
+#if HCL_CAT(HCL_DT_IS_, X_DT)
+    pool_pair gb = as_uint(g);
+#else
+    pool_pair gb = HCL_CAT(hcl_f32_to_, HCL_CAT(X_DT, _bits))(g);
+#endif
     __attribute__((opencl_unroll_hint))
     for (int i = 0; i < (PREM ? 2 : 1) * PSH; i++) {
         int h = h0 + i;
         bool hin = (PPH == 0 && i < PKH) || (h >= 0 && h < GH);
         bool own = live && hin && (i < PSH || lastp);
         int e = is_max ? win - h * GW - w0 : (i < PKH ? (PKW == 2 ? 2 : 0) : -1);  // 0, 1: that cell, 2: both
-        float a = e == 0 || e == 2 ? g : 0.0f, b = e == 1 || e == 2 ? g : 0.0f;
-        size_t at = (plane + (long)h * GW - 2L * shift) / 2 + l;
-#if HCL_CAT(HCL_DT_IS_, X_DT)
-        if (own) ((global ulong *)dx)[at] = (ulong)as_uint(a) | (ulong)as_uint(b) << 32;
-#else
-        if (own) ((global uint *)dx)[at] = HCL_CAT(hcl_f32_to_, HCL_CAT(X_DT, _bits))(a) |
-                                           HCL_CAT(hcl_f32_to_, HCL_CAT(X_DT, _bits))(b) << 16;
-#endif
+        pool_pair wd = (e == 0 || e == 2 ? gb : 0) | (e == 1 || e == 2 ? gb << POOL_HALF_BITS : 0);
+        if (own) ((global pool_pair *)dx)[(plane + (long)h * GW - 2L * shift) / 2 + l] = wd;
     }
 #else
     __attribute__((opencl_unroll_hint))
@@ -348,14 +382,14 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
 #endif
 }
 
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (QR, N*C*P)
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (QR, P, N*C)
 kernel void maxpool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
                               const global int *argmax, ulong a_off, POOL_SIZES) {
-    pool_bwd_fixed(dx, dx_off, dy, dy_off, argmax, a_off, NR, GH, GW, GP, GQ, QR, R0, true);
+    pool_bwd_fixed(dx, dx_off, dy, dy_off, argmax, a_off, GH, GW, GP, GQ, QR, R0, true);
 }
 
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (QR, N*C*P)
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT; global = (QR, P, N*C)
 kernel void avgpool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
                               POOL_SIZES) {
-    pool_bwd_fixed(dx, dx_off, dy, dy_off, 0, 0, NR, GH, GW, GP, GQ, QR, R0, false);
+    pool_bwd_fixed(dx, dx_off, dy, dy_off, 0, 0, GH, GW, GP, GQ, QR, R0, false);
 }

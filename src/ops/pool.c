@@ -88,13 +88,13 @@ static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, cons
     return hcl_kernel_get(ctx, "pool", opts, name, k);
 }
 
-/* ---- Fixed-window kernels (pool.cl's *_fixed): the window as -D constants, range (QR, rows) ---- */
+/* ---- Fixed-window kernels (pool.cl's *_fixed): the window as -D constants, range (QR, P, N*C) ---- */
 typedef struct fixed_plan {
     int ok;                 /* 0: use the generic kernels */
     int rem;                /* some cells of x lie in no window's stride block */
-    int pair;               /* stride_w 2, pad_w 0, W and x's offset even: the backward stores pairs */
-    cl_int sizes[7];        /* POOL_SIZES: NR, H, W, P, Q, QR, R0 */
-    size_t global[2], local[2];
+    int pair;               /* stride_w 2, pad_w 0, W and x's offset even: pair loads/stores */
+    cl_int sizes[6];        /* POOL_SIZES: H, W, P, Q, QR, R0 */
+    size_t global[3], local[3];
 } fixed_plan;
 
 /* Plans the fixed-window launch: small windows only (the loops unroll), and tensors large enough
@@ -124,12 +124,15 @@ static fixed_plan plan_fixed(const pool_geo *g, const hcl_pool2d_desc *d, const 
     /* cells after the last window's block: rows from P*SH - PH, columns from Q*SW - PW */
     f.rem = (int64_t)g->p * d->stride_h - d->pad_h < g->h || (int64_t)g->q * d->stride_w - d->pad_w < g->w;
     f.pair = d->stride_w == 2 && d->pad_w == 0 && g->w % 2 == 0 && hcl_off(x) % 2 == 0;
-    cl_int s[7] = {(cl_int)rows, g->h, g->w, g->p, g->q, (cl_int)qr, (cl_int)r0};
+    cl_int s[6] = {g->h, g->w, g->p, g->q, (cl_int)qr, (cl_int)r0};
     memcpy(f.sizes, s, sizeof s);
+    /* work-groups of QR x up to 256 / QR rows of one plane (more rows than P are clamped) */
     f.local[0] = (size_t)l0;
-    f.local[1] = (size_t)(256 / l0 < rows ? 256 / l0 : rows);
+    f.local[1] = (size_t)(256 / l0 < g->p ? 256 / l0 : g->p);
+    f.local[2] = 1;
     f.global[0] = (size_t)qr;
-    f.global[1] = ((size_t)rows + f.local[1] - 1) / f.local[1] * f.local[1];
+    f.global[1] = ((size_t)g->p + f.local[1] - 1) / f.local[1] * f.local[1];
+    f.global[2] = (size_t)g->n * g->c;
     f.ok = 1;
     return f;
 }
@@ -148,9 +151,9 @@ static hcl_status run_fixed(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const 
     hcl_karg a[16];
     size_t n = 0;
     for (; n < nargs; n++) a[n] = args[n];
-    for (int i = 0; i < 7; i++) a[n++] = HCL_ARG(f->sizes[i]);
+    for (int i = 0; i < 6; i++) a[n++] = HCL_ARG(f->sizes[i]);
     HCL_TRY(hcl_kernel_set_args(ctx, k, a, n));
-    return hcl_kernel_run(ctx, k, 2, f->global, f->local);
+    return hcl_kernel_run(ctx, k, 3, f->global, f->local);
 }
 
 /* Windows do not overlap: the backward writes each window's own cells (no gather). */
