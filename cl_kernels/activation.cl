@@ -39,7 +39,11 @@
             HCL_STORE8(Y_DT, y, y_off + i, HCL_MAP8(hcl_act_forward, act, v, alpha));                    \
             return;                                                                                      \
         }                                                                                                \
-        for (size_t e = min((size_t)n, i + VEC); i < e; i++) /* one element, or the tail */            \
+        if (VEC == 1) { /* straight-line: PoCL vectorises the work-item loop */                      \
+            HCL_STORE(Y_DT, y, y_off + i, hcl_act_forward(act, HCL_LOAD(X_DT, x, x_off + i), alpha));  \
+            return;                                                                                      \
+        }                                                                                                \
+        for (size_t e = min((size_t)n, i + VEC); i < e; i++) /* the tail */                            \
             HCL_STORE(Y_DT, y, y_off + i, hcl_act_forward(act, HCL_LOAD(X_DT, x, x_off + i), alpha));  \
     }
 
@@ -55,6 +59,11 @@
             float8 v = HCL_LOAD8(X_DT, x, x_off + i);                                                     \
             HCL_STORE8(DX_DT, dx, dx_off + i,                                                             \
                        HCL_LOAD8(DY_DT, dy, dy_off + i) * HCL_MAP8(hcl_act_backward, act, v, alpha));     \
+            return;                                                                                       \
+        }                                                                                                 \
+        if (VEC == 1) {                                                                                   \
+            HCL_STORE(DX_DT, dx, dx_off + i,                                                              \
+                      HCL_LOAD(DY_DT, dy, dy_off + i) * hcl_act_backward(act, HCL_LOAD(X_DT, x, x_off + i), alpha)); \
             return;                                                                                       \
         }                                                                                                 \
         for (size_t e = min((size_t)n, i + VEC); i < e; i++)                                              \
