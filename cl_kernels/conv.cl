@@ -25,6 +25,9 @@
                  int GPH, int GPW, int GDH, int GDW, int GG
 #define CONV_GEO_ARGS GN, GC, GH, GW, GK, GP, GQ, GR, GS, GSH, GSW, GPH, GPW, GDH, GDW, GG
 
+#ifndef CONV_SPEC
+// ---- generic kernels (runtime geometry) ----
+
 // cols: per image n (of the chunk starting at n0), row crs = (c*R + r)*S + s, column pq:
 // cols[n*col_ns + crs*col_rs + pq] = x[n0+n, c, p*sh - ph + r*dh, q*sw - pw + s*dw] (0 in padding).
 // x (N,C,H,W) X_DT, cols X_DT; global = (Q, P, nc*C*R*S)
@@ -277,6 +280,8 @@ kernel void conv_bias_grad_part(global float *part, ulong part_off, const global
     part[part_off + (size_t)j * GK + k] = acc;
 }
 
+#endif  // !CONV_SPEC
+
 // Stage 2: out[e] += sum over j = 0..J-1 (in order) of part[j*E + e].
 // dw (E) W_DT or dbias (E) B_DT, part (J, E) F32; global = E
 kernel void conv_reduce_w(global HCL_T(W_DT) *out, ulong out_off, const global float *part, ulong part_off,
@@ -297,6 +302,7 @@ kernel void conv_reduce_b(global HCL_T(B_DT) *out, ulong out_off, const global f
     HCL_STORE(B_DT, out, out_off + e, HCL_LOAD(B_DT, out, out_off + e) + acc);
 }
 
+#ifndef CONV_SPEC
 // dyp[k, n*P*Q + pq] = dy[n0+n, k, pq]: the images of a chunk side by side, so one GEMM over
 // K-dim nc*P*Q sums them in FP32.
 // dyp (K, nc*P*Q) Y_DT, dy (N,K,P,Q) Y_DT; global = (P*Q, K, nc)
@@ -307,3 +313,257 @@ kernel void conv_pack_dy(global HCL_T(Y_DT) *dyp, ulong dyp_off, const global HC
     size_t pqn = (size_t)GP * GQ;
     dyp[dyp_off + ((size_t)k * nc + n) * pqn + pq] = dy[dy_off + (((size_t)n0 + n) * GK + k) * pqn + pq];
 }
+#endif  // !CONV_SPEC
+
+#ifdef CONV_SPEC
+// ---- kernels specialised for one layer geometry (built with -DCONV_SPEC=1 and the constants
+// below; the geometry arguments are passed as everywhere else, but only GN, the batch, is read).
+// Every loop of the forward and backward-data bodies has a fixed trip count and unrolls, every
+// division is by a constant: the body is straight-line and PoCL vectorises it across the
+// work-items of dim 0 (consecutive output columns, addressed from the 64-bit id). Runtime
+// divisors, or row offsets that are runtime multiples (which clang's SLP vectoriser packs into
+// small vectors before PoCL builds its work-item loops), made the loop vectoriser give up. The
+// weights come as F32 (conv_spec_prep_w): read unconditionally and uniform over a work-group,
+// they are hoisted out of the work-item loop. Backward weight is a reduction over (n, p, q):
+// explicit float16 accumulators over q instead.
+//   CONV_G, CONV_CPG, CONV_KPG: groups, C/G, K/G; CONV_H, CONV_W, CONV_P, CONV_Q: input and
+//   output size; CONV_R, CONV_S, CONV_SH, CONV_SW, CONV_PH, CONV_PW, CONV_DH, CONV_DW: filter,
+//   stride, pad, dilation; CONV_KB: output channels per forward work-item; CONV_KBW: output
+//   channels per backward-weight work-item; CONV_L0 x CONV_L1: forward work-group, CONV_DL0 x
+//   CONV_DL1: backward-data work-group; CONV_DATA: backward data built (K/G*R*S small enough to
+//   unroll).
+#define CONV_RS (CONV_R * CONV_S)
+#define CONV_C (CONV_G * CONV_CPG)
+#define CONV_K (CONV_G * CONV_KPG)
+#define CONV_CRS (CONV_CPG * CONV_RS)
+
+// wf[e] = w[e] for e < E = K*C/G*R*S, then (when nb = K) wf[E + k] = bias[k] or 0 without a
+// bias: the weights as F32 once per call, so the kernels below read them with no conversion.
+// wf (E + nb) F32, w (E) W_DT, bias (K) B_DT or unused; global = E + nb
+kernel void conv_spec_prep_w(global float *wf, ulong wf_off, const global HCL_T(W_DT) *wt, ulong w_off,
+                             const global HCL_T(B_DT) *bias, ulong b_off, int has_bias, int e_count, int nb) {
+    int i = get_global_id(0);
+    if (i >= e_count + nb) return;
+    float v = 0.0f;
+    if (i < e_count) v = HCL_LOAD(W_DT, wt, w_off + i);
+    else if (has_bias) v = HCL_LOAD(B_DT, bias, b_off + (i - e_count));
+    wf[wf_off + i] = v;
+}
+
+// F32 copies of x (for the backward weight, which reads each x element R*S times per block of
+// output channels) and of dy (for the backward data, which reads each dy element about R*S
+// times). out (n) F32, in (n) X_DT / Y_DT; global = n
+kernel void conv_spec_prep_x(global float *out, ulong out_off, const global HCL_T(X_DT) *in, ulong in_off, ulong n) {
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    out[out_off + i] = HCL_LOAD(X_DT, in, in_off + i);
+}
+
+kernel void conv_spec_prep_y(global float *out, ulong out_off, const global HCL_T(Y_DT) *in, ulong in_off, ulong n) {
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    out[out_off + i] = HCL_LOAD(Y_DT, in, in_off + i);
+}
+
+// y (N,K,P,Q) Y_DT, x (N,C,H,W) X_DT, wf (K*C/G*R*S + K) F32: the weights, then the bias (or 0),
+// from conv_spec_prep_w. One output pixel (p, q) and output channels k0 .. k0+KB-1 of one group
+// per work-item.
+// global = (roundup(Q, L0), roundup(P, L1), N*G*ceil((K/G)/KB)), local = (L0, L1, 1)
+kernel __attribute__((reqd_work_group_size(CONV_L0, CONV_L1, 1)))
+void conv_spec_fwd(global HCL_T(Y_DT) *restrict y, ulong y_off, const global HCL_T(X_DT) *restrict x, ulong x_off,
+                   const global float *restrict wf, ulong wf_off, CONV_GEO) {
+    // addresses along dim 0 are built from the 64-bit id (qz + constant), which LLVM sees as
+    // consecutive across work-items (a sign-extended int index would become a gather)
+    size_t qz = get_global_id(0);
+    int q = (int)qz, p = get_global_id(1), t = get_global_id(2);
+    const int nkb = (CONV_KPG + CONV_KB - 1) / CONV_KB;
+    int gn = t / nkb, kb = t - gn * nkb;
+    int n = gn / CONV_G, g = gn - n * CONV_G;
+    int k0 = g * CONV_KPG + kb * CONV_KB, nk = min(CONV_KB, CONV_KPG - kb * CONV_KB);
+    // The block's weights and bias: the same for all work-items of the work-group, read
+    // unconditionally, so PoCL hoists them out of its work-item loop. Channels past the group's
+    // end (nk < KB) repeat its last channel and are not stored.
+    float wr[CONV_KB * CONV_CRS], br[CONV_KB];
+    #pragma unroll
+    for (int kk = 0; kk < CONV_KB; kk++) {
+        size_t kw = (size_t)(k0 + min(kk, nk - 1));
+        #pragma unroll
+        for (int i = 0; i < CONV_CRS; i++) wr[kk * CONV_CRS + i] = wf[wf_off + kw * CONV_CRS + i];
+        br[kk] = wf[wf_off + (size_t)CONV_K * CONV_CRS + kw];
+    }
+    if (q < CONV_Q && p < CONV_P) {
+        float xv[CONV_CRS];
+        int h0 = p * CONV_SH - CONV_PH, w0 = q * CONV_SW - CONV_PW;
+        #pragma unroll
+        for (int c = 0; c < CONV_CPG; c++) {
+            size_t xc = x_off + ((size_t)n * CONV_C + g * CONV_CPG + c) * CONV_H * CONV_W;
+            #pragma unroll
+            for (int r = 0; r < CONV_R; r++) {
+                int h = h0 + r * CONV_DH;
+                size_t xr = xc + (size_t)(long)(h * CONV_W) + qz * CONV_SW;  // wraps where h < 0: not read
+                #pragma unroll
+                for (int s = 0; s < CONV_S; s++) {
+                    int w = w0 + s * CONV_DW;
+                    bool ok = (h >= 0) & (h < CONV_H) & (w >= 0) & (w < CONV_W);
+                    xv[(c * CONV_R + r) * CONV_S + s] =
+                        ok ? HCL_LOAD(X_DT, x, xr + (size_t)(long)(s * CONV_DW - CONV_PW)) : 0.0f;
+                }
+            }
+        }
+        size_t yo = y_off + (((size_t)n * CONV_K + k0) * CONV_P + p) * CONV_Q + qz;
+        #pragma unroll
+        for (int kk = 0; kk < CONV_KB; kk++) {
+            float acc = br[kk];
+            #pragma unroll
+            for (int i = 0; i < CONV_CRS; i++) acc = fma(xv[i], wr[kk * CONV_CRS + i], acc);
+            if (kk < nk) HCL_STORE(Y_DT, y, yo + (size_t)kk * CONV_P * CONV_Q, acc);
+        }
+    }
+}
+
+#if CONV_DATA
+// dx (N,C,H,W) X_DT, dyf (N,K,P,Q) F32 (dy itself or conv_spec_prep_y), wf (K,C/G,R,S) F32
+// (conv_spec_prep_w). A gather: one input pixel (h, w) and
+// all C/G channels of its group per work-item, dx[n,c,h,w] = sum over r, s, then k of the group
+// (that order) of dy[n,k,p,q] w[k,c',r,s] where h = p*sh - ph + r*dh, w = q*sw - pw + s*dw.
+// global = (roundup(W, DL0), roundup(H, DL1), N*G), local = (DL0, DL1, 1)
+kernel __attribute__((reqd_work_group_size(CONV_DL0, CONV_DL1, 1)))
+void conv_spec_bwd_data(global HCL_T(X_DT) *restrict dx, ulong dx_off, const global float *restrict dyf,
+                        ulong dy_off, const global float *restrict wf, ulong wf_off, CONV_GEO) {
+    size_t wz = get_global_id(0);  // 64-bit, as qz in conv_spec_fwd
+    int w = (int)wz, h = get_global_id(1), t = get_global_id(2);
+    int n = t / CONV_G, g = t - n * CONV_G;
+    // the group's weights (K/G, C/G, R, S), uniform over the work-group (as in conv_spec_fwd)
+    float wr[CONV_KPG * CONV_CRS];
+    #pragma unroll
+    for (int i = 0; i < CONV_KPG * CONV_CRS; i++) wr[i] = wf[wf_off + (size_t)g * CONV_KPG * CONV_CRS + i];
+    if (w < CONV_W && h < CONV_H) {
+        float acc[CONV_CPG];
+        #pragma unroll
+        for (int c = 0; c < CONV_CPG; c++) acc[c] = 0.0f;
+        size_t pqn = (size_t)CONV_P * CONV_Q, dyn = dy_off + ((size_t)n * CONV_K + g * CONV_KPG) * pqn;
+        #pragma unroll
+        for (int r = 0; r < CONV_R; r++) {
+            int hp = h + CONV_PH - r * CONV_DH;
+            int p = (hp >= 0 ? hp : 0) / CONV_SH;  // constant divisor: a multiply
+            bool hok = hp >= 0 && p * CONV_SH == hp && p < CONV_P;
+            #pragma unroll
+            for (int s = 0; s < CONV_S; s++) {
+                int wq = w + CONV_PW - s * CONV_DW;
+                int q = (wq >= 0 ? wq : 0) / CONV_SW;
+                bool ok = hok && wq >= 0 && q * CONV_SW == wq && q < CONV_Q;
+                // stride 1: q = w + pw - s*dw, consecutive across work-items
+                size_t d = dyn + (size_t)p * CONV_Q + (CONV_SW == 1 ? wz + (size_t)(long)(CONV_PW - s * CONV_DW) : (size_t)q);
+                #pragma unroll
+                for (int k = 0; k < CONV_KPG; k++) {
+                    float v = ok ? dyf[d + k * pqn] : 0.0f;
+                    #pragma unroll
+                    for (int c = 0; c < CONV_CPG; c++)
+                        acc[c] = fma(v, wr[(k * CONV_CPG + c) * CONV_RS + r * CONV_S + s], acc[c]);
+                }
+            }
+        }
+        size_t o = dx_off + (((size_t)n * CONV_C + g * CONV_CPG) * CONV_H + h) * CONV_W + wz;
+        #pragma unroll
+        for (int c = 0; c < CONV_CPG; c++) HCL_STORE(X_DT, dx, o + (size_t)c * CONV_H * CONV_W, acc[c]);
+    }
+}
+#endif  // CONV_DATA
+
+// 16 lanes (0, 1, .., 15) and the sum of a float16's lanes in a fixed order (a tree of halves)
+#define CONV_LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+inline float conv_sum16(float16 v) {
+    float8 a = v.lo + v.hi;
+    float4 b = a.lo + a.hi;
+    float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+
+// dy[i + l] for lanes l < nl, else 0. [lo, hi) is dy's extent: one vector load when the 16
+// elements lie inside it (lanes past nl read the next row and are dropped).
+inline float16 conv_spec_dy16(const global HCL_T(Y_DT) *dy, long i, int nl, long lo, long hi) {
+    if (i >= lo && i + 16 <= hi) return select((float16)(0.0f), HCL_LOAD16(Y_DT, dy, (size_t)i), CONV_LANES < nl);
+    float v[16];
+    for (int l = 0; l < 16; l++) v[l] = l < nl ? HCL_LOAD(Y_DT, dy, (size_t)(i + l)) : 0.0f;
+    return vload16(0, v);
+}
+
+// xf[row + col0 + l*SW] for lanes l < nl whose column lies in [0, width), else 0; [lo, hi) is
+// xf's extent (as conv_spec_dy16).
+inline float16 conv_spec_x16(const global float *xf, long row, int col0, int nl, int width, long lo, long hi) {
+    int16 col = col0 + CONV_LANES * CONV_SW;
+    int16 ok = col >= 0 && col < width && CONV_LANES < nl;
+    long i = row + col0;
+    if (CONV_SW == 1 && i >= lo && i + 16 <= hi) return select((float16)(0.0f), vload16(0, xf + i), ok);
+    float v[16];
+    for (int l = 0; l < 16; l++) {
+        int c = col0 + l * CONV_SW;
+        v[l] = l < nl && c >= 0 && c < width ? xf[row + c] : 0.0f;
+    }
+    return vload16(0, v);
+}
+
+// Stage 1 of dw (and dbias): part[j*E + e] = sum over rows (n, p) of chunk j (rows j*rpc .. of
+// N*P) and q of dy[n,k,p,q] x[n,c,h,w] for e = (k*C/G + c')*R*S + r*S + s; when with_bias,
+// part[bpart_off + j*K + k] = the sum of dy over the same rows (by the c' = 0 work-items).
+// A work-item covers KBW output channels of a group and one c', reads each dy row once and
+// keeps all R*S taps in float16 accumulators over 16 q at a time.
+// part F32, dy (N,K,P,Q) Y_DT, xf (N,C,H,W) F32 (x itself or conv_spec_prep_x);
+// global = (G*ceil((K/G)/KBW), C/G, J)
+kernel void conv_spec_bwd_weight_part(global float *restrict part, ulong part_off, ulong bpart_off, int with_bias,
+                                      const global HCL_T(Y_DT) *restrict dy, ulong dy_off,
+                                      const global float *restrict xf, ulong x_off, CONV_GEO, int nchunks, int rpc) {
+    int t = get_global_id(0), cc = get_global_id(1), j = get_global_id(2);
+    const int nkb = (CONV_KPG + CONV_KBW - 1) / CONV_KBW;
+    if (t >= CONV_G * nkb || cc >= CONV_CPG || j >= nchunks) return;
+    int g = t / nkb, kb = t - g * nkb;
+    int k0 = g * CONV_KPG + kb * CONV_KBW, nk = min(CONV_KBW, CONV_KPG - kb * CONV_KBW);
+    int c = g * CONV_CPG + cc;
+    float16 acc[CONV_KBW][CONV_RS], accb[CONV_KBW];
+    #pragma unroll
+    for (int kk = 0; kk < CONV_KBW; kk++) {
+        accb[kk] = (float16)(0.0f);
+        #pragma unroll
+        for (int i = 0; i < CONV_RS; i++) acc[kk][i] = (float16)(0.0f);
+    }
+    long pqn = (long)CONV_P * CONV_Q, hw = (long)CONV_H * CONV_W;
+    long xlo = x_off, xhi = x_off + (long)GN * CONV_C * hw, ylo = dy_off, yhi = dy_off + (long)GN * CONV_K * pqn;
+    int rows = GN * CONV_P, row0 = j * rpc, row1 = min(row0 + rpc, rows);
+    int n = row0 / CONV_P, p = row0 - n * CONV_P;
+    for (int row = row0; row < row1; row++) {
+        long xc = x_off + ((long)n * CONV_C + c) * hw;
+        long yr = dy_off + ((long)n * CONV_K + k0) * pqn + (long)p * CONV_Q;
+        for (int q0 = 0; q0 < CONV_Q; q0 += 16) {
+            int nl = CONV_Q - q0;
+            float16 d[CONV_KBW];
+            #pragma unroll
+            for (int kk = 0; kk < CONV_KBW; kk++) {
+                d[kk] = conv_spec_dy16(dy, yr + min(kk, nk - 1) * pqn + q0, nl, ylo, yhi);
+                accb[kk] += d[kk];
+            }
+            #pragma unroll
+            for (int r = 0; r < CONV_R; r++) {
+                int h = p * CONV_SH - CONV_PH + r * CONV_DH;
+                if (h < 0 || h >= CONV_H) continue;
+                #pragma unroll
+                for (int s = 0; s < CONV_S; s++) {
+                    float16 xv = conv_spec_x16(xf, xc + (long)h * CONV_W, q0 * CONV_SW - CONV_PW + s * CONV_DW, nl, CONV_W,
+                                               xlo, xhi);
+                    #pragma unroll
+                    for (int kk = 0; kk < CONV_KBW; kk++) acc[kk][r * CONV_S + s] = fma(d[kk], xv, acc[kk][r * CONV_S + s]);
+                }
+            }
+        }
+        if (++p == CONV_P) { p = 0; n++; }
+    }
+    size_t e_count = (size_t)CONV_K * CONV_CRS;
+    #pragma unroll
+    for (int kk = 0; kk < CONV_KBW; kk++) {
+        size_t e = (size_t)(k0 + kk) * CONV_CRS + cc * CONV_RS;
+        #pragma unroll
+        for (int i = 0; i < CONV_RS; i++)
+            if (kk < nk) part[part_off + (size_t)j * e_count + e + i] = conv_sum16(acc[kk][i]);
+        if (kk < nk && with_bias && cc == 0) part[bpart_off + (size_t)j * CONV_K + k0 + kk] = conv_sum16(accb[kk]);
+    }
+}
+#endif  // CONV_SPEC

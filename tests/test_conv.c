@@ -8,8 +8,10 @@
 #include <string.h>
 #include "helpers.h"
 
-/* Internal (src/ops/conv.c), for tests: bytes of columns per chunk of images (0 = default). */
+/* Internal (src/ops/conv.c), for tests: bytes of columns per chunk of images (0 = default), and
+ * direct convs with the generic kernels only (1) instead of the geometry-specialised ones. */
 void hcl_conv_set_workspace_limit_for_tests(size_t bytes);
+void hcl_conv_set_generic_for_tests(int on);
 
 typedef struct conv_case {
     const char *name;
@@ -17,7 +19,10 @@ typedef struct conv_case {
 } conv_case;
 
 /* Paths (see conv.c): direct when C/G*R*S <= 32 or depthwise; pointwise GEMM for 1x1 stride 1
- * pad 0; im2col + GEMM otherwise. */
+ * pad 0; im2col + GEMM otherwise. Direct convs use the geometry-specialised kernels (forward when
+ * C/G*R*S <= 64, backward data when K/G*R*S <= 576, backward weight when R*S <= 16), else the
+ * generic ones: "1->80" takes the generic backward data, "depthwise 9x9" the generic forward and
+ * backward weight, "depthwise 7x7" the generic backward weight. */
 static const conv_case cases[] = {
     /*  name                  n  c  h  w  k  r  s sh sw ph pw dh dw  g bias */
     {"tiny 1ch direct",       1, 1, 5, 5, 1, 3, 3, 1, 1, 0, 0, 1, 1, 1, 0},
@@ -38,6 +43,15 @@ static const conv_case cases[] = {
     {"pointwise groups 2",    2, 66, 3, 3, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2, 0},
     {"pointwise groups 2 n1", 1, 66, 3, 5, 4, 1, 1, 1, 1, 0, 0, 1, 1, 2, 1},
     {"1x1 stride 2 im2col",   2, 33, 7, 7, 5, 1, 1, 2, 2, 0, 0, 1, 1, 1, 1},
+    /* specialised direct kernels: rows of 17 and 18 outputs (a full and a partial vector of
+     * 16), forward channel blocks with a short last block, odd backward-weight channel blocks,
+     * dilation at stride 1, rectangular filters with unequal strides and pads */
+    {"first layer 1->32 n7",  7, 1, 20, 19, 32, 3, 3, 1, 1, 0, 0, 1, 1, 1, 1},
+    {"1->80 blocks",          1, 1, 6, 5, 80, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1},
+    {"direct d2 p1",          1, 2, 9, 8, 3, 3, 3, 1, 1, 1, 1, 2, 2, 1, 1},
+    {"direct rect s2x1",      2, 2, 7, 9, 3, 3, 2, 2, 1, 0, 1, 1, 1, 1, 1},
+    {"groups 3 k5",           1, 6, 5, 6, 15, 2, 2, 1, 1, 0, 1, 1, 1, 3, 0},
+    {"depthwise 9x9",         1, 2, 10, 10, 2, 9, 9, 1, 1, 4, 4, 1, 1, 2, 1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
@@ -217,6 +231,21 @@ START_TEST(conv_chunked) {
         }
     }
     hcl_conv_set_workspace_limit_for_tests(0);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* The generic direct kernels (the fallback of the specialised ones) on the direct cases. */
+START_TEST(conv_generic_direct) {
+    hcl_context *ctx = test_context();
+    static const int pick[] = {0, 1, 2, 3, 8, 11, 12, 13, 18, 21};
+    hcl_conv_set_generic_for_tests(1);
+    for (size_t i = 0; i < sizeof pick / sizeof pick[0]; i++)
+        for (int t = 0; t < 3; t++) {
+            hcl_dtype d = test_float_dtypes[t];
+            check_case(ctx, &cases[pick[i]], (conv_dts){d, d, d, d});
+        }
+    hcl_conv_set_generic_for_tests(0);
     hcl_context_free(ctx);
 }
 END_TEST
@@ -505,6 +534,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, conv_cases, 0, N_CASES);
     tcase_add_test(tc, conv_mixed_dtypes);
     tcase_add_test(tc, conv_chunked);
+    tcase_add_test(tc, conv_generic_direct);
     tcase_add_test(tc, conv_numeric_grad);
     tcase_add_test(tc, conv_deterministic);
     tcase_add_test(tc, conv_views);

@@ -1,7 +1,9 @@
 /* 2-D convolution launchers (NCHW, weights (K, C/groups, R, S)): validation, then one of three
  * paths: direct kernels for small patches (C/groups*R*S <= 32, e.g. first layers) and depthwise
  * convs; a plain GEMM for 1x1 stride-1 pointwise convs; im2col (into the context workspace,
- * chunked over images) + the internal GEMM for the rest. Kernels live in cl_kernels/conv.cl. */
+ * chunked over images) + the internal GEMM for the rest. Direct convs use kernels specialised
+ * for the layer's geometry (a program per geometry, built with -D constants) where their
+ * unrolled bodies stay small, else generic ones. Kernels live in cl_kernels/conv.cl. */
 #include <limits.h>
 #include <stdio.h>
 #include "ops/ops_internal.h"
@@ -14,6 +16,17 @@
  * so the result bits depend on the shapes, not on the device). */
 #define CONV_REDUCE_ITEMS 16384
 #define CONV_ALIGN 256
+/* Specialised kernels (conv.cl, CONV_SPEC): the forward unrolls KB*C/G*R*S multiply-adds per
+ * work-item, backward data K/G*R*S loads times C/G, backward weight keeps KBW*R*S float16
+ * accumulators; these bound them. */
+#define SPEC_FWD_CRS_MAX 64
+#define SPEC_FWD_UNROLL 1024
+#define SPEC_FWD_KB_MAX 32
+#define SPEC_DATA_KRS_MAX 576
+#define SPEC_DATA_WEIGHTS_MAX 1024
+#define SPEC_WGT_RS_MAX 16
+/* Work items targeted by the specialised dw stage 1 (each sums whole rows of dy). */
+#define SPEC_WGT_ITEMS 256
 
 /* Columns per chunk of images stay under this many bytes (a single image may exceed it). */
 static size_t g_workspace_limit = (size_t)64 << 20;
@@ -22,6 +35,11 @@ static size_t g_workspace_limit = (size_t)64 << 20;
  * 0 restores the default. Not thread-safe; not part of the API. */
 void hcl_conv_set_workspace_limit_for_tests(size_t bytes);
 void hcl_conv_set_workspace_limit_for_tests(size_t bytes) { g_workspace_limit = bytes ? bytes : (size_t)64 << 20; }
+
+/* Internal, for tests only: 1 makes the direct path use the generic kernels only. */
+static int g_generic_only = 0;
+void hcl_conv_set_generic_for_tests(int on);
+void hcl_conv_set_generic_for_tests(int on) { g_generic_only = on; }
 
 void hcl_conv2d_desc_init(hcl_conv2d_desc *d) {
     if (!d) return;
@@ -130,6 +148,67 @@ static hcl_status conv_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype wd, hcl_
     char opts[160];
     hcl_dt_options(opts, sizeof opts, "X", xd, "W", wd, "Y", yd, "B", bd, NULL);
     return hcl_kernel_get(ctx, "conv", opts, name, k);
+}
+
+/* Which specialised direct kernels a geometry gets, and their blocks and work-groups. */
+typedef struct conv_spec {
+    int fwd, data, wgt;  /* kernel usable */
+    int kb, kbw;         /* output channels per forward / backward-weight work-item */
+    int l0, l1, dl0, dl1; /* forward / backward-data work-groups */
+} conv_spec;
+
+/* Work-groups of the specialised forward and backward data: 16 along the row (the vector width
+ * PoCL uses on AVX-512; 8 for short rows) by all rows, or an even share of them, up to 64: few,
+ * large work-groups (PoCL runs one as a loop; its per-group set-up is then paid rarely). */
+static int spec_l0(int width) { return width <= 8 ? 8 : 16; }
+static int spec_l1(int rows) {
+    int parts = (rows + 63) / 64;
+    return (rows + parts - 1) / parts;
+}
+
+static conv_spec spec_of(const conv_geo *g) {
+    conv_spec sp = {0, 0, 0, 1, 1, 16, 4, 16, 4};
+    if (g_generic_only) return sp;
+    int crs = (int)g->crs_g, rs = g->r * g->s;
+    sp.fwd = crs <= SPEC_FWD_CRS_MAX;
+    /* forward: channel blocks as even as possible, each at most kb_max */
+    int kb_max = SPEC_FWD_UNROLL / crs < SPEC_FWD_KB_MAX ? SPEC_FWD_UNROLL / crs : SPEC_FWD_KB_MAX;
+    if (kb_max < 1) kb_max = 1;
+    int nb = (g->kpg + kb_max - 1) / kb_max;
+    sp.kb = (g->kpg + nb - 1) / nb;
+    sp.data = (int64_t)g->kpg * rs <= SPEC_DATA_KRS_MAX && (int64_t)g->kpg * crs <= SPEC_DATA_WEIGHTS_MAX;
+    sp.wgt = rs <= SPEC_WGT_RS_MAX;
+    sp.kbw = rs <= 4 ? 4 : rs <= 9 ? 2 : 1;
+    if (sp.kbw > g->kpg) sp.kbw = g->kpg;
+    sp.l0 = spec_l0(g->q);
+    sp.l1 = spec_l1(g->p);
+    sp.dl0 = spec_l0(g->w);
+    sp.dl1 = spec_l1(g->h);
+    return sp;
+}
+
+/* A kernel of the program specialised for this geometry (one option string per layer shape
+ * without the batch, and dtypes: the forward, backward-data and backward-weight kernels of a
+ * layer share one build). */
+static hcl_status conv_spec_kernel(hcl_context *ctx, const conv_geo *g, const conv_spec *sp, hcl_dtype xd, hcl_dtype wd,
+                                   hcl_dtype yd, hcl_dtype bd, const char *name, cl_kernel *k) {
+    char dts[160], opts[512];
+    hcl_dt_options(dts, sizeof dts, "X", xd, "W", wd, "Y", yd, "B", bd, NULL);
+    snprintf(opts, sizeof opts,
+             "%s -DCONV_SPEC=1 -DCONV_G=%d -DCONV_CPG=%d -DCONV_KPG=%d -DCONV_H=%d -DCONV_W=%d -DCONV_P=%d -DCONV_Q=%d "
+             "-DCONV_R=%d -DCONV_S=%d -DCONV_SH=%d -DCONV_SW=%d -DCONV_PH=%d -DCONV_PW=%d -DCONV_DH=%d -DCONV_DW=%d "
+             "-DCONV_KB=%d -DCONV_KBW=%d -DCONV_L0=%d -DCONV_L1=%d -DCONV_DL0=%d -DCONV_DL1=%d -DCONV_DATA=%d",
+             dts, g->g, g->cpg, g->kpg, g->h, g->w, g->p, g->q, g->r, g->s, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw, sp->kb,
+             sp->kbw, sp->l0, sp->l1, sp->dl0, sp->dl1, sp->data);
+    return hcl_kernel_get(ctx, "conv", opts, name, k);
+}
+
+/* Sets the args and runs a 3-D range with work-group (l0, l1, 1), global rounded up to it. */
+static hcl_status launch3_wg(hcl_context *ctx, cl_kernel k, const hcl_karg *args, size_t nargs, size_t g0, size_t g1,
+                             size_t g2, size_t l0, size_t l1) {
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, nargs));
+    size_t global[3] = {(g0 + l0 - 1) / l0 * l0, (g1 + l1 - 1) / l1 * l1, g2}, local[3] = {l0, l1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
 /* Sets the args and runs a 3-D range (x fastest) with work-groups of up to 64 items along the
@@ -244,14 +323,62 @@ static hcl_status forward_gemm(hcl_context *ctx, const conv_geo *g, hcl_tensor *
 /* Output channels per work-item of the direct kernels: 8, or 1 when groups are that small. */
 static int direct_kb(const conv_geo *g) { return g->kpg >= 4 ? CONV_KB : 1; }
 
+/* The weights (and, when with_bias_slot, K bias values or zeros) as F32 into the workspace for
+ * the specialised kernels; *wf is the buffer. */
+static hcl_status spec_prep_w(hcl_context *ctx, const conv_geo *g, const conv_spec *sp, const hcl_tensor *w,
+                              const hcl_tensor *bias, int with_bias_slot, hcl_dtype xd, hcl_dtype yd, cl_mem *wf) {
+    size_t e_count = (size_t)g->k * g->crs_g, nb = with_bias_slot ? (size_t)g->k : 0;
+    HCL_TRY(hcl_workspace_get(ctx, (e_count + nb) * 4, wf));
+    const hcl_tensor *bt = bias ? bias : w; /* unused without a bias */
+    cl_kernel k;
+    HCL_TRY(conv_spec_kernel(ctx, g, sp, xd, w->dtype, yd, bt->dtype, "conv_spec_prep_w", &k));
+    cl_ulong wf_off = 0, w_off = hcl_off(w), b_off = hcl_off(bt);
+    cl_int has_bias = bias != NULL, ec = (cl_int)e_count, nbi = (cl_int)nb;
+    hcl_karg a[] = {HCL_ARG(*wf), HCL_ARG(wf_off), HCL_ARG(w->buffer), HCL_ARG(w_off), HCL_ARG(bt->buffer),
+                    HCL_ARG(b_off), HCL_ARG(has_bias), HCL_ARG(ec), HCL_ARG(nbi)};
+    return hcl_launch_1d(ctx, k, e_count + nb, 0, a, sizeof a / sizeof a[0]);
+}
+
+/* t as F32 for a specialised kernel: t itself when F32, else converted into the workspace at
+ * float offset ws_off (by conv_spec_prep_x or _y: which dtype macro t's dtype comes in). */
+static hcl_status spec_prep_f32(hcl_context *ctx, const conv_geo *g, const conv_spec *sp, const hcl_tensor *t, int is_y,
+                                hcl_dtype xd, hcl_dtype wd, hcl_dtype yd, cl_mem ws, size_t ws_off, cl_mem *buf,
+                                cl_ulong *off) {
+    *buf = t->buffer;
+    *off = hcl_off(t);
+    if (t->dtype == HCL_F32) return HCL_OK;
+    cl_kernel k;
+    HCL_TRY(conv_spec_kernel(ctx, g, sp, xd, wd, yd, yd, is_y ? "conv_spec_prep_y" : "conv_spec_prep_x", &k));
+    cl_ulong o = ws_off, in_off = hcl_off(t), n = t->count;
+    hcl_karg a[] = {HCL_ARG(ws), HCL_ARG(o), HCL_ARG(t->buffer), HCL_ARG(in_off), HCL_ARG(n)};
+    HCL_TRY(hcl_launch_1d(ctx, k, t->count, 0, a, sizeof a / sizeof a[0]));
+    *buf = ws;
+    *off = o;
+    return HCL_OK;
+}
+
 static hcl_status forward_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x,
                                  const hcl_tensor *w, const hcl_tensor *bias) {
-    int kb = direct_kb(g);
+    conv_spec sp = spec_of(g);
+    geo_ints geo = geo_arg(g);
+    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), w_off = hcl_off(w);
     cl_kernel k;
+    if (sp.fwd) {
+        cl_mem wf;
+        HCL_TRY(spec_prep_w(ctx, g, &sp, w, bias, 1, x->dtype, y->dtype, &wf));
+        HCL_TRY(conv_spec_kernel(ctx, g, &sp, x->dtype, w->dtype, y->dtype, bias ? bias->dtype : w->dtype,
+                                 "conv_spec_fwd", &k));
+        cl_ulong wf_off = 0;
+        hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(wf),
+                        HCL_ARG(wf_off), GEO_KARGS(geo)};
+        size_t planes = (size_t)g->n * g->g * ((g->kpg + sp.kb - 1) / sp.kb);
+        return launch3_wg(ctx, k, a, sizeof a / sizeof a[0], (size_t)g->q, (size_t)g->p, planes, (size_t)sp.l0,
+                          (size_t)sp.l1);
+    }
+    int kb = direct_kb(g);
     HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias ? bias->dtype : y->dtype,
                         kb == 1 ? "conv_direct_fwd_kb1" : "conv_direct_fwd_kb8", &k));
-    geo_ints geo = geo_arg(g);
-    cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), w_off = hcl_off(w), b_off = bias ? hcl_off(bias) : 0;
+    cl_ulong b_off = bias ? hcl_off(bias) : 0;
     cl_int has_bias = bias != NULL;
     cl_mem bbuf = bias ? bias->buffer : y->buffer;
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(w->buffer),
@@ -334,9 +461,24 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
     conv_path path = choose_path(&g);
     geo_ints geo = geo_arg(&g);
     if (path == PATH_DIRECT) {
+        conv_spec sp = spec_of(&g);
         cl_kernel k;
-        HCL_TRY(conv_kernel(ctx, dx->dtype, w->dtype, dy->dtype, dy->dtype, "conv_direct_bwd_data", &k));
         cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), w_off = hcl_off(w);
+        if (sp.data) {
+            /* workspace: F32 weights, then dy as F32 (unless it is F32) */
+            size_t wf_bytes = align_up((size_t)g.k * g.crs_g * 4);
+            cl_mem wf, ws, dyf;
+            cl_ulong wf_off = 0, dyf_off;
+            HCL_TRY(hcl_workspace_get(ctx, wf_bytes + (dy->dtype == HCL_F32 ? 0 : dy->count * 4), &ws));
+            HCL_TRY(spec_prep_w(ctx, &g, &sp, w, NULL, 0, dx->dtype, dy->dtype, &wf));
+            HCL_TRY(spec_prep_f32(ctx, &g, &sp, dy, 1, dx->dtype, w->dtype, dy->dtype, ws, wf_bytes / 4, &dyf, &dyf_off));
+            HCL_TRY(conv_spec_kernel(ctx, &g, &sp, dx->dtype, w->dtype, dy->dtype, w->dtype, "conv_spec_bwd_data", &k));
+            hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dyf), HCL_ARG(dyf_off), HCL_ARG(wf),
+                            HCL_ARG(wf_off), GEO_KARGS(geo)};
+            return launch3_wg(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)g.n * g.g,
+                              (size_t)sp.dl0, (size_t)sp.dl1);
+        }
+        HCL_TRY(conv_kernel(ctx, dx->dtype, w->dtype, dy->dtype, dy->dtype, "conv_direct_bwd_data", &k));
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(w->buffer),
                         HCL_ARG(w_off), GEO_KARGS(geo)};
         return launch3(ctx, k, a, sizeof a / sizeof a[0], ((size_t)g.w + 7) / 8, (size_t)g.h, (size_t)g.n * g.c);
@@ -362,8 +504,49 @@ hcl_status hcl_conv2d_backward_data(hcl_context *ctx, hcl_tensor *dx, const hcl_
 
 /* ---------------------------------------------------------------- backward weight */
 
+/* Specialised dw and dbias: stage 1 writes J partials of each (dw into part, dbias after it),
+ * stage 2 adds them in order. J from the shapes only (so the bits do not depend on the device). */
+static hcl_status backward_weight_spec(hcl_context *ctx, const conv_geo *g, const conv_spec *sp, hcl_tensor *dw,
+                                       hcl_tensor *dbias, const hcl_tensor *dy, const hcl_tensor *x) {
+    size_t e_count = (size_t)g->k * g->crs_g, rows = (size_t)g->n * g->p;
+    size_t kblocks = (size_t)g->g * ((g->kpg + sp->kbw - 1) / sp->kbw), items = kblocks * g->cpg;
+    size_t j = (SPEC_WGT_ITEMS + items - 1) / items;
+    if (j > rows) j = rows;
+    int rpc = (int)((rows + j - 1) / j), nch = (int)((rows + rpc - 1) / rpc);
+    size_t part_bytes = align_up((size_t)nch * e_count * 4), bias_bytes = dbias ? align_up((size_t)nch * g->k * 4) : 0;
+    /* F16/BF16 x as F32 after the partials: it is read R*S times per channel block */
+    size_t nx = (size_t)g->n * g->c * g->hw, xf_bytes = x->dtype == HCL_F32 ? 0 : nx * 4;
+    cl_mem ws;
+    HCL_TRY(hcl_workspace_get(ctx, part_bytes + bias_bytes + xf_bytes, &ws));
+    hcl_dtype bd = dbias ? dbias->dtype : dy->dtype;
+    cl_kernel k1, k2;
+    cl_mem xf;
+    cl_ulong x_off;
+    HCL_TRY(spec_prep_f32(ctx, g, sp, x, 0, x->dtype, dw->dtype, dy->dtype, ws, (part_bytes + bias_bytes) / 4, &xf,
+                          &x_off));
+    HCL_TRY(conv_spec_kernel(ctx, g, sp, x->dtype, dw->dtype, dy->dtype, bd, "conv_spec_bwd_weight_part", &k1));
+    HCL_TRY(conv_spec_kernel(ctx, g, sp, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_w", &k2));
+    geo_ints geo = geo_arg(g);
+    cl_ulong part_off = 0, bpart_off = part_bytes / 4, dy_off = hcl_off(dy), dw_off = hcl_off(dw);
+    cl_ulong e = e_count;
+    cl_int with_bias = dbias != NULL;
+    hcl_karg a1[] = {HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(bpart_off), HCL_ARG(with_bias), HCL_ARG(dy->buffer),
+                     HCL_ARG(dy_off), HCL_ARG(xf), HCL_ARG(x_off), GEO_KARGS(geo), HCL_ARG(nch), HCL_ARG(rpc)};
+    HCL_TRY(launch3(ctx, k1, a1, sizeof a1 / sizeof a1[0], kblocks, (size_t)g->cpg, (size_t)nch));
+    hcl_karg a2[] = {HCL_ARG(dw->buffer), HCL_ARG(dw_off), HCL_ARG(ws), HCL_ARG(part_off), HCL_ARG(e), HCL_ARG(nch)};
+    HCL_TRY(hcl_launch_1d(ctx, k2, e_count, 0, a2, sizeof a2 / sizeof a2[0]));
+    if (!dbias) return HCL_OK;
+    cl_kernel k3;
+    HCL_TRY(conv_spec_kernel(ctx, g, sp, x->dtype, dw->dtype, dy->dtype, bd, "conv_reduce_b", &k3));
+    cl_ulong db_off = hcl_off(dbias), kc = (cl_ulong)g->k;
+    hcl_karg a3[] = {HCL_ARG(dbias->buffer), HCL_ARG(db_off), HCL_ARG(ws), HCL_ARG(bpart_off), HCL_ARG(kc), HCL_ARG(nch)};
+    return hcl_launch_1d(ctx, k3, (size_t)g->k, 0, a3, sizeof a3 / sizeof a3[0]);
+}
+
 static hcl_status backward_weight_direct(hcl_context *ctx, const conv_geo *g, hcl_tensor *dw, hcl_tensor *dbias,
                                          const hcl_tensor *dy, const hcl_tensor *x) {
+    conv_spec sp = spec_of(g);
+    if (sp.wgt) return backward_weight_spec(ctx, g, &sp, dw, dbias, dy, x);
     size_t e_count = (size_t)g->k * g->crs_g;
     int nch, rpc;
     reduce_chunks(g, e_count, &nch, &rpc);
