@@ -383,6 +383,84 @@ __kernel void gemm_small(int M, int N, int K, int transA, int transB,
     if (m0 + 3 < M) gemm_store16(cb + 3 * (ulong)ldc, nv, c3, alpha, beta, bb, act, act_alpha);
 }
 
+// C (batch, M, N) C_DT = act(alpha A B^T + beta C + bias), A (batch, M, K) A_DT, B (batch, N, K)
+// B_DT: the NT case, where both operands run contiguously along k, without packing (CPUs: the
+// transposing B pack cost more than the product). One work-item = a DOT_TM x DOT_TN block of dot
+// products of whole rows, float16 accumulators over 16 k at a time (k tail scalar), each summed by a
+// fixed tree at the end. Rows past M / N are clamped to the last one (valid memory); their results
+// are never stored. dim 0 = blocks of m, so the work-items of a group share their B rows.
+// global = (RUP(ceil(M/DOT_TM), DOT_WG), ceil(N/DOT_TN), batch), local = (DOT_WG, 1, 1)
+#define DOT_TM 4
+#define DOT_TN 4
+inline float gemm_hsum16(float16 v)
+{
+    const float8 a = v.lo + v.hi;
+    const float4 b = a.lo + a.hi;
+    const float2 c = b.lo + b.hi;
+    return c.x + c.y;
+}
+__kernel void gemm_dot_nt(int M, int N, int K,
+                          __global const A_T *A, ulong a_off, int lda, ulong a_bstride,
+                          __global const B_T *B, ulong b_off, int ldb, ulong b_bstride,
+                          __global C_T *C, ulong c_off, int ldc, ulong c_bstride,
+                          float alpha, float beta,
+                          __global const BIAS_T *bias, ulong bias_off, int has_bias, int act, float act_alpha)
+{
+    const int m0 = get_global_id(0) * DOT_TM;
+    const int n0 = get_global_id(1) * DOT_TN;
+    const int b = get_global_id(2);
+    if (m0 >= M || n0 >= N) return;
+    __global const A_T *a = A + a_off + (ulong)b * a_bstride;
+    __global const B_T *bm = B + b_off + (ulong)b * b_bstride;
+    ulong ar[DOT_TM], br[DOT_TN];
+#pragma unroll
+    for (int r = 0; r < DOT_TM; r++) ar[r] = (ulong)min(m0 + r, M - 1) * lda;
+#pragma unroll
+    for (int c = 0; c < DOT_TN; c++) br[c] = (ulong)min(n0 + c, N - 1) * ldb;
+    float16 acc[DOT_TM][DOT_TN];
+#pragma unroll
+    for (int r = 0; r < DOT_TM; r++)
+#pragma unroll
+        for (int c = 0; c < DOT_TN; c++) acc[r][c] = 0.0f;
+    const int K16 = K & ~15;
+    for (int k = 0; k < K16; k += 16) {
+        float16 bv[DOT_TN];
+#pragma unroll
+        for (int c = 0; c < DOT_TN; c++) bv[c] = LOAD_B16(bm, br[c] + k);
+#pragma unroll
+        for (int r = 0; r < DOT_TM; r++) {
+            const float16 av = LOAD_A16(a, ar[r] + k);
+#pragma unroll
+            for (int c = 0; c < DOT_TN; c++) acc[r][c] = fma(av, bv[c], acc[r][c]);
+        }
+    }
+    float s[DOT_TM][DOT_TN];
+#pragma unroll
+    for (int r = 0; r < DOT_TM; r++)
+#pragma unroll
+        for (int c = 0; c < DOT_TN; c++) s[r][c] = gemm_hsum16(acc[r][c]);
+    for (int k = K16; k < K; k++)
+#pragma unroll
+        for (int r = 0; r < DOT_TM; r++) {
+            const float av = LOAD_A(a, ar[r] + k);
+#pragma unroll
+            for (int c = 0; c < DOT_TN; c++) s[r][c] = fma(av, LOAD_B(bm, br[c] + k), s[r][c]);
+        }
+    __global C_T *cb = C + c_off + (ulong)b * c_bstride;
+#pragma unroll
+    for (int r = 0; r < DOT_TM; r++)
+#pragma unroll
+        for (int c = 0; c < DOT_TN; c++) {
+            if (m0 + r < M && n0 + c < N) {
+                const ulong ci = (ulong)(m0 + r) * ldc + n0 + c;
+                float x = alpha * s[r][c];
+                if (beta != 0.0f) x += beta * LOAD_C(cb, ci);
+                if (has_bias) x += LOAD_BIAS(bias, bias_off + n0 + c);
+                STORE_C(cb, ci, hcl_act_forward(act, x, act_alpha));
+            }
+        }
+}
+
 // C (batch, M, N) C_DT = act(C + bias (N) BIAS_DT): the epilogue after CLBlast, which has none.
 // global = (N, M, batch), any local
 __kernel void gemm_epilogue(int M, int N, __global C_T *C, ulong c_off, int ldc, ulong c_bstride,

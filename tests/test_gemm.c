@@ -1,6 +1,6 @@
-/* GEMM: every transpose in F32/F16/BF16 and mixed dtypes against an FP64 host reference, on both
- * kernel paths (gemm_small and the packed panels, sizes either side of the threshold and off the
- * 16x32 tiles, in-place B, split-K), batched with shared operands, alpha/beta (beta 0 never reads
+/* GEMM: every transpose in F32/F16/BF16 and mixed dtypes against an FP64 host reference, on every
+ * kernel path (gemm_small, the packed panels, sizes either side of the thresholds and off the 16x32
+ * tiles, in-place B in every dtype, split-K; on CPUs NT with M or N <= 128 is gemm_dot_nt), batched with shared operands, alpha/beta (beta 0 never reads
  * C; F16 C read back), bias in each dtype, every epilogue, every finite F16 value exactly through
  * the packed path, offset views, the Linear-layer backward identities
  * against finite differences and the analytic FP64 gradients, the CLBlast backend, bad inputs. */
@@ -191,6 +191,26 @@ START_TEST(test_split_k) {
             c.has_bias = s == 1;
             c.act = s == 1 ? HCL_ACT_RELU : HCL_ACT_NONE;
             c.beta = s == 0 ? 0.5f : 0.0f;
+            check(ctx, &c);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* gemm_dot_nt (CPUs, NT, K >= 16, M or N <= 128) off its 4x4 blocks and 16-wide k steps: K a
+ * multiple of 16 (no tail) and not, M or N the large one, M below gemm_small's minimum, batched
+ * with a shared B, beta and bias + ReLU. The other suites reach it through their NT cases. */
+START_TEST(test_dot_nt) {
+    hcl_context *ctx = test_context();
+    static const int sh[][4] = {{3, 200, 32, 0}, {200, 33, 48, 0}, {1, 7, 16, 0}, {130, 5, 17, 0}, {9, 14, 31, 2}};
+    for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
+        for (int i = 0; i < 3; i++) {
+            gcase c = gc(sh[s][0], sh[s][1], sh[s][2], 0, 1, test_float_dtypes[i]);
+            c.batch = sh[s][3];
+            c.b_rank = 2;
+            c.beta = (s + (size_t)i) % 2 ? 0.5f : 0.0f;
+            c.has_bias = s % 2 == 0;
+            c.act = s % 2 == 0 ? HCL_ACT_RELU : HCL_ACT_NONE;
             check(ctx, &c);
         }
     hcl_context_free(ctx);
@@ -497,6 +517,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_transposes_bf16);
     tcase_add_test(tc, test_mixed_dtypes);
     tcase_add_test(tc, test_split_k);
+    tcase_add_test(tc, test_dot_nt);
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_batched);
     tcase_add_test(tc, test_alpha_beta_offsets);

@@ -21,10 +21,12 @@ void hcl_gemm_desc_init(hcl_gemm_desc *d) {
 /* Tile sizes of gemm.cl (GEMM_TM, GEMM_TN, GEMM_WG there). */
 enum { TM = 16, TN = 32, WG = 4 };
 /* gemm_small when M*N*K <= SMALL_MNK or M < SMALL_MIN or N < SMALL_MIN (measured on PoCL: below
- * these the packing passes and launches cost more than they save). */
-#define SMALL_MNK 65536.0
+ * these the packing passes and launches cost more than they save; 2^17 takes the Fashion-MNIST fc2
+ * backward GEMMs, 10x128x64 and 64x128x10, to one launch: ~25% faster than two). */
+#define SMALL_MNK 131072.0
 enum { SMALL_MIN = 8 };
-/* B read in place by gemm_main_bd (no pack pass): f32, not transposed, N % 32 == 0, M <= BD_MAX_M. */
+/* B read in place by gemm_main_bd (no pack pass): not transposed, N % 32 == 0, M <= BD_MAX_M (F16/BF16
+ * convert in the k loop: two 16-wide conversions per 512 FMAs, cheaper than the pack pass). */
 enum { BD_MAX_M = 256 };
 /* split-K when K >= SPLIT_MIN_K and fewer than SPLIT_TILES output tiles; chunks of >= SPLIT_MIN_CHUNK. */
 enum { SPLIT_MIN_K = 1024, SPLIT_TILES = 64, SPLIT_MIN_CHUNK = 256 };
@@ -64,13 +66,49 @@ static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
     return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
+/* gemm_dot_nt (gemm.cl): NT without packing, 4x4 block of row dot products per work-item. */
+enum { DOT_TM = 4, DOT_TN = 4, DOT_WG = 4 };
+/* ... when M or N is at most DOT_MAX_MN: packing costs (M + N) K, which the panels' faster inner
+ * loop repays only when both M and N are large (1024^3 NT: 2.5x slower without the panels). */
+enum { DOT_MAX_MN = 128 };
+/* ... and K >= DOT_MIN_K (below it the k loop is all scalar tail). */
+enum { DOT_MIN_K = 16 };
+
+/* NT on CPUs goes to gemm_dot_nt, small shapes included (gemm_small gathers the columns of a
+ * transposed B; the dot kernel reads rows): the transposing B pack and the panels cost more than they
+ * save (measured on PoCL, AVX-512). GPUs keep the packed panels (coalesced along the tile). */
+static int uses_dot(const hcl_context *ctx, const hcl_gemm_args *g) {
+    return !ctx->info.is_gpu && !g->trans_a && g->trans_b && g->k >= DOT_MIN_K && (g->m <= DOT_MAX_MN || g->n <= DOT_MAX_MN);
+}
+
+static hcl_status launch_dot(hcl_context *ctx, const hcl_gemm_args *g) {
+    cl_kernel k;
+    HCL_TRY(gemm_kernel(ctx, g, "gemm_dot_nt", &k));
+    cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k;
+    cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
+    cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
+    cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when has_bias is 0 */
+    cl_ulong bias_off = g->bias ? g->bias_off : 0;
+    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
+    float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
+    hcl_karg args[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(K),
+                       HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
+                       HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
+                       HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
+                       HCL_ARG(alpha), HCL_ARG(beta), HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias),
+                       HCL_ARG(act), HCL_ARG(act_alpha)};
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
+    size_t global[3] = {rup(cdiv(g->m, DOT_TM), DOT_WG), cdiv(g->n, DOT_TN), g->batch}, local[3] = {DOT_WG, 1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
+}
+
 /* Packed path for `batch` matrices starting at the offsets in g: pack A (and B unless it is read
  * in place), the main kernel, and the split-K reduce. Ap, Bp and the partial sums are carved out
  * of one GEMM workspace request. */
 static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
     const size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
     const size_t MP = cdiv(M, TM), NT = cdiv(N, TN);
-    int direct_b = g->b_dt == HCL_F32 && !g->trans_b && N % TN == 0 && M <= BD_MAX_M && (g->ldb * 4) % 4096 != 0;
+    int direct_b = !g->trans_b && N % TN == 0 && M <= BD_MAX_M && (g->ldb * hcl_dtype_size(g->b_dt)) % 4096 != 0;
     size_t tiles = MP * NT * batch, S = 1;
     if (K >= SPLIT_MIN_K && tiles < SPLIT_TILES) {
         S = cdiv(SPLIT_TILES, tiles);
@@ -229,6 +267,7 @@ hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *args) {
                          "K %zu, lda %zu, ldb %zu, ldc %zu)", g->m, g->n, g->k, g->lda, g->ldb, g->ldc);
     if (g->backend == HCL_GEMM_CLBLAST || (g->backend == HCL_GEMM_AUTO && auto_uses_clblast(ctx, g)))
         return launch_clblast(ctx, g);
+    if (uses_dot(ctx, g)) return launch_dot(ctx, g);
     if (g->k == 0 || uses_small(g->m, g->n, g->k)) return launch_small(ctx, g);
     /* the packed path, in batch chunks whose panels fit one device allocation */
     size_t per = packed_floats_per_matrix(g) * sizeof(float);
