@@ -21,9 +21,8 @@ void hcl_gemm_desc_init(hcl_gemm_desc *d) {
 /* Tile sizes of gemm.cl (GEMM_TM, GEMM_TN, GEMM_WG there). */
 enum { TM = 16, TN = 32, WG = 4 };
 /* gemm_small when M*N*K <= SMALL_MNK or M < SMALL_MIN or N < SMALL_MIN (measured on PoCL: below
- * these the packing passes and launches cost more than they save; 2^17 takes the Fashion-MNIST fc2
- * backward GEMMs, 10x128x64 and 64x128x10, to one launch: ~25% faster than two). */
-#define SMALL_MNK 131072.0
+ * these the packing passes and launches cost more than they save). */
+#define SMALL_MNK 65536.0
 enum { SMALL_MIN = 8 };
 /* B read in place by gemm_main_bd (no pack pass): not transposed, N % 32 == 0, M <= BD_MAX_M (F16/BF16
  * convert in the k loop: two 16-wide conversions per 512 FMAs, cheaper than the pack pass). */
