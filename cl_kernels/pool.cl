@@ -174,7 +174,7 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
 // the lane (it would stop the vectoriser); instead lane l computes column q = l - shift,
 // shift = QR - Q for rows r >= R0 and 0 below, so every load, live or not, stays inside x and y
 // (the launcher picks R0 so), and only lanes with 0 <= q < Q store. ----
-#ifndef PKH
+#ifndef PKH  // the launcher always passes the full set; these defaults only let the file build
 #define PKH 2
 #define PKW 2
 #define PSH 2
@@ -183,8 +183,6 @@ kernel void global_avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const globa
 #define PPW 0
 #define PCIP 1
 #define PREM 0
-#endif
-#ifndef PPAIR
 #define PPAIR 0
 #endif
 #define POOL_SIZES int GH, int GW, int GP, int GQ, int QR, int R0
@@ -237,9 +235,9 @@ inline float pool_divisor_fixed(int p, int q, int GH, int GW) {
     return (float)(nh * nw);
 }
 
-// Pair mode (PPAIR: F16/BF16 x side, PSW == 2, PPW == 0, W and the x-side offset even,
-// little-endian device): a window row's two columns are one aligned 32-bit word, loaded and
-// stored whole. This also keeps LLVM's SLP vectoriser from packing the two neighbours into a
+// Pair mode (PPAIR: PSW == 2, PKW <= 2, PPW == 0, W and the x-side offset even, little-endian
+// device): a window row's two columns are one aligned 32-bit (F16/BF16) or 64-bit (F32) word,
+// loaded and stored whole. This also keeps LLVM's SLP vectoriser from packing the two neighbours into a
 // 2-vector, after which PoCL's work-item loop no longer vectorises.
 #if PPAIR && !defined(__ENDIAN_LITTLE__)
 #undef PPAIR
@@ -312,7 +310,7 @@ kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global H
                               POOL_SIZES) {
     POOL_LANE;
     size_t plane = x_off + (size_t)nc * GH * GW;
-    int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
+    int h0 = p * PSH - PPH;
     float acc = 0.0f;
     __attribute__((opencl_unroll_hint))
     for (int i = 0; i < PKH; i++) {
@@ -326,7 +324,7 @@ kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global H
 #else
         __attribute__((opencl_unroll_hint))
         for (int j = 0; j < PKW; j++) {
-            int w = w0 + j, wc = PPW ? clamp(w, 0, GW - 1) : w;
+            int w = q * PSW - PPW + j, wc = PPW ? clamp(w, 0, GW - 1) : w;
             float v = HCL_LOAD(X_DT, x, POOL_XI(plane, hc, wc, j));
             acc += hin && (PPW == 0 || (w >= 0 && w < GW)) ? v : 0.0f;
         }
@@ -349,7 +347,7 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
     if (!is_max) g /= pool_divisor_fixed(p, q, GH, GW);
     size_t plane = dx_off + (size_t)nc * GH * GW;
     int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
-    bool lastp = p == GP - 1, lastq = q == GQ - 1;
+    bool lastp = p == GP - 1;
 #if PPAIR
     // pairs (see above); g converted once, each half is g's bits or 0 (+0.0 in every dtype)
 #if HCL_CAT(HCL_DT_IS_, X_DT)
@@ -367,6 +365,7 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
         if (own) ((global pool_pair *)dx)[(plane + (long)h * GW - 2L * shift) / 2 + l] = wd;
     }
 #else
+    bool lastq = q == GQ - 1;
     __attribute__((opencl_unroll_hint))
     for (int i = 0; i < (PREM ? 2 : 1) * PSH; i++)
         __attribute__((opencl_unroll_hint))

@@ -30,6 +30,7 @@ static const pool_case cases[] = {
     {"2x1 s2 even W",           3, 1, 7, 34, 2, 1, 2, 2, 0, 0, 1},
     {"2x2 s3 p1 exclude pad",   2, 2, 11, 10, 2, 2, 3, 3, 1, 1, 0},
     {"3x3 s3 rows after",       1, 33, 8, 7, 3, 3, 3, 3, 0, 0, 1},
+    {"3x3 s2 even W",           2, 2, 9, 12, 3, 3, 2, 2, 0, 0, 1},
     {"2x2 s2 tiny",             1, 1, 2, 4, 2, 2, 2, 2, 0, 0, 1},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))

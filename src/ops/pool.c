@@ -92,7 +92,7 @@ static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, cons
 typedef struct fixed_plan {
     int ok;                 /* 0: use the generic kernels */
     int rem;                /* some cells of x lie in no window's stride block */
-    int pair;               /* stride_w 2, pad_w 0, W and x's offset even: pair loads/stores */
+    int pair;               /* stride_w 2, kernel_w <= 2, pad_w 0, W and x's offset even: pair loads/stores */
     cl_int sizes[6];        /* POOL_SIZES: H, W, P, Q, QR, R0 */
     size_t global[3], local[3];
 } fixed_plan;
@@ -123,7 +123,7 @@ static fixed_plan plan_fixed(const pool_geo *g, const hcl_pool2d_desc *d, const 
     }
     /* cells after the last window's block: rows from P*SH - PH, columns from Q*SW - PW */
     f.rem = (int64_t)g->p * d->stride_h - d->pad_h < g->h || (int64_t)g->q * d->stride_w - d->pad_w < g->w;
-    f.pair = d->stride_w == 2 && d->pad_w == 0 && g->w % 2 == 0 && hcl_off(x) % 2 == 0;
+    f.pair = d->stride_w == 2 && d->kernel_w <= 2 && d->pad_w == 0 && g->w % 2 == 0 && hcl_off(x) % 2 == 0;
     cl_int s[6] = {g->h, g->w, g->p, g->q, (cl_int)qr, (cl_int)r0};
     memcpy(f.sizes, s, sizeof s);
     /* work-groups of QR x up to 256 / QR rows of one plane (more rows than P are clamped) */
