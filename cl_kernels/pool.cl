@@ -1,6 +1,7 @@
 // 2-D pooling kernels (NCHW): max (with I32 argmax, first maximum wins), average (divisor per
 // count_include_pad) and global average, forward and backward. Backward kernels are gathers over
-// the windows that cover each input cell, in a fixed order: deterministic, no atomics.
+// the windows that cover each input cell, in a fixed order: deterministic, no atomics. Small
+// windows also have *_fixed kernels (window as -D constants; vectorised by CPU drivers).
 // Built with -DX_DT= -DY_DT= (f32/f16/bf16): X is x or dx, Y is y or dy.
 #include "common.h"
 

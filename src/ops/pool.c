@@ -1,6 +1,7 @@
 /* 2-D pooling launchers (NCHW): max pooling with an I32 argmax, average pooling, global average
  * pooling, forward and backward. Output sizes use floor mode: (H + 2 pad - kernel) / stride + 1.
- * Kernels live in cl_kernels/pool.cl; the backward kernels gather (deterministic, no atomics). */
+ * Kernels live in cl_kernels/pool.cl; the backward kernels gather (deterministic, no atomics).
+ * Windows up to 16 cells run the fixed-window kernels (window compiled in), others the generic. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
