@@ -217,6 +217,27 @@ START_TEST(test_dot_nt) {
 }
 END_TEST
 
+/* Wide B in column slabs (src/ops/gemm.c slab_columns: a packed B panel above 512 KiB with a
+ * skinny A): N not a multiple of the slab or the tile, bias + ReLU and beta != 0 on the shifted
+ * columns, all transposes (NT goes to gemm_dot_nt on CPUs), F16 and F32, a batch of 2, offsets. */
+START_TEST(test_column_slabs) {
+    hcl_context *ctx = test_context();
+    const int n = small_run() ? 2100 : 4133, k = small_run() ? 70 : 100;
+    for (int t = 0; t < 4; t++)
+        for (int v = 0; v < 2; v++) {
+            gcase c = gc(33, n, k, t >> 1, t & 1, v ? HCL_F16 : HCL_F32);
+            c.has_bias = 1;
+            c.act = HCL_ACT_RELU;
+            c.beta = v ? 0.5f : 0.0f;
+            c.batch = v ? 0 : 2;
+            c.a_rank = c.b_rank = v ? 2 : 3;
+            c.off = v ? 3 : 0;
+            check(ctx, &c);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* One larger case per path (skinny small path and packed), F32. */
 START_TEST(test_large) {
     if (small_run()) return;
@@ -518,6 +539,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_mixed_dtypes);
     tcase_add_test(tc, test_split_k);
     tcase_add_test(tc, test_dot_nt);
+    tcase_add_test(tc, test_column_slabs);
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_batched);
     tcase_add_test(tc, test_alpha_beta_offsets);

@@ -104,10 +104,14 @@ static hcl_status launch_dot(hcl_context *ctx, const hcl_gemm_args *g) {
 /* Packed path for `batch` matrices starting at the offsets in g: pack A (and B unless it is read
  * in place), the main kernel, and the split-K reduce. Ap, Bp and the partial sums are carved out
  * of one GEMM workspace request. */
+static int reads_b_in_place(const hcl_gemm_args *g) {
+    return g->b_dt == HCL_F32 && !g->trans_b && g->n % TN == 0 && g->m <= BD_MAX_M && (g->ldb * 4) % 4096 != 0;
+}
+
 static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
     const size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
     const size_t MP = cdiv(M, TM), NT = cdiv(N, TN);
-    int direct_b = g->b_dt == HCL_F32 && !g->trans_b && N % TN == 0 && M <= BD_MAX_M && (g->ldb * 4) % 4096 != 0;
+    int direct_b = reads_b_in_place(g);
     size_t tiles = MP * NT * batch, S = 1;
     if (K >= SPLIT_MIN_K && tiles < SPLIT_TILES) {
         S = cdiv(SPLIT_TILES, tiles);
@@ -175,6 +179,21 @@ static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
         HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
     }
     return HCL_OK;
+}
+
+/* Columns of C per packed launch. A skinny GEMM with a wide B (a Linear layer's backward at a
+ * small batch: M = 64, N = 5408) would otherwise pack all of op(B) into an F32 panel of K x N in
+ * the workspace — 4 MB held for fashion_mnist's fc1 under mixed_f16, as much as F16 activations
+ * save. Above PANEL_CAP_BYTES the columns go in slabs of whole tiles, each packing its own B (and
+ * A again): only while the repacked A (M x K per slab) stays a small fraction of B (N x K). */
+#define PANEL_CAP_BYTES ((size_t)512 << 10)
+static size_t slab_columns(const hcl_gemm_args *g) {
+    size_t col_bytes = g->k * sizeof(float) * g->batch;
+    if (reads_b_in_place(g) || col_bytes == 0 || rup(g->n, TN) * col_bytes <= PANEL_CAP_BYTES) return g->n;
+    size_t w = PANEL_CAP_BYTES / col_bytes / TN * TN;
+    if (w < TN) w = TN;
+    if (g->m * cdiv(g->n, w) * 4 > g->n) return g->n; /* A repacked per slab would cost too much */
+    return w;
 }
 
 /* Workspace floats the packed path needs per matrix of the batch (upper bound: with split-K). */
@@ -272,14 +291,18 @@ hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *args) {
     size_t per = packed_floats_per_matrix(g) * sizeof(float);
     size_t cap = ctx->info.max_alloc_bytes ? (size_t)ctx->info.max_alloc_bytes : (size_t)1 << 30;
     if (per > cap) return launch_small(ctx, g);
-    size_t chunk = cap / per;
+    size_t chunk = cap / per, slab = slab_columns(g);
     for (size_t b0 = 0; b0 < g->batch; b0 += chunk) {
-        hcl_gemm_args c = *g;
-        c.batch = g->batch - b0 < chunk ? g->batch - b0 : chunk;
-        c.a_off += b0 * g->stride_a;
-        c.b_off += b0 * g->stride_b;
-        c.c_off += b0 * g->stride_c;
-        HCL_TRY(launch_packed(ctx, &c));
+        for (size_t n0 = 0; n0 < g->n; n0 += slab) {
+            hcl_gemm_args c = *g;
+            c.batch = g->batch - b0 < chunk ? g->batch - b0 : chunk;
+            c.n = g->n - n0 < slab ? g->n - n0 : slab;
+            c.a_off += b0 * g->stride_a;
+            c.b_off += b0 * g->stride_b + n0 * (g->trans_b ? g->ldb : 1);
+            c.c_off += b0 * g->stride_c + n0;
+            c.bias_off += n0;
+            HCL_TRY(launch_packed(ctx, &c));
+        }
     }
     return HCL_OK;
 }
