@@ -43,10 +43,13 @@ static int uses_small(size_t m, size_t n, size_t k) {
     return (double)m * (double)n * (double)k <= SMALL_MNK || m < SMALL_MIN || n < SMALL_MIN;
 }
 
-/* C (batch,M,N) C_DT = epilogue(alpha op(A) op(B) + beta C) in one launch, 4x16 tile per item. */
-static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
+/* The one-launch kernels that read A and B as stored (gemm_small, gemm_dot_nt): sizes, (transposes
+ * when the kernel takes them), the three operands with leading dimensions and batch strides, the
+ * epilogue. */
+static hcl_status launch_unpacked(hcl_context *ctx, const hcl_gemm_args *g, const char *name, int with_trans,
+                                  const size_t global[3], const size_t local[3]) {
     cl_kernel k;
-    HCL_TRY(gemm_kernel(ctx, g, "gemm_small", &k));
+    HCL_TRY(gemm_kernel(ctx, g, name, &k));
     cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k, ta = g->trans_a, tb = g->trans_b;
     cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
     cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
@@ -54,15 +57,25 @@ static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
     cl_ulong bias_off = g->bias ? g->bias_off : 0;
     cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
     float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
-    hcl_karg args[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(K), HCL_ARG(ta), HCL_ARG(tb),
-                       HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
+    hcl_karg args[24];
+    size_t n = 0;
+    args[n++] = HCL_ARG(M), args[n++] = HCL_ARG(N), args[n++] = HCL_ARG(K);
+    if (with_trans) args[n++] = HCL_ARG(ta), args[n++] = HCL_ARG(tb);
+    hcl_karg rest[] = {HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
                        HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
                        HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
                        HCL_ARG(alpha), HCL_ARG(beta), HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias),
                        HCL_ARG(act), HCL_ARG(act_alpha)};
-    HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
+    for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) args[n++] = rest[i];
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, n));
+    size_t gl[3] = {global[0], global[1], global[2]}, lo[3] = {local[0], local[1], local[2]};
+    return hcl_kernel_run(ctx, k, 3, gl, lo);
+}
+
+/* C (batch,M,N) C_DT = epilogue(alpha op(A) op(B) + beta C) in one launch, 4x16 tile per item. */
+static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
     size_t global[3] = {cdiv(g->n, 16), rup(cdiv(g->m, 4), 2), g->batch}, local[3] = {1, 2, 1};
-    return hcl_kernel_run(ctx, k, 3, global, local);
+    return launch_unpacked(ctx, g, "gemm_small", 1, global, local);
 }
 
 /* gemm_dot_nt (gemm.cl): NT without packing, 4x4 block of row dot products per work-item. */
@@ -81,24 +94,8 @@ static int uses_dot(const hcl_context *ctx, const hcl_gemm_args *g) {
 }
 
 static hcl_status launch_dot(hcl_context *ctx, const hcl_gemm_args *g) {
-    cl_kernel k;
-    HCL_TRY(gemm_kernel(ctx, g, "gemm_dot_nt", &k));
-    cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k;
-    cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
-    cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
-    cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when has_bias is 0 */
-    cl_ulong bias_off = g->bias ? g->bias_off : 0;
-    cl_int has_bias = g->bias != NULL, act = (cl_int)g->act;
-    float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
-    hcl_karg args[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(K),
-                       HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
-                       HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
-                       HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc),
-                       HCL_ARG(alpha), HCL_ARG(beta), HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias),
-                       HCL_ARG(act), HCL_ARG(act_alpha)};
-    HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
     size_t global[3] = {rup(cdiv(g->m, DOT_TM), DOT_WG), cdiv(g->n, DOT_TN), g->batch}, local[3] = {DOT_WG, 1, 1};
-    return hcl_kernel_run(ctx, k, 3, global, local);
+    return launch_unpacked(ctx, g, "gemm_dot_nt", 0, global, local);
 }
 
 /* Packed path for `batch` matrices starting at the offsets in g: pack A (and B unless it is read
