@@ -1,6 +1,7 @@
 // 2-D convolution kernels (NCHW): im2col and the col2im gather used around the internal GEMM,
-// direct kernels for small patches (first layers) and depthwise convs, the deterministic
-// two-stage reductions for dw and dbias, a bias add and a transpose-pack for dy.
+// direct kernels for small patches (first layers) and depthwise convs (generic, and specialised
+// per layer geometry for PoCL's vectoriser), the deterministic two-stage reductions for dw and
+// dbias, a bias fill and a transpose-pack for dy.
 // Built with -DX_DT= -DW_DT= -DY_DT= -DB_DT= (f32/f16/bf16): X is x or dx, W is w or dw, Y is y
 // or dy, B is bias or dbias. No atomics: every output element is written by one work-item.
 #include "common.h"
@@ -73,14 +74,14 @@ kernel void conv_col2im(global HCL_T(X_DT) *dx, ulong dx_off, const global float
     HCL_STORE(X_DT, dx, dx_off + (((size_t)n0 + n) * GC + c) * GH * GW + (size_t)h * GW + w, acc);
 }
 
-// y[n, k, :, :] += bias[k] (after a GEMM that wrote y)
+// y[n, k, :, :] = bias[k], before a GEMM that adds into y (beta = 1): the sum is rounded to
+// Y_DT once (adding the bias after the GEMM stored y rounded twice, badly where they cancel)
 // y (N,K,P,Q) Y_DT, bias (K) B_DT; global = (P*Q, K, N)
-kernel void conv_bias_add(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(B_DT) *bias, ulong b_off,
-                          CONV_GEO) {
+kernel void conv_bias_fill(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(B_DT) *bias, ulong b_off,
+                           CONV_GEO) {
     int pq = get_global_id(0), k = get_global_id(1), n = get_global_id(2);
     if (pq >= GP * GQ || k >= GK || n >= GN) return;
-    size_t i = y_off + ((size_t)n * GK + k) * GP * GQ + pq;
-    HCL_STORE(Y_DT, y, i, HCL_LOAD(Y_DT, y, i) + HCL_LOAD(B_DT, bias, b_off + k));
+    HCL_STORE(Y_DT, y, y_off + ((size_t)n * GK + k) * GP * GQ + pq, HCL_LOAD(B_DT, bias, b_off + k));
 }
 
 // ---- direct kernels (small C/G*R*S and depthwise): each work-item computes 8 consecutive
@@ -423,9 +424,9 @@ void conv_spec_fwd(global HCL_T(Y_DT) *restrict y, ulong y_off, const global HCL
 
 #if CONV_DATA
 // dx (N,C,H,W) X_DT, dyf (N,K,P,Q) F32 (dy itself or conv_spec_prep_y), wf (K,C/G,R,S) F32
-// (conv_spec_prep_w). A gather: one input pixel (h, w) and
-// all C/G channels of its group per work-item, dx[n,c,h,w] = sum over r, s, then k of the group
-// (that order) of dy[n,k,p,q] w[k,c',r,s] where h = p*sh - ph + r*dh, w = q*sw - pw + s*dw.
+// (conv_spec_prep_w). A gather: one input pixel (h, w) and all C/G channels of its group per
+// work-item, dx[n,c,h,w] = sum over r, s, then k of the group (that order) of dy[n,k,p,q]
+// w[k,c',r,s] where h = p*sh - ph + r*dh, w = q*sw - pw + s*dw.
 // global = (roundup(W, DL0), roundup(H, DL1), N*G), local = (DL0, DL1, 1)
 kernel __attribute__((reqd_work_group_size(CONV_DL0, CONV_DL1, 1)))
 void conv_spec_bwd_data(global HCL_T(X_DT) *restrict dx, ulong dx_off, const global float *restrict dyf,

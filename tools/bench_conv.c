@@ -1,6 +1,7 @@
 /* hcl-bench suite `conv`: the layers the example CNNs need (the Fashion-MNIST first layer
- * 1->32 3x3, a 64->64 3x3, a depthwise 3x3 and a pointwise 64->128), forward, backward-data and
- * backward-weight, in GFLOP/s (2*N*K*P*Q*C/G*R*S per call) and ms. m, n, k are the GEMM
+ * 1->32 3x3 as the example runs it, unpadded, and padded; a 64->64 3x3, a depthwise 3x3 and a
+ * pointwise 64->128), forward, backward-data and backward-weight (with the bias gradient), in
+ * GFLOP/s (2*N*K*P*Q*C/G*R*S per call) and ms. m, n, k are the GEMM
  * equivalent: K/G, N*P*Q, C/G*R*S. --quick uses a quarter of the batch. */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ typedef struct conv_layer {
 } conv_layer;
 
 static const conv_layer layers[] = {
+    {"1->32 3x3 28x28 p0 b64", "direct", 64, 1, 28, 28, 32, 3, 3, 1, 0, 1}, /* fashion_mnist's conv */
     {"1->32 3x3 28x28 b64", "direct", 64, 1, 28, 28, 32, 3, 3, 1, 1, 1},
     {"64->64 3x3 14x14 b32", "im2col+gemm", 32, 64, 14, 14, 64, 3, 3, 1, 1, 1},
     {"dw 64ch 3x3 14x14 b32", "direct", 32, 64, 14, 14, 64, 3, 3, 1, 1, 64},

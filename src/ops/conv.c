@@ -158,11 +158,13 @@ typedef struct conv_spec {
 } conv_spec;
 
 /* Work-groups of the specialised forward and backward data: 16 along the row (the vector width
- * PoCL uses on AVX-512; 8 for short rows) by all rows, or an even share of them, up to 64: few,
- * large work-groups (PoCL runs one as a loop; its per-group set-up is then paid rarely). */
+ * PoCL uses on AVX-512; 8 for short rows) by all rows, or an even share of them, up to 256 items
+ * in all (any GPU takes that many): few, large work-groups (PoCL runs one as a loop; its
+ * per-group set-up is then paid rarely). */
+#define SPEC_WG_MAX 256
 static int spec_l0(int width) { return width <= 8 ? 8 : 16; }
-static int spec_l1(int rows) {
-    int parts = (rows + 63) / 64;
+static int spec_l1(int rows, int l0) {
+    int most = SPEC_WG_MAX / l0, parts = (rows + most - 1) / most;
     return (rows + parts - 1) / parts;
 }
 
@@ -181,9 +183,9 @@ static conv_spec spec_of(const conv_geo *g) {
     sp.kbw = rs <= 4 ? 4 : rs <= 9 ? 2 : 1;
     if (sp.kbw > g->kpg) sp.kbw = g->kpg;
     sp.l0 = spec_l0(g->q);
-    sp.l1 = spec_l1(g->p);
+    sp.l1 = spec_l1(g->p, sp.l0);
     sp.dl0 = spec_l0(g->w);
-    sp.dl1 = spec_l1(g->h);
+    sp.dl1 = spec_l1(g->h, sp.dl0);
     return sp;
 }
 
@@ -269,11 +271,11 @@ static size_t bias_grad_bytes(const conv_geo *g) {
 
 /* ---------------------------------------------------------------- forward */
 
-/* y (N,K,P,Q) += bias (K) after a GEMM wrote y. */
-static hcl_status bias_add(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
-                           const hcl_tensor *bias) {
+/* y (N,K,P,Q) = bias (K) broadcast, before the GEMMs add into y (one rounding of the sum). */
+static hcl_status bias_fill(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *w,
+                            const hcl_tensor *bias) {
     cl_kernel k;
-    HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias->dtype, "conv_bias_add", &k));
+    HCL_TRY(conv_kernel(ctx, x->dtype, w->dtype, y->dtype, bias->dtype, "conv_bias_fill", &k));
     geo_ints geo = geo_arg(g);
     cl_ulong y_off = hcl_off(y), b_off = hcl_off(bias);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(bias->buffer), HCL_ARG(b_off), GEO_KARGS(geo)};
@@ -282,15 +284,16 @@ static hcl_status bias_add(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, c
 
 /* One GEMM per group (batched over images), or one batched over groups when there is one image:
  * y_n,g (K/G, PQ) = w_g (K/G, C/G*R*S) * b_n,g (C/G*R*S, PQ), where b is x itself (pointwise) or
- * the columns. b_img_stride: elements between images of b; b_off: of image 0. */
+ * the columns. b_img_stride: elements between images of b; b_off: of image 0; beta 1 adds into
+ * y (pre-filled with the bias). */
 static hcl_status forward_gemm(hcl_context *ctx, const conv_geo *g, hcl_tensor *y, size_t y_off, const hcl_tensor *w,
-                               cl_mem b, size_t b_off, hcl_dtype b_dt, size_t b_img_stride, int nimg) {
+                               cl_mem b, size_t b_off, hcl_dtype b_dt, size_t b_img_stride, int nimg, float beta) {
     hcl_gemm_args a = {
         .a = w->buffer, .b = b, .c = y->buffer, .bias = NULL,
         .a_dt = w->dtype, .b_dt = b_dt, .c_dt = y->dtype, .bias_dt = HCL_F32,
         .lda = g->crs_g, .ldb = g->pq, .ldc = g->pq,
         .m = (size_t)g->kpg, .n = g->pq, .k = g->crs_g,
-        .alpha = 1.0f, .beta = 0.0f, .act = HCL_ACT_NONE, .backend = HCL_GEMM_AUTO,
+        .alpha = 1.0f, .beta = beta, .act = HCL_ACT_NONE, .backend = HCL_GEMM_AUTO,
     };
     if (g->g == 1 || nimg == 1) {
         /* batch over images (G == 1) or over groups (one image) */
@@ -411,8 +414,10 @@ hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor 
     HCL_TRY(hcl_check_no_alias(ctx, y, "y", bias, "bias"));
     conv_path path = choose_path(&g);
     if (path == PATH_DIRECT) return forward_direct(ctx, &g, y, x, w, bias);
+    float beta = bias ? 1.0f : 0.0f;
+    if (bias) HCL_TRY(bias_fill(ctx, &g, y, x, w, bias));
     if (path == PATH_POINTWISE) {
-        HCL_TRY(forward_gemm(ctx, &g, y, y->offset, w, x->buffer, x->offset, x->dtype, (size_t)g.c * g.hw, g.n));
+        HCL_TRY(forward_gemm(ctx, &g, y, y->offset, w, x->buffer, x->offset, x->dtype, (size_t)g.c * g.hw, g.n, beta));
     } else {
         size_t es = hcl_dtype_size(x->dtype), per_image = g.crs * g.pq * es;
         int nc = chunk_images(g.n, per_image);
@@ -421,10 +426,10 @@ hcl_status hcl_conv2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor 
         for (int n0 = 0; n0 < g.n; n0 += nc) {
             int cnt = g.n - n0 < nc ? g.n - n0 : nc;
             HCL_TRY(im2col(ctx, &g, x, w->dtype, y->dtype, ws, 0, n0, cnt, 1));
-            HCL_TRY(forward_gemm(ctx, &g, y, y->offset + (size_t)n0 * g.k * g.pq, w, ws, 0, x->dtype, g.crs * g.pq, cnt));
+            HCL_TRY(forward_gemm(ctx, &g, y, y->offset + (size_t)n0 * g.k * g.pq, w, ws, 0, x->dtype, g.crs * g.pq, cnt,
+                                 beta));
         }
     }
-    if (bias) HCL_TRY(bias_add(ctx, &g, y, x, w, bias));
     return HCL_OK;
 }
 
