@@ -10,6 +10,11 @@
 #if HCL_NATIVE_HALF
 #pragma OPENCL EXTENSION cl_khr_fp16 : enable
 #endif
+// A file that must keep NaN payloads bit for bit (tensor.cl's cast) defines HCL_EXACT_NAN 1
+// first: its F16 conversions are then the integer forms on every device.
+#ifndef HCL_EXACT_NAN
+#define HCL_EXACT_NAN 0
+#endif
 
 // dtype codes, the same numbers as enum hcl_dtype on the host
 #define HCL_DT_CODE_f32 0
@@ -20,6 +25,19 @@
 
 #define HCL_CAT_(a, b) a##b
 #define HCL_CAT(a, b) HCL_CAT_(a, b)
+#define HCL_IS_F16(dt) (HCL_CAT(HCL_DT_CODE_, dt) == HCL_DT_CODE_f16)
+
+// Native half arithmetic (cl_khr_fp16) for kernels whose tensors are all F16, used only where it
+// gives the same bits as the F32 path: one add, subtract, multiply, max or select of halves,
+// rounded once to half, equals the float result rounded to half (float's 24-bit significand is
+// at least 2 x 11 + 2 bits, so the double rounding is innocuous). Anything longer (activation
+// curves, sums, norms, softmax, losses, optimizer updates) stays in float.
+#if HCL_NATIVE_HALF
+#define HCL_HLOAD8(p, i) vload8(0, (const global half *)(p) + (i))
+#define HCL_HSTORE8(p, i, v) vstore8((v), 0, (global half *)(p) + (i))
+#define HCL_HLOAD(p, i) (((const global half *)(p))[i])
+#define HCL_HSTORE(p, i, v) (((global half *)(p))[i] = (v))
+#endif
 
 typedef float hcl_storage_f32;
 typedef ushort hcl_storage_f16;
@@ -69,14 +87,17 @@ inline uint hcl_f32_to_bf16_bits(float f) {
 // ---- element load/store by dtype; offsets are already applied by the caller's index ----
 inline float hcl_load_f32(const global float *p, size_t i) { return p[i]; }
 inline void hcl_store_f32(global float *p, size_t i, float v) { p[i] = v; }
-#if HCL_NATIVE_HALF
-inline float hcl_load_f16(const global ushort *p, size_t i) { return vload_half(i, (const global half *)p); }
-inline void hcl_store_f16(global ushort *p, size_t i, float v) { vstore_half_rte(v, i, (global half *)p); }
+#if HCL_NATIVE_HALF && !HCL_EXACT_NAN
+// a half load and a conversion (not vload_half): CPU drivers vectorise it across work-items
+inline float hcl_load_f16(const global ushort *p, size_t i) { return (float)((const global half *)p)[i]; }
+inline void hcl_store_f16(global ushort *p, size_t i, float v) { ((global half *)p)[i] = convert_half_rte(v); }
 #else
 inline float hcl_load_f16(const global ushort *p, size_t i) { return hcl_f16_bits_to_f32(p[i]); }
 inline void hcl_store_f16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_f16_bits(v); }
 #endif
 inline float hcl_load_bf16(const global ushort *p, size_t i) { return hcl_bf16_bits_to_f32(p[i]); }
+// BF16 stays in integer form on every device: Intel's bfloat16 conversion built-ins (probed as
+// has_bf16_conversions) measured no faster on its CPU runtime (2026.2, AVX512-BF16 host)
 inline void hcl_store_bf16(global ushort *p, size_t i, float v) { p[i] = (ushort)hcl_f32_to_bf16_bits(v); }
 inline float hcl_load_i32(const global int *p, size_t i) { return (float)p[i]; }
 inline void hcl_store_i32(global int *p, size_t i, float v) { p[i] = (int)v; }
@@ -224,7 +245,11 @@ inline void hcl_store8_f32(global float *p, size_t i, float8 v) { vstore8(v, 0, 
 #define HCL_HW_F16 0
 #endif
 #endif
-#if HCL_HW_F16
+#if HCL_NATIVE_HALF && !HCL_EXACT_NAN
+// cl_khr_fp16 devices: the built-in conversions (hardware on GPUs and Intel's CPU runtime)
+inline float8 hcl_load8_f16(const global ushort *p, size_t i) { return vload_half8(0, (const global half *)(p + i)); }
+inline void hcl_store8_f16(global ushort *p, size_t i, float8 v) { vstore_half8_rte(v, 0, (global half *)(p + i)); }
+#elif HCL_HW_F16
 typedef short hcl_v8hi __attribute__((vector_size(16)));
 typedef float hcl_v8sf __attribute__((vector_size(32)));
 inline float8 hcl_f16x8_to_f32_hw(short8 h) {
@@ -273,7 +298,9 @@ typedef float16 hcl_storage16_f32;
 typedef ushort16 hcl_storage16_f16;
 typedef ushort16 hcl_storage16_bf16;
 inline float16 hcl_cvt16_f32(float16 v) { return v; }
-#if HCL_HW_F16
+#if HCL_NATIVE_HALF && !HCL_EXACT_NAN
+inline float16 hcl_cvt16_f16(ushort16 v) { return convert_float16(as_half16(v)); }
+#elif HCL_HW_F16
 inline float16 hcl_cvt16_f16(ushort16 v) {
     short16 h = as_short16(v);
     return (float16)(hcl_f16x8_to_f32_hw(h.lo), hcl_f16x8_to_f32_hw(h.hi));

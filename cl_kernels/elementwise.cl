@@ -35,6 +35,23 @@
 
 #define BINOP(op, a, b) ((op) == OP_ADD ? (a) + (b) : (op) == OP_SUB ? (a) - (b) : (a) * (b))
 
+// One element: y[yi] = a[ai] op b[bi]. All-F16 on a cl_khr_fp16 device, eight lanes or one in
+// half, no conversions (one rounded add, sub or mul of halves: the bits of the float path, see
+// common.h).
+#if HCL_NATIVE_HALF && HCL_IS_F16(Y_DT) && HCL_IS_F16(A_DT) && HCL_IS_F16(B_DT)
+#define BINARY_HALF8(op, bcast, y, yi, a, ai, b, bi)                                                \
+    do {                                                                                          \
+        half8 hb = (bcast) == BCAST_CHANNEL ? (half8)(HCL_HLOAD(b, bi)) : HCL_HLOAD8(b, bi);       \
+        HCL_HSTORE8(y, yi, BINOP(op, HCL_HLOAD8(a, ai), hb));                                     \
+        return;                                                                                   \
+    } while (0)
+#define BINARY_ELEM(op, y, yi, a, ai, b, bi) HCL_HSTORE(y, yi, BINOP(op, HCL_HLOAD(a, ai), HCL_HLOAD(b, bi)))
+#else
+#define BINARY_HALF8(op, bcast, y, yi, a, ai, b, bi) do { } while (0)
+#define BINARY_ELEM(op, y, yi, a, ai, b, bi) \
+    HCL_STORE(Y_DT, y, yi, BINOP(op, HCL_LOAD(A_DT, a, ai), HCL_LOAD(B_DT, b, bi)))
+#endif
+
 // y (outer, mid, inner) Y_DT = a (outer, mid, inner) A_DT op b B_DT, where b is (outer, mid,
 // inner) for BCAST_NONE, (mid) for BCAST_CHANNEL, (inner) for BCAST_ROW. global = (ceil(inner /
 // VEC), mid, outer); y may be a (each element is read and written by one work-item).
@@ -48,6 +65,7 @@
         size_t bi = (bcast) == BCAST_NONE ? e : (bcast) == BCAST_CHANNEL ? m : j;                          \
         size_t bstep = (bcast) == BCAST_CHANNEL ? 0 : 1; /* b's index step along the row */                \
         if (VEC == 8 && j + 8 <= inner) {                                                                  \
+            BINARY_HALF8(op, bcast, y, y_off + e, a, a_off + e, b, b_off + bi);                            \
             float8 bv = (bcast) == BCAST_CHANNEL ? (float8)(HCL_LOAD(B_DT, b, b_off + bi))                \
                                                  : HCL_LOAD8(B_DT, b, b_off + bi);                         \
             HCL_STORE8(Y_DT, y, y_off + e, BINOP(op, HCL_LOAD8(A_DT, a, a_off + e), bv));                  \
@@ -55,8 +73,7 @@
         }                                                                                                  \
         size_t cnt = min((size_t)VEC, (size_t)inner - j); /* one element, or the row's tail */             \
         for (size_t t = 0; t < cnt; t++)                                                                   \
-            HCL_STORE(Y_DT, y, y_off + e + t,                                                             \
-                       BINOP(op, HCL_LOAD(A_DT, a, a_off + e + t), HCL_LOAD(B_DT, b, b_off + bi + t * bstep))); \
+            BINARY_ELEM(op, y, y_off + e + t, a, a_off + e + t, b, b_off + bi + t * bstep);                \
     }
 #define BINARY_KERNELS(op) BINARY_KERNEL(op, 0) BINARY_KERNEL(op, 1) BINARY_KERNEL(op, 2)
 BINARY_KERNELS(0)  // add

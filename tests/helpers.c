@@ -160,9 +160,36 @@ static int device_required(void) {
     return r && !strcmp(r, "1");
 }
 
-hcl_context *test_context(void) {
+hcl_context *test_context(void) { return test_context_half(HCL_HALF_AUTO); }
+
+void test_fill_half_patterns(float *x, size_t n) {
+    static const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x7bff, 0xfbff,
+                                       0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xbc00, 0x3555, 0x0200};
+    for (size_t i = 0; i < n; i++) {
+        uint16_t bits = (uint16_t)(test_uniform(0.0, 65536.0));
+        if (test_uniform(0.0, 1.0) < 0.25) bits = special[(size_t)test_uniform(0.0, 14.0) % 14];
+        x[i] = hcl_f16_to_f32(bits);
+    }
+}
+
+void test_assert_same_f16(hcl_tensor *a, hcl_tensor *b, size_t n, const char *what) {
+    uint16_t *ha = malloc(n * 2), *hb = malloc(n * 2);
+    ck_assert(ha && hb);
+    ck_assert_int_eq(hcl_tensor_download_raw(a, ha, n * 2), HCL_OK);
+    ck_assert_int_eq(hcl_tensor_download_raw(b, hb, n * 2), HCL_OK);
+    for (size_t i = 0; i < n; i++) {
+        int nan_a = (ha[i] & 0x7fff) > 0x7c00, nan_b = (hb[i] & 0x7fff) > 0x7c00;
+        ck_assert_msg(ha[i] == hb[i] || (nan_a && nan_b), "%s: element %zu: 0x%04x vs 0x%04x (%s)", what, i, ha[i],
+                      hb[i], test_seed_note());
+    }
+    free(ha);
+    free(hb);
+}
+
+hcl_context *test_context_half(hcl_half_mode mode) {
     hcl_context_options o;
     hcl_context_options_init(&o);
+    o.half_mode = mode;
     if (!getenv("HALFCL_CACHE_DIR")) o.cache_dir = "off";
     hcl_context *ctx = NULL;
     char err[2048];

@@ -12,6 +12,14 @@
 /* A context on $HALFCL_DEVICE (default device) with the disk cache in the build tree. When no
  * device exists the test process exits 77 (skip), unless HALFCL_REQUIRE_DEVICE=1. */
 hcl_context *test_context(void);
+/* A context whose F16 kernels are the native-half (HCL_HALF_NATIVE) or the storage-only
+ * (HCL_HALF_STORAGE) variants; both are the same on a device without cl_khr_fp16. */
+hcl_context *test_context_half(hcl_half_mode mode);
+/* n F16 bit patterns, as floats (exact): mostly random normals of every exponent, with zeros,
+ * subnormals, the largest finite values, infinities and NaN mixed in. */
+void test_fill_half_patterns(float *x, size_t n);
+/* Asserts that two F16 tensors of n elements hold the same bits (any NaN matches any NaN). */
+void test_assert_same_f16(hcl_tensor *a, hcl_tensor *b, size_t n, const char *what);
 /* Runs a Check suite; exits 77 if no device and not required (call from main). */
 int test_run_suite(Suite *suite);
 

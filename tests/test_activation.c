@@ -151,6 +151,58 @@ START_TEST(mixed_dtypes) {
 }
 END_TEST
 
+/* None and ReLU on F16 compute in half on a cl_khr_fp16 device (the native variants): forward and
+ * backward give the bits of the storage-only variants (float math), with one and eight elements
+ * per work-item, at an odd view offset (unaligned half8) and a tail, over all kinds of half
+ * values. On other devices both contexts run the same kernels. */
+START_TEST(native_half_same_bits) {
+    hcl_context *nat = test_context_half(HCL_HALF_NATIVE), *sto = test_context_half(HCL_HALF_STORAGE);
+    ck_assert_int_eq(hcl_context_native_half(nat), hcl_context_device(nat)->has_fp16);
+    ck_assert_int_eq(hcl_context_native_half(sto), 0);
+    const size_t n = 1029, off = 3;
+    int64_t full = (int64_t)(n + off), shape = (int64_t)n;
+    float *x = malloc((n + off) * sizeof *x), *dy = malloc((n + off) * sizeof *dy);
+    ck_assert(x && dy);
+    test_fill_half_patterns(x, n + off);
+    test_fill_half_patterns(dy, n + off);
+    hcl_context *ctxs[2] = {nat, sto};
+    hcl_tensor *tx[2], *tdy[2], *ty[2], *tdx[2], *vx[2], *vdy[2], *vy[2], *vdx[2];
+    for (int c = 0; c < 2; c++) {
+        tx[c] = test_tensor_from(ctxs[c], HCL_F16, 1, &full, x);
+        tdy[c] = test_tensor_from(ctxs[c], HCL_F16, 1, &full, dy);
+        ty[c] = test_tensor_poisoned(ctxs[c], HCL_F16, 1, &full);
+        tdx[c] = test_tensor_poisoned(ctxs[c], HCL_F16, 1, &full);
+        CK_OK(ctxs[c], hcl_tensor_view(tx[c], off, 1, &shape, &vx[c]));
+        CK_OK(ctxs[c], hcl_tensor_view(tdy[c], off, 1, &shape, &vdy[c]));
+        CK_OK(ctxs[c], hcl_tensor_view(ty[c], off, 1, &shape, &vy[c]));
+        CK_OK(ctxs[c], hcl_tensor_view(tdx[c], off, 1, &shape, &vdx[c]));
+    }
+    const hcl_activation acts[] = {HCL_ACT_NONE, HCL_ACT_RELU};
+    for (int vec = 1; vec <= 8; vec += 7) {
+        hcl_elementwise_vec_override = vec;
+        for (int a = 0; a < 2; a++) {
+            for (int c = 0; c < 2; c++) {
+                CK_OK(ctxs[c], hcl_activation_forward(ctxs[c], vy[c], vx[c], acts[a], 0.0f));
+                CK_OK(ctxs[c], hcl_activation_backward(ctxs[c], vdx[c], vdy[c], vx[c], acts[a], 0.0f));
+            }
+            char what[64];
+            snprintf(what, sizeof what, "act %d forward vec %d", (int)acts[a], vec);
+            test_assert_same_f16(ty[0], ty[1], n + off, what);
+            snprintf(what, sizeof what, "act %d backward vec %d", (int)acts[a], vec);
+            test_assert_same_f16(tdx[0], tdx[1], n + off, what);
+        }
+    }
+    for (int c = 0; c < 2; c++) {
+        hcl_tensor *all[] = {vx[c], vdy[c], vy[c], vdx[c], tx[c], tdy[c], ty[c], tdx[c]};
+        for (size_t i = 0; i < 8; i++) hcl_tensor_free(all[i]);
+    }
+    free(x);
+    free(dy);
+    hcl_context_free(nat);
+    hcl_context_free(sto);
+}
+END_TEST
+
 /* The 8-elements-per-work-item path (GPU default) on views at odd offsets, so vector loads are
  * unaligned and the last work-item has a tail; and in place. */
 START_TEST(vector_path) {
@@ -327,6 +379,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, each_dtype, 0, 3);
     tcase_add_test(tc, mixed_dtypes);
     tcase_add_test(tc, vector_path);
+    tcase_add_test(tc, native_half_same_bits);
     tcase_add_test(tc, bad_inputs);
     suite_add_tcase(s, tc);
     return s;

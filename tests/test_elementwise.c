@@ -355,6 +355,98 @@ START_TEST(vector_path) {
 }
 END_TEST
 
+/* F16 add/sub/mul on a cl_khr_fp16 device compute in half (the native variants): the same bits
+ * as the storage-only variants (float math), for every broadcast, one and eight elements per
+ * work-item, over all kinds of half values (subnormals, overflow to inf, NaN). On other devices
+ * both contexts run the same kernels and the test checks that native half is reported off. */
+START_TEST(native_half_same_bits) {
+    hcl_context *nat = test_context_half(HCL_HALF_NATIVE), *sto = test_context_half(HCL_HALF_STORAGE);
+    ck_assert_int_eq(hcl_context_native_half(nat), hcl_context_device(nat)->has_fp16);
+    ck_assert_int_eq(hcl_context_native_half(sto), 0);
+    const int64_t shape[3] = {2, 5, 37}; /* rows of 37: four 8-lane groups and a tail */
+    size_t n = 2 * 5 * 37;
+    float *a = host_alloc(n), *b = host_alloc(n);
+    test_fill_half_patterns(a, n);
+    test_fill_half_patterns(b, n);
+    hcl_context *ctxs[2] = {nat, sto};
+    hcl_tensor *ta[2], *tb[2][3], *ty[2];
+    const int64_t bshape[3][1] = {{(int64_t)n}, {5}, {37}};
+    for (int c = 0; c < 2; c++) {
+        ta[c] = test_tensor_from(ctxs[c], HCL_F16, 3, shape, a);
+        for (int bc = 0; bc < 3; bc++) tb[c][bc] = test_tensor_from(ctxs[c], HCL_F16, 1, bshape[bc], b);
+        ty[c] = test_tensor_poisoned(ctxs[c], HCL_F16, 3, shape);
+    }
+    hcl_tensor *vb[2];
+    for (int vec = 1; vec <= 8; vec += 7) {
+        hcl_elementwise_vec_override = vec;
+        for (int op = 0; op < 3; op++)
+            for (int bc = 0; bc < 3; bc++) {
+                for (int c = 0; c < 2; c++) {
+                    if (bc == HCL_BCAST_NONE) CK_OK(ctxs[c], hcl_tensor_view(tb[c][bc], 0, 3, shape, &vb[c]));
+                    else vb[c] = tb[c][bc];
+                    CK_OK(ctxs[c], hcl_binary(ctxs[c], ty[c], ta[c], vb[c], (hcl_binary_op)op, (hcl_broadcast)bc));
+                }
+                char what[64];
+                snprintf(what, sizeof what, "binary op %d bcast %d vec %d", op, bc, vec);
+                test_assert_same_f16(ty[0], ty[1], n, what);
+                for (int c = 0; c < 2 && bc == HCL_BCAST_NONE; c++) hcl_tensor_free(vb[c]);
+            }
+    }
+    for (int c = 0; c < 2; c++) {
+        hcl_tensor_free(ta[c]);
+        hcl_tensor_free(ty[c]);
+        for (int bc = 0; bc < 3; bc++) hcl_tensor_free(tb[c][bc]);
+    }
+    free(a);
+    free(b);
+    hcl_context_free(nat);
+    hcl_context_free(sto);
+}
+END_TEST
+
+/* Every kernel's BF16 store (here scale by 1 from F32) rounds like the host conversion: to
+ * nearest even at ties, subnormals kept (not flushed), overflow to inf, NaN stays NaN, with one
+ * and eight elements per work-item. */
+START_TEST(bf16_store_rounding) {
+    hcl_context *ctx = test_context();
+    const size_t n = 4099;
+    int64_t shape = (int64_t)n;
+    float *x = host_alloc(n);
+    uint16_t *want = malloc(n * 2), *got = malloc(n * 2);
+    ck_assert(want && got);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits = (uint32_t)test_uniform(0.0, 4294967296.0);
+        switch (i % 6) {
+        case 0: bits &= 0x807fffffu; break;                    /* zero or F32 subnormal */
+        case 1: bits = (bits & 0xffff0000u) | 0x8000u; break;  /* a tie */
+        case 2: bits = (bits & 0x80ffffffu) | 0x00800000u; break; /* smallest normals: BF16 subnormal range after rounding */
+        case 3: bits = (bits & 0x807fffffu) | 0x7f000000u; break; /* near the top: rounds to inf or max */
+        default: break;                                         /* anything, NaN and inf included */
+        }
+        memcpy(&x[i], &bits, 4);
+        want[i] = hcl_f32_to_bf16(x[i]);
+    }
+    hcl_tensor *tx = test_tensor_from(ctx, HCL_F32, 1, &shape, x);
+    hcl_tensor *ty = test_tensor_poisoned(ctx, HCL_BF16, 1, &shape);
+    for (int vec = 1; vec <= 8; vec += 7) {
+        hcl_elementwise_vec_override = vec;
+        CK_OK(ctx, hcl_scale(ctx, ty, tx, 1.0f));
+        CK_OK(ctx, hcl_tensor_download_raw(ty, got, n * 2));
+        for (size_t i = 0; i < n; i++) {
+            int nan_w = (want[i] & 0x7fff) > 0x7f80, nan_g = (got[i] & 0x7fff) > 0x7f80;
+            ck_assert_msg(got[i] == want[i] || (nan_w && nan_g), "vec %d: f32 %a (0x%08x) -> bf16 0x%04x, host 0x%04x", vec,
+                          (double)x[i], ((const uint32_t *)x)[i], got[i], want[i]);
+        }
+    }
+    hcl_tensor_free(tx);
+    hcl_tensor_free(ty);
+    free(x);
+    free(want);
+    free(got);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* Long reductions split into chunks (partials in the workspace, then a second pass): correct,
  * the same bits on a second run, NaN propagates through both passes of max. */
 START_TEST(chunked_reductions) {
@@ -587,6 +679,8 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, each_dtype, 0, 3);
     tcase_add_test(tc, mixed_dtypes);
     tcase_add_test(tc, vector_path);
+    tcase_add_test(tc, native_half_same_bits);
+    tcase_add_test(tc, bf16_store_rounding);
     tcase_add_loop_test(tc, chunked_reductions, 0, 2);
     tcase_add_test(tc, conversions_exact);
     tcase_add_test(tc, bad_inputs);

@@ -268,6 +268,16 @@ START_TEST(device_choose_synthetic) {
     ck_assert_uint_eq(choose(devs, 5, "rtx 3090"), 2);
     ck_assert_uint_eq(choose(devs, 5, "oclgrind"), 4);
 
+    /* on an Intel CPU PoCL's device name says "Intel" too: platform names win over device names */
+    hcl_device_info intel_cpu[2];
+    intel_cpu[0] = synth_device(0, 0, "Portable Computing Language", "The pocl project",
+                                "pthread-skylake-avx512-Intel(R) Xeon(R) Platinum 8375C", 0, 1);
+    intel_cpu[1] = synth_device(1, 0, "Intel(R) OpenCL", "Intel(R) Corporation",
+                                "Intel(R) Xeon(R) Platinum 8375C", 0, 1);
+    ck_assert_uint_eq(choose(intel_cpu, 2, "intel"), 1);
+    ck_assert_uint_eq(choose(intel_cpu, 2, "pocl"), 0);
+    ck_assert_uint_eq(choose(intel_cpu, 2, "xeon"), 0); /* device names: the first that matches */
+
     /* no match: HCL_ERR_DEVICE_NOT_FOUND and a message naming the spec and every device */
     const char *bad[] = {"nosuchdevice", "2:2", "9:0", "0:1", "tpu"};
     for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
@@ -416,6 +426,42 @@ START_TEST(context_device_spec) {
 }
 END_TEST
 
+/* Native half: on by default where the device has cl_khr_fp16, off with HCL_HALF_STORAGE or
+ * HALFCL_NATIVE_HALF=0 (the option wins over the variable); bad values are errors. */
+START_TEST(context_half_mode) {
+    hcl_context *ctx = test_context();
+    int fp16 = hcl_context_device(ctx)->has_fp16;
+    ck_assert_int_eq(hcl_context_native_half(ctx), fp16);
+    hcl_context_free(ctx);
+    ck_assert_int_eq(hcl_context_native_half(NULL), 0);
+    ctx = test_context_half(HCL_HALF_STORAGE);
+    ck_assert_int_eq(hcl_context_native_half(ctx), 0);
+    hcl_context_free(ctx);
+    test_env_saved e;
+    test_env_push(&e, "HALFCL_NATIVE_HALF", "0");
+    ctx = test_context();
+    ck_assert_int_eq(hcl_context_native_half(ctx), 0);
+    hcl_context_free(ctx);
+    ctx = test_context_half(HCL_HALF_NATIVE);
+    ck_assert_int_eq(hcl_context_native_half(ctx), fp16);
+    hcl_context_free(ctx);
+    test_env_pop(&e);
+    test_env_push(&e, "HALFCL_NATIVE_HALF", "yes");
+    char err[512];
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = "off";
+    ctx = (hcl_context *)&o;
+    ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(ctx);
+    ck_assert_msg(strstr(err, "HALFCL_NATIVE_HALF") != NULL, "message: %s", err);
+    test_env_pop(&e);
+    o.half_mode = (hcl_half_mode)7;
+    ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(err, "half_mode") != NULL, "message: %s", err);
+}
+END_TEST
+
 START_TEST(context_options_defaults) {
     hcl_context_options o;
     memset(&o, 0x5a, sizeof o);
@@ -427,6 +473,7 @@ START_TEST(context_options_defaults) {
     ck_assert_ptr_null(o.log_user);
     ck_assert_int_eq(o.profiling, 0);
     ck_assert_int_eq(o.log_level, -1);
+    ck_assert_int_eq(o.half_mode, HCL_HALF_AUTO);
     hcl_context_options_init(NULL);
     ck_assert_ptr_null(hcl_context_cl(NULL));
     ck_assert_ptr_null(hcl_context_queue(NULL));
@@ -1032,6 +1079,7 @@ static Suite *runtime_suite(void) {
     tcase_add_test(dev, kernel_dir_loading);
     tcase_add_test(dev, finish_and_flush);
     tcase_add_test(dev, kernel_profiler);
+    tcase_add_test(dev, context_half_mode);
     suite_add_tcase(s, dev);
     return s;
 }

@@ -1,5 +1,7 @@
 /* hcl-bench: kernel microbenchmarks. `hcl-bench [suite...] [--csv|--json] [--reps N] [--warmup N]
- * [--m M --n N --k K] [--trans NN|NT|TN|TT] [--dtype f32|f16|bf16] [--quick]`. Each suite prints
+ * [--m M --n N --k K] [--trans NN|NT|TN|TT] [--dtype f32|f16|bf16] [--half native|storage] [--quick]`.
+ * --half storage builds the F16 kernels without native half arithmetic on a cl_khr_fp16 device (the
+ * variants every other device runs), to compare them with the native ones on the same device. Each suite prints
  * rows (table by default; CSV header suite,case,impl,dtype,m,n,k,ms,gflops,gbps,rel_err). */
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,9 @@ static size_t list_suites(suite_entry *out) {
 
 static void usage(const suite_entry *s, size_t n) {
     printf("usage: hcl-bench [suite...] [--csv|--json] [--reps N] [--warmup N] [--m M] [--n N] [--k K]\n"
-           "                 [--trans NN|NT|TN|TT] [--dtype f32|f16|bf16] [--quick]\n"
+           "                 [--trans NN|NT|TN|TT] [--dtype f32|f16|bf16] [--half native|storage] [--quick]\n"
+           "--half storage: on a cl_khr_fp16 device, the storage-only F16 kernels (F32 math), to compare\n"
+           "                with the native-half ones (the default there; also HALFCL_NATIVE_HALF=0|1)\n"
            "suites (default: all):");
     for (size_t i = 0; i < n; i++) printf(" %s", s[i].name);
     printf("\nThe device comes from HALFCL_DEVICE (see hcl-info).\n");
@@ -37,6 +41,7 @@ int main(int argc, char **argv) {
     suite_entry suites[32];
     size_t nsuites = list_suites(suites);
     bench_ctx b = {.warmup = 2, .reps = 7};
+    hcl_half_mode half_mode = HCL_HALF_AUTO;
     const char *chosen[32];
     int nchosen = 0;
     for (int i = 1; i < argc; i++) {
@@ -52,6 +57,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--k") && has_val) b.k = atol(argv[++i]);
         else if (!strcmp(a, "--trans") && has_val) b.trans = argv[++i];
         else if (!strcmp(a, "--dtype") && has_val) b.dtype = argv[++i];
+        else if (!strcmp(a, "--half") && has_val) {
+            const char *v = argv[++i];
+            if (!strcmp(v, "native")) half_mode = HCL_HALF_NATIVE;
+            else if (!strcmp(v, "storage")) half_mode = HCL_HALF_STORAGE;
+            else { fprintf(stderr, "hcl-bench: --half takes native or storage, not '%s'\n", v); return 2; }
+        }
         else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(suites, nsuites); return 0; }
         else if (a[0] == '-') { fprintf(stderr, "hcl-bench: unknown or incomplete option '%s'\n", a); return 2; }
         else if (nchosen < 32) chosen[nchosen++] = a;
@@ -70,6 +81,7 @@ int main(int argc, char **argv) {
     hcl_context_options o;
     hcl_context_options_init(&o);
     o.log = hcl_log_stderr;
+    o.half_mode = half_mode;
     char err[2048];
     hcl_status st = hcl_context_create(&b.ctx, &o, err, sizeof err);
     if (st != HCL_OK) {
@@ -79,7 +91,10 @@ int main(int argc, char **argv) {
     const hcl_device_info *d = hcl_context_device(b.ctx);
     if (b.format == BENCH_TABLE)
         printf("# device %u:%u %s / %s (%s), median of %d reps after %d warm-up\n", d->platform_index, d->device_index,
-               d->platform_name, d->name, d->has_fp16 ? "native fp16" : "fp16 storage-only", b.reps, b.warmup);
+               d->platform_name, d->name,
+               hcl_context_native_half(b.ctx) ? "f16 kernels: native half"
+               : d->has_fp16 ? "f16 kernels: storage-only, native half off" : "f16 storage-only",
+               b.reps, b.warmup);
     int rc = 0;
     for (size_t s = 0; s < nsuites; s++) {
         int run = nchosen == 0;

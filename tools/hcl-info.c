@@ -95,11 +95,11 @@ int main(int argc, char **argv) {
             printf(",\"driver_version\":"); json_str(d->driver_version);
             printf(",\"version\":"); json_str(d->version);
             printf(",\"opencl_c_version\":"); json_str(d->opencl_c_version);
-            printf(",\"type\":\"%s\",\"fp16\":\"%s\",\"fp64\":%s,\"global_mem_bytes\":%llu,\"local_mem_bytes\":%llu,"
+            printf(",\"type\":\"%s\",\"fp16\":\"%s\",\"bf16_conversions\":%s,\"fp64\":%s,\"global_mem_bytes\":%llu,\"local_mem_bytes\":%llu,"
                    "\"max_alloc_bytes\":%llu,\"max_work_group_size\":%zu,\"compute_units\":%u,\"max_clock_mhz\":%u,"
                    "\"base_align_bytes\":%u}",
                    d->is_gpu ? "gpu" : d->is_cpu ? "cpu" : "other", d->has_fp16 ? "native" : "storage-only",
-                   d->has_fp64 ? "true" : "false", (unsigned long long)d->global_mem_bytes,
+                   d->has_bf16_conversions ? "true" : "false", d->has_fp64 ? "true" : "false", (unsigned long long)d->global_mem_bytes,
                    (unsigned long long)d->local_mem_bytes, (unsigned long long)d->max_alloc_bytes, d->max_work_group_size,
                    d->compute_units, d->max_clock_mhz, d->base_align_bytes);
         }
@@ -120,6 +120,8 @@ int main(int argc, char **argv) {
             printf("      version       %s (driver %s, %s)\n", d->version, d->driver_version, d->opencl_c_version);
             printf("      fp16          %s\n", d->has_fp16 ? "native cl_khr_fp16 arithmetic"
                                                             : "storage-only (vload_half/vstore_half, compute in fp32)");
+            printf("      bf16          %s\n", d->has_bf16_conversions ? "hardware conversions (Intel bfloat16 built-ins)"
+                                                                      : "integer conversions");
             printf("      fp64          %s\n", d->has_fp64 ? "yes" : "no");
             printf("      global mem    %.2f GiB (max allocation %.2f GiB)\n", d->global_mem_bytes / 1073741824.0,
                    d->max_alloc_bytes / 1073741824.0);

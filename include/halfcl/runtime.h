@@ -63,6 +63,9 @@ typedef struct hcl_device_info {
     int is_gpu, is_cpu;
     int has_fp16;  /* cl_khr_fp16: native half arithmetic (else storage-only via vload/vstore_half) */
     int has_fp64;  /* cl_khr_fp64 */
+    int has_bf16_conversions; /* cl_intel_bfloat16_conversions (or Intel's CPU cl_intel_bfloat16):
+                                 float <-> bfloat16 conversion built-ins. Reported only: the
+                                 kernels' integer BF16 conversions measured as fast there */
     uint64_t global_mem_bytes, local_mem_bytes, max_alloc_bytes;
     size_t max_work_group_size;
     unsigned compute_units, max_clock_mhz;
@@ -83,6 +86,13 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
 /* ---- context ---- */
 typedef struct hcl_context hcl_context;
 
+/* Which kernel variants F16 tensors get on a device with cl_khr_fp16. */
+typedef enum hcl_half_mode {
+    HCL_HALF_AUTO = 0,    /* $HALFCL_NATIVE_HALF (0 or 1) if set, else native where the device has it */
+    HCL_HALF_NATIVE = 1,  /* half arithmetic and conversions where the device has cl_khr_fp16 */
+    HCL_HALF_STORAGE = 2  /* the storage-only variants (F32 math) even there: for comparison */
+} hcl_half_mode;
+
 typedef struct hcl_context_options {
     const char *device;     /* device spec; NULL = $HALFCL_DEVICE, else the default device */
     const char *cache_dir;  /* NULL = $HALFCL_CACHE_DIR, else $XDG_CACHE_HOME/halfcl or
@@ -92,6 +102,7 @@ typedef struct hcl_context_options {
     hcl_log_fn log;         /* NULL = no logging */
     void *log_user;
     int log_level;          /* messages up to this level reach `log`; -1 = $HALFCL_LOG_LEVEL or WARN */
+    hcl_half_mode half_mode; /* native half variants or storage-only ones (see hcl_half_mode) */
 } hcl_context_options;
 
 /* Fills the defaults above (all NULL/0, log_level -1). */
@@ -117,6 +128,9 @@ const hcl_device_info *hcl_context_device(const hcl_context *context);
 cl_context hcl_context_cl(const hcl_context *context);
 cl_device_id hcl_context_cl_device(const hcl_context *context);
 cl_command_queue hcl_context_queue(const hcl_context *context);
+/* 1 when this context's kernels are built with native half arithmetic (HCL_NATIVE_HALF=1): the
+ * device has cl_khr_fp16 and the half mode did not ask for the storage-only variants. */
+int hcl_context_native_half(const hcl_context *context);
 /* The on-disk cache folder in use, or NULL when the cache is off. */
 const char *hcl_context_cache_dir(const hcl_context *context);
 

@@ -60,6 +60,17 @@ static hcl_status context_init(hcl_context *ctx, const hcl_context_options *opts
     if (resolve_cache_dir(opts, &ctx->cache_dir) != HCL_OK) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     const char *kdir = opts->kernel_dir ? opts->kernel_dir : hcl_env("HALFCL_KERNEL_DIR");
     if (kdir && !(ctx->kernel_dir = dup_str(kdir))) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    /* what is asked for here; narrowed to the device's cl_khr_fp16 once the device is known */
+    if (opts->half_mode == HCL_HALF_AUTO) {
+        const char *e = hcl_env("HALFCL_NATIVE_HALF");
+        if (e && strcmp(e, "0") && strcmp(e, "1"))
+            return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "HALFCL_NATIVE_HALF must be 0 or 1, not '%s'", e);
+        ctx->native_half = !(e && !strcmp(e, "0"));
+    } else if (opts->half_mode == HCL_HALF_NATIVE || opts->half_mode == HCL_HALF_STORAGE) {
+        ctx->native_half = opts->half_mode == HCL_HALF_NATIVE;
+    } else {
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "unknown half_mode %d", (int)opts->half_mode);
+    }
     return hcl_allocator_create(ctx);
 }
 
@@ -81,6 +92,7 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
         if (st != HCL_OK) hcl_error(ctx, st, "%s", msg);
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
+    if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
     if (st == HCL_OK) {
         /* keep the real P:D indices for reporting */
         hcl_device_locate(ctx->device, &ctx->info.platform_index, &ctx->info.device_index);
@@ -131,6 +143,7 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
         if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetDeviceInfo", __FILE__, __LINE__);
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, device, 0, 0, &ctx->info);
+    if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
     if (st == HCL_OK) hcl_device_locate(device, &ctx->info.platform_index, &ctx->info.device_index);
     if (st == HCL_OK) {
         /* borrowed: retain now, release exactly once in hcl_context_free */
@@ -172,6 +185,8 @@ cl_context hcl_context_cl(const hcl_context *ctx) { return ctx ? ctx->cl_ctx : N
 cl_device_id hcl_context_cl_device(const hcl_context *ctx) { return ctx ? ctx->device : NULL; }
 cl_command_queue hcl_context_queue(const hcl_context *ctx) { return ctx ? ctx->queue : NULL; }
 const char *hcl_context_cache_dir(const hcl_context *ctx) { return ctx ? ctx->cache_dir : NULL; }
+
+int hcl_context_native_half(const hcl_context *ctx) { return ctx ? ctx->native_half : 0; }
 
 hcl_status hcl_finish(hcl_context *ctx) {
     if (!ctx) return HCL_ERR_NULL_POINTER;

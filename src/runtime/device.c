@@ -68,6 +68,9 @@ hcl_status hcl_device_query(hcl_context *ctx, cl_platform_id platform, cl_device
     info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
     info->has_fp16 = has_extension(device, "cl_khr_fp16");
     info->has_fp64 = has_extension(device, "cl_khr_fp64");
+    /* Intel's CPU runtime names the conversion built-ins' extension cl_intel_bfloat16 */
+    info->has_bf16_conversions = has_extension(device, "cl_intel_bfloat16_conversions") ||
+                                 has_extension(device, "cl_intel_bfloat16");
     info->global_mem_bytes = gmem;
     info->local_mem_bytes = lmem;
     info->max_alloc_bytes = maxalloc;
@@ -175,9 +178,15 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
         for (size_t i = 0; i < count; i++)
             if (want_gpu ? devices[i].is_gpu : devices[i].is_cpu) { *index = i; return HCL_OK; }
     } else {
+        /* platform names first: on an Intel CPU, PoCL's device is also named "...Intel(R) Core...",
+         * and "intel" must still pick Intel's runtime */
         for (size_t i = 0; i < count; i++)
-            if (contains_nocase(devices[i].platform_name, spec) || contains_nocase(devices[i].platform_vendor, spec) ||
-                contains_nocase(devices[i].name, spec)) {
+            if (contains_nocase(devices[i].platform_name, spec) || contains_nocase(devices[i].platform_vendor, spec)) {
+                *index = i;
+                return HCL_OK;
+            }
+        for (size_t i = 0; i < count; i++)
+            if (contains_nocase(devices[i].name, spec)) {
                 *index = i;
                 return HCL_OK;
             }

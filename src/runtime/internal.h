@@ -21,6 +21,7 @@ struct hcl_context {
     cl_command_queue queue;
     hcl_device_info info;
     int profiling;
+    int native_half;   /* kernels built with -DHCL_NATIVE_HALF=1 (see hcl_half_mode) */
     hcl_profiler *profiler;  /* per-kernel events and sums; NULL until the first profiled launch */
     char *cache_dir;   /* NULL = disk cache off */
     char *kernel_dir;  /* NULL = embedded sources */

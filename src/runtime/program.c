@@ -126,7 +126,7 @@ static hcl_status build_program(hcl_context *ctx, const char *family, const char
     HCL_TRY(family_source(ctx, family, &src, &len, &owned));
 
     char opts[2048];
-    snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DHCL_NATIVE_HALF=%d%s%s", ctx->info.has_fp16 ? 1 : 0,
+    snprintf(opts, sizeof opts, "-cl-std=CL1.2 -DHCL_NATIVE_HALF=%d%s%s", ctx->native_half,
              extra && *extra ? " " : "", extra ? extra : "");
 
     hcl_hash h;
