@@ -404,11 +404,14 @@ START_TEST(native_half_same_bits) {
 }
 END_TEST
 
-/* Every kernel's BF16 store (here scale by 1 from F32) rounds like the host conversion: to
- * nearest even at ties, subnormals kept (not flushed), overflow to inf, NaN stays NaN, with one
- * and eight elements per work-item. */
-START_TEST(bf16_store_rounding) {
+/* Every kernel's F16 and BF16 store (here scale by 1 from F32) rounds like the host conversion:
+ * to nearest even at ties, subnormals kept (not flushed), overflow to inf, NaN stays NaN, with
+ * one and eight elements per work-item (on a cl_khr_fp16 device the F16 stores are the native
+ * conversions). Loop: 0 = BF16, 1 = F16. */
+START_TEST(half_store_rounding) {
     hcl_context *ctx = test_context();
+    int f16 = _i == 1;
+    hcl_dtype dt = f16 ? HCL_F16 : HCL_BF16;
     const size_t n = 4099;
     int64_t shape = (int64_t)n;
     float *x = host_alloc(n);
@@ -419,23 +422,31 @@ START_TEST(bf16_store_rounding) {
         switch (i % 6) {
         case 0: bits &= 0x807fffffu; break;                    /* zero or F32 subnormal */
         case 1: bits = (bits & 0xffff0000u) | 0x8000u; break;  /* a tie */
-        case 2: bits = (bits & 0x80ffffffu) | 0x00800000u; break; /* smallest normals: BF16 subnormal range after rounding */
-        case 3: bits = (bits & 0x807fffffu) | 0x7f000000u; break; /* near the top: rounds to inf or max */
+        case 2: { /* BF16: the smallest normals; F16: its subnormals and smallest normals (2^-25 .. 2^-13) */
+            uint32_t e = f16 ? 102u + (bits >> 24) % 13u : 1u;
+            bits = (bits & 0x807fffffu) | (e << 23);
+            break;
+        }
+        case 3: /* near the top: rounds to inf or the largest finite value */
+            bits = (bits & 0x807fffffu) | (f16 ? 0x47000000u : 0x7f000000u);
+            break;
         default: break;                                         /* anything, NaN and inf included */
         }
+        if (f16 && i % 6 == 1) bits = (bits & 0xffffe000u) | 0x1000u; /* an F16 tie */
         memcpy(&x[i], &bits, 4);
-        want[i] = hcl_f32_to_bf16(x[i]);
+        want[i] = f16 ? hcl_f32_to_f16(x[i]) : hcl_f32_to_bf16(x[i]);
     }
     hcl_tensor *tx = test_tensor_from(ctx, HCL_F32, 1, &shape, x);
-    hcl_tensor *ty = test_tensor_poisoned(ctx, HCL_BF16, 1, &shape);
+    hcl_tensor *ty = test_tensor_poisoned(ctx, dt, 1, &shape);
     for (int vec = 1; vec <= 8; vec += 7) {
         hcl_elementwise_vec_override = vec;
         CK_OK(ctx, hcl_scale(ctx, ty, tx, 1.0f));
         CK_OK(ctx, hcl_tensor_download_raw(ty, got, n * 2));
         for (size_t i = 0; i < n; i++) {
-            int nan_w = (want[i] & 0x7fff) > 0x7f80, nan_g = (got[i] & 0x7fff) > 0x7f80;
-            ck_assert_msg(got[i] == want[i] || (nan_w && nan_g), "vec %d: f32 %a (0x%08x) -> bf16 0x%04x, host 0x%04x", vec,
-                          (double)x[i], ((const uint32_t *)x)[i], got[i], want[i]);
+            uint16_t inf = f16 ? 0x7c00 : 0x7f80;
+            int nan_w = (want[i] & 0x7fff) > inf, nan_g = (got[i] & 0x7fff) > inf;
+            ck_assert_msg(got[i] == want[i] || (nan_w && nan_g), "vec %d: f32 %a (0x%08x) -> %s 0x%04x, host 0x%04x", vec,
+                          (double)x[i], ((const uint32_t *)x)[i], hcl_dtype_name(dt), got[i], want[i]);
         }
     }
     hcl_tensor_free(tx);
@@ -680,7 +691,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, mixed_dtypes);
     tcase_add_test(tc, vector_path);
     tcase_add_test(tc, native_half_same_bits);
-    tcase_add_test(tc, bf16_store_rounding);
+    tcase_add_loop_test(tc, half_store_rounding, 0, 2);
     tcase_add_loop_test(tc, chunked_reductions, 0, 2);
     tcase_add_test(tc, conversions_exact);
     tcase_add_test(tc, bad_inputs);
