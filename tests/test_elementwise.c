@@ -458,6 +458,34 @@ START_TEST(half_store_rounding) {
 }
 END_TEST
 
+/* F16 sums accumulate in F32 on every device, native half ones included: 4097 ones sum to 4097
+ * exactly (a half accumulator sticks at 2048), along the last axis and along axis 0, with one
+ * and eight elements per work-item. */
+START_TEST(f16_sums_in_f32) {
+    hcl_context *ctx = test_context();
+    const int64_t n = 4097, rows_shape[2] = {3, n}, cols_shape[2] = {n, 3}, three = 3;
+    float *ones = malloc((size_t)(3 * n) * sizeof *ones);
+    for (int64_t i = 0; i < 3 * n; i++) ones[i] = 1.0f;
+    hcl_tensor *rows = test_tensor_from(ctx, HCL_F16, 2, rows_shape, ones), *cols = test_tensor_from(ctx, HCL_F16, 2, cols_shape, ones);
+    for (int vec = 1; vec <= 8; vec += 7) {
+        hcl_elementwise_vec_override = vec;
+        for (int axis = 0; axis < 2; axis++) {
+            hcl_tensor *y = test_tensor_poisoned(ctx, HCL_F32, 1, &three);
+            CK_OK(ctx, hcl_reduce(ctx, y, axis ? rows : cols, axis, HCL_REDUCE_SUM));
+            float *h = test_download(y);
+            for (int i = 0; i < 3; i++)
+                ck_assert_msg(h[i] == 4097.0f, "vec %d axis %d: sum[%d] = %g, expected 4097", vec, axis, i, (double)h[i]);
+            free(h);
+            hcl_tensor_free(y);
+        }
+    }
+    free(ones);
+    hcl_tensor_free(rows);
+    hcl_tensor_free(cols);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* Long reductions split into chunks (partials in the workspace, then a second pass): correct,
  * the same bits on a second run, NaN propagates through both passes of max. */
 START_TEST(chunked_reductions) {
@@ -692,6 +720,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, vector_path);
     tcase_add_test(tc, native_half_same_bits);
     tcase_add_loop_test(tc, half_store_rounding, 0, 2);
+    tcase_add_test(tc, f16_sums_in_f32);
     tcase_add_loop_test(tc, chunked_reductions, 0, 2);
     tcase_add_test(tc, conversions_exact);
     tcase_add_test(tc, bad_inputs);

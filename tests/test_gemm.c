@@ -334,6 +334,35 @@ END_TEST
 /* Every finite F16 value through the packed path's F16 loads and stores: C (16, 4096) = I (16, 16)
  * op(B) with B holding all 63,488 finite half bit patterns (and zeros), so C must equal B exactly
  * (one product by 1, the rest by 0: no rounding), subnormals included. */
+/* F16 inputs accumulate in F32 on every device, native half ones included: a dot product of 4097
+ * ones is exactly 4097 (a half accumulator sticks at 2048, where 2048 + 1 rounds back to 2048),
+ * on the tiny, row-dot and packed paths (M x N = 1x1, 64x40 NT, 64x40 NN). */
+START_TEST(test_f16_accumulates_in_f32) {
+    hcl_context *ctx = test_context();
+    const int K = 4097, shapes[3][3] = {{1, 1, 0}, {64, 40, 1}, {64, 40, 0}};
+    for (int s = 0; s < 3; s++) {
+        int M = shapes[s][0], N = shapes[s][1], tb = shapes[s][2];
+        float *ones = malloc((size_t)K * (M > N ? M : N) * sizeof *ones);
+        for (size_t i = 0; i < (size_t)K * (M > N ? M : N); i++) ones[i] = 1.0f;
+        int64_t as[2] = {M, K}, bs[2] = {tb ? N : K, tb ? K : N}, cs[2] = {M, N};
+        hcl_tensor *ta = test_tensor_from(ctx, HCL_F16, 2, as, ones), *tbt = test_tensor_from(ctx, HCL_F16, 2, bs, ones);
+        hcl_tensor *tc = test_tensor_poisoned(ctx, HCL_F32, 2, cs);
+        hcl_gemm_desc d;
+        hcl_gemm_desc_init(&d);
+        d.trans_b = tb;
+        CK_OK(ctx, hcl_gemm(ctx, tc, ta, tbt, NULL, &d));
+        float *out = test_download(tc);
+        for (size_t i = 0; i < (size_t)M * N; i++)
+            ck_assert_msg(out[i] == (float)K, "%dx%dx%d trans_b %d: C[%zu] = %g, expected %d", M, N, K, tb, i,
+                          (double)out[i], K);
+        free(out);
+        free(ones);
+        hcl_tensor_free(ta); hcl_tensor_free(tbt); hcl_tensor_free(tc);
+    }
+    hcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(test_f16_exact) {
     hcl_context *ctx = test_context();
     const int M = 16, N = 4096, K = 16;
@@ -546,6 +575,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_bias_epilogues);
     tcase_add_test(tc, test_f16_beta);
     tcase_add_test(tc, test_f16_exact);
+    tcase_add_test(tc, test_f16_accumulates_in_f32);
     tcase_add_test(tc, test_linear_backward);
     tcase_add_test(tc, test_clblast);
     tcase_add_test(tc, test_bad_inputs);

@@ -265,6 +265,32 @@ START_TEST(ranks_offsets_and_bounds) {
 END_TEST
 
 /* The same inputs give the same bits, for both kernels. */
+/* F16 rows sum in F32 on every device, native half ones included: softmax of 4097 equal logits
+ * is 1/4097 each (a half sum would stick at 2048 and give 1/2048), and cross-entropy's
+ * log-sum-exp over them is log(4097). */
+START_TEST(f16_sums_in_f32) {
+    hcl_context *ctx = test_context();
+    const int64_t C = 4097, shape[2] = {2, C};
+    float *x = calloc((size_t)(2 * C), sizeof *x);
+    hcl_tensor *tx = test_tensor_from(ctx, HCL_F16, 2, shape, x), *ty = test_tensor_poisoned(ctx, HCL_F32, 2, shape);
+    CK_OK(ctx, hcl_softmax_forward(ctx, ty, tx, 0));
+    float *y = test_download(ty);
+    for (int64_t i = 0; i < 2 * C; i++)
+        ck_assert_msg(fabs(y[i] * 4097.0 - 1.0) < 1e-5, "softmax[%lld] = %g, expected 1/4097", (long long)i, (double)y[i]);
+    int64_t ls = 2, one = 1;
+    int32_t labels[2] = {0, 4096};
+    hcl_tensor *tl = NULL, *tloss = test_tensor_poisoned(ctx, HCL_F32, 1, &one), *tdl = test_tensor_poisoned(ctx, HCL_F16, 2, shape);
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_I32, 1, &ls, &tl));
+    CK_OK(ctx, hcl_tensor_upload_raw(tl, labels, sizeof labels));
+    CK_OK(ctx, hcl_softmax_cross_entropy(ctx, tloss, tdl, tx, tl, 0.0f, NULL));
+    float *loss = test_download(tloss);
+    ck_assert_msg(fabs(loss[0] - log(4097.0)) < 1e-5 * log(4097.0), "loss = %g, expected log 4097", (double)loss[0]);
+    free(loss); free(y); free(x);
+    hcl_tensor_free(tx); hcl_tensor_free(ty); hcl_tensor_free(tl); hcl_tensor_free(tloss); hcl_tensor_free(tdl);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(deterministic) {
     hcl_context *ctx = test_context();
     for (int wide = 0; wide < 2; wide++) {
@@ -349,6 +375,7 @@ static Suite *suite(void) {
     TCase *tc = tcase_create("softmax");
     tcase_add_test(tc, forward_all_dtypes_shapes);
     tcase_add_test(tc, forward_mixed_dtypes);
+    tcase_add_test(tc, f16_sums_in_f32);
     tcase_add_test(tc, backward_all_dtypes_shapes);
     tcase_add_test(tc, backward_mixed_dtypes);
     tcase_add_test(tc, large_magnitude_finite);
