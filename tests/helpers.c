@@ -162,6 +162,14 @@ static int device_required(void) {
 
 hcl_context *test_context(void) { return test_context_half(HCL_HALF_AUTO); }
 
+long test_dead_pid(void) {
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    ck_assert_int_gt(pid, 0);
+    ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+    return (long)pid;
+}
+
 void test_fill_half_patterns(float *x, size_t n) {
     static const uint16_t special[] = {0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x7bff, 0xfbff,
                                        0x7c00, 0xfc00, 0x7e00, 0x3c00, 0xbc00, 0x3555, 0x0200};

@@ -71,6 +71,8 @@ void test_numeric_grad(test_scalar_fn f, void *user, double *x, size_t n, double
 /* Temp folders and environment for tests that touch files (cache, runtime, io). */
 /* Removes a file or a folder tree. */
 void test_rm_rf(const char *path);
+/* The pid of a child process that has exited and been reaped: a writer that no longer runs. */
+long test_dead_pid(void);
 /* mkdtemp("/tmp/halfcl-test-<tag>-XXXXXX"); the caller frees the returned path. */
 char *test_make_tmpdir(const char *tag);
 /* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the

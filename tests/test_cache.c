@@ -226,6 +226,42 @@ START_TEST(build_then_load) {
 }
 END_TEST
 
+/* A cache write removes the temporaries of its entry left by writers that were killed (dead
+ * pids), never a live writer's (the test runner, our parent). */
+START_TEST(stale_temps_removed) {
+    char *dir = test_make_tmpdir("cache");
+    hcl_context *ctx = cache_context(dir, NULL, NULL);
+    run_fill(ctx);
+    hcl_context_free(ctx);
+    entry_list one = list_entries(dir);
+    ck_assert_uint_eq(one.n, 1);
+    char entry[4400], stale[4500], stale2[4500], live[4500];
+    snprintf(entry, sizeof entry, "%s/%s", dir, one.name[0]);
+    long dead = test_dead_pid();
+    snprintf(stale, sizeof stale, "%s.tmp.%ld.0x5581", entry, dead);
+    snprintf(stale2, sizeof stale2, "%s.tmp.%ld", entry, dead);
+    snprintf(live, sizeof live, "%s.tmp.%ld.0x5582", entry, (long)getppid());
+    const char *made[3] = {stale, stale2, live};
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(made[i], "wb");
+        ck_assert_ptr_nonnull(f);
+        fputs("partial", f);
+        fclose(f);
+    }
+    ck_assert_int_eq(unlink(entry), 0); /* the next context rebuilds and writes the entry again */
+    ctx = cache_context(dir, NULL, NULL);
+    run_fill(ctx);
+    CK_STATS(ctx, 1, 0, 0, 1);
+    hcl_context_free(ctx);
+    ck_assert_int_eq(access(entry, F_OK), 0);
+    ck_assert_msg(access(stale, F_OK) == -1, "%s was not removed", stale);
+    ck_assert_msg(access(stale2, F_OK) == -1, "%s was not removed", stale2);
+    ck_assert_msg(access(live, F_OK) == 0, "a live writer's %s was removed", live);
+    test_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 enum corruption {
     TRUNCATED_PAYLOAD, TRUNCATED_HEADER, PAYLOAD_BYTE, HEADER_KEY_BYTE, HEADER_SIZE_BYTE, HEADER_CHECKSUM_BYTE,
     WRONG_MAGIC, FOREIGN_KEY, ZERO_LENGTH, TRAILING_BYTE, DRIVER_REJECTS, CORRUPTION_COUNT
@@ -572,6 +608,7 @@ static Suite *cache_suite(void) {
     Suite *s = suite_create("cache");
     TCase *tc = tcase_create("disk");
     tcase_add_test(tc, build_then_load);
+    tcase_add_test(tc, stale_temps_removed);
     tcase_add_loop_test(tc, damaged_entry_rebuilt, 0, CORRUPTION_COUNT);
     tcase_add_test(tc, cache_off_writes_nothing);
     tcase_add_test(tc, cache_dir_from_environment);

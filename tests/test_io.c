@@ -638,6 +638,35 @@ START_TEST(safetensors_atomic_save) {
     CK_OK(ctx, hcl_safetensors_load(ctx, path, &f));
     ck_assert_uint_eq(hcl_safetensors_count(f), 2);
     hcl_safetensors_free(f);
+
+    /* temporaries of writers that were killed (dead pids) are removed by the next save of the
+     * same path; a live writer's (the test runner, our parent), another target's and names
+     * that are not temporaries stay */
+    long dead = test_dead_pid();
+    const char *left[] = {".tmp.%ld", ".tmp.%ld.0x55d0c0ffee"}, *kept[] = {".tmp.%ld", ".tmp.x%ld", ".tmpx.%ld"};
+    char name[700];
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "%s", path);
+        snprintf(name + strlen(name), sizeof name - strlen(name), left[i], dead);
+        write_bytes(name, "stale", 5);
+    }
+    for (int i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "%s", path);
+        snprintf(name + strlen(name), sizeof name - strlen(name), kept[i], i == 0 ? (long)getppid() : dead);
+        write_bytes(name, "keep", 4);
+    }
+    snprintf(name, sizeof name, "%s/other.safetensors.tmp.%ld", td.dir, dead);
+    write_bytes(name, "other", 5);
+    ck_assert_int_eq(dir_entries(td.dir), 2 + 2 + 3 + 1);
+    CK_OK(ctx, hcl_safetensors_save(ctx, path, e, 2, NULL, 0));
+    ck_assert_int_eq(dir_entries(td.dir), 2 + 3 + 1);
+    for (int i = 0; i < 2; i++) {
+        snprintf(name, sizeof name, "%s", path);
+        snprintf(name + strlen(name), sizeof name - strlen(name), left[i], dead);
+        ck_assert_msg(access(name, F_OK) == -1, "%s was not removed", name);
+    }
+    snprintf(name, sizeof name, "%s.tmp.%ld", path, (long)getppid());
+    ck_assert_int_eq(access(name, F_OK), 0);
     free(before);
     sample_free(&s);
     tmp_close(&td);

@@ -281,6 +281,7 @@ hcl_status hcl_safetensors_save(hcl_context *ctx, const char *path, const hcl_sa
     int fd = -1;
     if (!tmp) { st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory"); goto done; }
     snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
+    hcl_remove_stale_temps(path); /* left by earlier writers of path that were killed mid-save */
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) {
         st = hcl_error(ctx, HCL_ERR_IO, "safetensors save %s: cannot create %s: %s", path, tmp, strerror(errno));

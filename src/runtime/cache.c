@@ -92,6 +92,7 @@ int hcl_cache_write(hcl_context *ctx, const char *family, const char *key_hex, c
         return -1;
     }
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%p", path, (long)getpid(), (void *)payload);
+    hcl_remove_stale_temps(path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
     if (fd < 0) {
         hcl_log(ctx, HCL_LOG_WARN, "cannot write kernel cache entry %s: %s", tmp, strerror(errno));

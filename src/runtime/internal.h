@@ -39,6 +39,11 @@ struct hcl_context {
     char error[HCL_ERROR_LEN];
 };
 
+/* Atomic writers name their temp file "<path>.tmp.<pid>[.<suffix>]". This removes the ones in
+ * path's folder whose writer process no longer exists (kill(pid, 0) fails with ESRCH), never
+ * this process's and never a live writer's; best effort, returns how many it removed. */
+int hcl_remove_stale_temps(const char *path);
+
 /* Records a message on ctx (if not NULL) and returns status. printf-style. */
 hcl_status hcl_error_at(hcl_context *ctx, hcl_status status, const char *file, int line,
                         const char *fmt, ...)
