@@ -230,7 +230,7 @@ START_TEST(device_choose_synthetic) {
     devs[3] = synth_device(2, 1, "NVIDIA CUDA", "NVIDIA Corporation", "NVIDIA A100-SXM4-40GB", 1, 0);
     devs[4] = synth_device(3, 0, "Oclgrind", "University of Bristol", "Oclgrind Simulator", 0, 0);
 
-    /* default: first GPU, else first CPU, else the first device */
+    /* default: first GPU, else a CPU (by implementation, below), else the first device */
     ck_assert_uint_eq(choose(devs, 5, NULL), 2);
     ck_assert_uint_eq(choose(devs, 5, ""), 2);
     ck_assert_uint_eq(choose(devs, 2, NULL), 0);
@@ -277,6 +277,13 @@ START_TEST(device_choose_synthetic) {
     ck_assert_uint_eq(choose(intel_cpu, 2, "intel"), 1);
     ck_assert_uint_eq(choose(intel_cpu, 2, "pocl"), 0);
     ck_assert_uint_eq(choose(intel_cpu, 2, "xeon"), 0); /* device names: the first that matches */
+    /* the default CPU follows the implementation ranking, not the loader's platform order */
+    hcl_device_info intel_first[3] = {intel_cpu[1], devs[1], intel_cpu[0]};
+    ck_assert_uint_eq(choose(intel_first, 3, NULL), 2);     /* PoCL */
+    ck_assert_uint_eq(choose(intel_first, 2, NULL), 0);     /* Intel before rusticl */
+    ck_assert_uint_eq(choose(intel_first + 1, 1, NULL), 0); /* any CPU */
+    hcl_device_info with_gpu[3] = {intel_cpu[1], intel_cpu[0], devs[3]};
+    ck_assert_uint_eq(choose(with_gpu, 3, NULL), 2);        /* a GPU first of all */
 
     /* no match: HCL_ERR_DEVICE_NOT_FOUND and a message naming the spec and every device */
     const char *bad[] = {"nosuchdevice", "2:2", "9:0", "0:1", "tpu"};

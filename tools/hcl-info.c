@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
                    d->max_clock_mhz, d->max_work_group_size, d->base_align_bytes);
         }
         if (cst != HCL_OK) printf("HALFCL_DEVICE: %s\n", msg);
-        else if (n) printf("* = the device halfcl uses (HALFCL_DEVICE=%s)\n", spec ? spec : "<unset: first GPU, else first CPU>");
+        else if (n) printf("* = the device halfcl uses (HALFCL_DEVICE=%s)\n", spec ? spec : "<unset: first GPU, else PoCL, Intel, another CPU>");
         printf("kernel cache: %s\n", cache);
     }
     hcl_devices_free(devs);

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Configures, builds and runs the whole halfcl test suite on the device chosen by HALFCL_DEVICE
-# (default: first GPU, else first CPU). Usage: tools/run-tests.sh [build-dir] [extra meson args]
+# (default: first GPU, else PoCL, Intel's CPU runtime or another CPU). Usage: tools/run-tests.sh [build-dir] [extra meson args]
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}

@@ -154,6 +154,15 @@ static int equals_nocase(const char *a, const char *b) {
     return *a == '\0' && *b == '\0';
 }
 
+/* The default CPU device when there is no GPU: the implementation that trains fastest here
+ * (fashion_mnist, README "CPU OpenCL implementations"), not the ICD loader's platform order,
+ * which follows the vendor files and differs between machines. Lower is preferred. */
+static int cpu_preference(const hcl_device_info *d) {
+    if (contains_nocase(d->platform_vendor, "pocl")) return 0;
+    if (contains_nocase(d->platform_name, "Intel(R) OpenCL")) return 1;
+    return 2;
+}
+
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len) {
     if (!index || (!devices && count)) return HCL_ERR_NULL_POINTER;
@@ -164,8 +173,10 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
     }
     if (!spec || !*spec) {
         for (size_t i = 0; i < count; i++) if (devices[i].is_gpu) { *index = i; return HCL_OK; }
-        for (size_t i = 0; i < count; i++) if (devices[i].is_cpu) { *index = i; return HCL_OK; }
-        *index = 0;
+        size_t best = count;
+        for (size_t i = 0; i < count; i++)
+            if (devices[i].is_cpu && (best == count || cpu_preference(&devices[i]) < cpu_preference(&devices[best]))) best = i;
+        *index = best < count ? best : 0;
         return HCL_OK;
     }
     unsigned p, d;
