@@ -941,6 +941,60 @@ START_TEST(allocator_large_blocks_and_workspace) {
 }
 END_TEST
 
+static hcl_context *limited_context(uint64_t limit) {
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = "off";
+    o.memory_limit = limit;
+    hcl_context *ctx = NULL;
+    char err[512];
+    ck_assert_msg(hcl_context_create(&ctx, &o, err, sizeof err) == HCL_OK, "%s", err);
+    return ctx;
+}
+
+/* Past the context's memory limit a tensor or an op workspace fails with HCL_ERR_DEVICE_MEMORY and
+ * the sizes, after the cache of freed blocks is given back; the context stays usable. */
+START_TEST(memory_limit) {
+    hcl_context *ctx = limited_context(8u << 20);
+    const int64_t mib4[1] = {1 << 20}, mib6[1] = {6 << 18}, mib3[1] = {3 << 18}, mib45[1] = {9 << 17};
+    hcl_tensor *a = NULL, *b = NULL, *c = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, mib4, &a));
+    CK_STATUS(ctx, hcl_tensor_create(ctx, HCL_F32, 1, mib6, &b), HCL_ERR_DEVICE_MEMORY);
+    ck_assert_ptr_null(b);
+    const char *msg = hcl_last_error(ctx);
+    ck_assert_msg(strstr(msg, "6291456 bytes") && strstr(msg, "4.0 MiB in use") && strstr(msg, "8.0 MiB limit"), "%s", msg);
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, mib3, &c)); /* still usable */
+    CK_OK(ctx, hcl_tensor_fill(c, 2.5));
+    float *v = malloc(((size_t)3 << 18) * sizeof *v);
+    CK_OK(ctx, hcl_tensor_download_f32(c, v, (size_t)3 << 18));
+    ck_assert_float_eq(v[(3 << 18) - 1], 2.5f);
+    free(v);
+    hcl_tensor_free(a); /* cached: 3 + 4 cached + 4.5 > 8, so the cache goes back to make room */
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, mib45, &b));
+    ck_assert_uint_eq(stats_of(ctx).cached_bytes, 0);
+    hcl_tensor_free(b);
+    hcl_tensor_free(c);
+    hcl_context_free(ctx);
+
+    /* an op whose workspace does not fit: the error names it, and the op runs once room is made */
+    const int64_t xs[2] = {1 << 16, 3}, ys[1] = {3};
+    ctx = limited_context(class_bytes((size_t)3 << 18) + class_bytes(12));
+    hcl_tensor *x = NULL, *y = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 2, xs, &x));
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, ys, &y));
+    CK_OK(ctx, hcl_tensor_fill(x, 1.0));
+    CK_STATUS(ctx, hcl_reduce(ctx, y, x, 0, HCL_REDUCE_SUM), HCL_ERR_DEVICE_MEMORY);
+    ck_assert_msg(strstr(hcl_last_error(ctx), "op workspace") != NULL, "%s", hcl_last_error(ctx));
+    CK_OK(ctx, hcl_tensor_fill(y, 7.0)); /* usable */
+    float got[3];
+    CK_OK(ctx, hcl_tensor_download_f32(y, got, 3));
+    ck_assert_float_eq(got[0], 7.0f);
+    hcl_tensor_free(x);
+    hcl_tensor_free(y);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* Current bytes are exactly the size classes of the live tensors, for many sizes. */
 START_TEST(allocator_size_classes) {
     hcl_context *ctx = test_context();
@@ -1004,6 +1058,7 @@ static Suite *tensor_suite(void) {
     tcase_add_test(dev, allocator_counters);
     tcase_add_test(dev, allocator_size_classes);
     tcase_add_test(dev, allocator_large_blocks_and_workspace);
+    tcase_add_test(dev, memory_limit);
     suite_add_tcase(s, dev);
     return s;
 }

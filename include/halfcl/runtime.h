@@ -105,6 +105,10 @@ typedef struct hcl_context_options {
     void *log_user;
     int log_level;          /* messages up to this level reach `log`; -1 = $HALFCL_LOG_LEVEL or WARN */
     hcl_half_mode half_mode; /* native half variants or storage-only ones (see hcl_half_mode) */
+    uint64_t memory_limit;   /* device bytes this context may hold (tensors, cached blocks, op
+                                workspaces); 0 = the device's global memory. Past it, allocations
+                                fail with HCL_ERR_DEVICE_MEMORY (sizes in the message) after the
+                                cache of freed blocks is given back, and the context stays usable. */
 } hcl_context_options;
 
 /* Fills the defaults above (all NULL/0, log_level -1). */

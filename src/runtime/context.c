@@ -60,6 +60,7 @@ static hcl_status context_init(hcl_context *ctx, const hcl_context_options *opts
     if (resolve_cache_dir(opts, &ctx->cache_dir) != HCL_OK) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     const char *kdir = opts->kernel_dir ? opts->kernel_dir : hcl_env("HALFCL_KERNEL_DIR");
     if (kdir && !(ctx->kernel_dir = dup_str(kdir))) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    ctx->memory_limit = opts->memory_limit; /* 0: the device's global memory, once known */
     /* what is asked for here; narrowed to the device's cl_khr_fp16 once the device is known */
     if (opts->half_mode == HCL_HALF_AUTO) {
         const char *e = hcl_env("HALFCL_NATIVE_HALF");
@@ -93,6 +94,7 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
     if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
+    if (st == HCL_OK && !ctx->memory_limit) ctx->memory_limit = ctx->info.global_mem_bytes;
     if (st == HCL_OK) {
         /* keep the real P:D indices for reporting */
         hcl_device_locate(ctx->device, &ctx->info.platform_index, &ctx->info.device_index);
@@ -144,6 +146,7 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, device, 0, 0, &ctx->info);
     if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
+    if (st == HCL_OK && !ctx->memory_limit) ctx->memory_limit = ctx->info.global_mem_bytes;
     if (st == HCL_OK) hcl_device_locate(device, &ctx->info.platform_index, &ctx->info.device_index);
     if (st == HCL_OK) {
         /* borrowed: retain now, release exactly once in hcl_context_free */
@@ -213,9 +216,13 @@ static hcl_status scratch_get(hcl_context *ctx, cl_mem *slot, size_t *slot_bytes
         hcl_memory_account(ctx, 0, *slot_bytes);
         *slot = NULL;
         *slot_bytes = 0;
+        if (hcl_memory_admit(ctx, want, "an op workspace") != HCL_OK) {
+            want = bytes; /* without the 1.5x headroom, if that fits */
+            HCL_TRY(hcl_memory_admit(ctx, want, "an op workspace"));
+        }
         cl_int err = CL_SUCCESS;
         cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, want, NULL, &err);
-        if (err != CL_SUCCESS) return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
+        if (err != CL_SUCCESS) return hcl_memory_create_failed(ctx, err, want, "an op workspace");
         *slot = m;
         *slot_bytes = want;
         hcl_memory_account(ctx, want, 0);

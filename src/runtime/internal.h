@@ -22,6 +22,7 @@ struct hcl_context {
     hcl_device_info info;
     int profiling;
     int native_half;   /* kernels built with -DHCL_NATIVE_HALF=1 (see hcl_half_mode) */
+    uint64_t memory_limit; /* device bytes the allocator and workspaces may hold (0 until the device is known) */
     hcl_profiler *profiler;  /* per-kernel events and sums; NULL until the first profiled launch */
     char *cache_dir;   /* NULL = disk cache off */
     char *kernel_dir;  /* NULL = embedded sources */
@@ -38,6 +39,13 @@ struct hcl_context {
     size_t gemm_workspace_bytes;
     char error[HCL_ERROR_LEN];
 };
+
+/* Whether `bytes` more device memory may be created under ctx->memory_limit: gives the cache of
+ * freed blocks back first if that makes room; else HCL_ERR_DEVICE_MEMORY naming `what` and the
+ * sizes. And the same error, with the sizes, for a clCreateBuffer that failed for lack of memory
+ * (other failures stay HCL_ERR_OPENCL). */
+hcl_status hcl_memory_admit(hcl_context *ctx, size_t bytes, const char *what);
+hcl_status hcl_memory_create_failed(hcl_context *ctx, cl_int err, size_t bytes, const char *what);
 
 /* Atomic writers name their temp file "<path>.tmp.<pid>[.<suffix>]". This removes the ones in
  * path's folder whose writer process no longer exists (kill(pid, 0) fails with ESRCH), never

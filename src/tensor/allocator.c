@@ -84,13 +84,14 @@ hcl_status hcl_block_alloc(hcl_context *ctx, size_t bytes, struct hcl_block **ou
         a->stats.cached_bytes -= b->bytes;
         a->stats.reuses++;
     } else {
+        HCL_TRY(hcl_memory_admit(ctx, cb, "a tensor"));
         cl_int err = CL_SUCCESS;
         cl_mem m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, cb, NULL, &err);
         if (err != CL_SUCCESS && a->stats.cached_bytes) { /* retry after giving the cache back */
             hcl_memory_trim(ctx);
             m = clCreateBuffer(ctx->cl_ctx, CL_MEM_READ_WRITE, cb, NULL, &err);
         }
-        if (err != CL_SUCCESS) return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
+        if (err != CL_SUCCESS) return hcl_memory_create_failed(ctx, err, cb, "a tensor");
         b = calloc(1, sizeof *b);
         if (!b) { clReleaseMemObject(m); return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory"); }
         b->buffer = m;
@@ -103,6 +104,27 @@ hcl_status hcl_block_alloc(hcl_context *ctx, size_t bytes, struct hcl_block **ou
     if (a->stats.current_bytes > a->stats.peak_bytes) a->stats.peak_bytes = a->stats.current_bytes;
     *out = b;
     return HCL_OK;
+}
+
+static double mib(uint64_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+hcl_status hcl_memory_admit(hcl_context *ctx, size_t bytes, const char *what) {
+    hcl_memory_stats *st = &ctx->allocator->stats;
+    uint64_t limit = ctx->memory_limit;
+    if (!limit) return HCL_OK;
+    if ((uint64_t)st->current_bytes + st->cached_bytes + bytes > limit && st->cached_bytes) hcl_memory_trim(ctx);
+    if ((uint64_t)st->current_bytes + bytes <= limit) return HCL_OK;
+    return hcl_error(ctx, HCL_ERR_DEVICE_MEMORY,
+                     "out of device memory: %s of %zu bytes (%.1f MiB) does not fit: %.1f MiB in use of the %.1f MiB limit",
+                     what, bytes, mib(bytes), mib(st->current_bytes), mib(limit));
+}
+
+hcl_status hcl_memory_create_failed(hcl_context *ctx, cl_int err, size_t bytes, const char *what) {
+    if (err != CL_MEM_OBJECT_ALLOCATION_FAILURE && err != CL_OUT_OF_RESOURCES && err != CL_OUT_OF_HOST_MEMORY)
+        return hcl_cl_error_at(ctx, err, "clCreateBuffer", __FILE__, __LINE__);
+    return hcl_error(ctx, HCL_ERR_DEVICE_MEMORY,
+                     "out of device memory: the driver refused %s of %zu bytes (%.1f MiB) with %s; %.1f MiB in use",
+                     what, bytes, mib(bytes), hcl_cl_error_name(err), mib(ctx->allocator->stats.current_bytes));
 }
 
 void hcl_block_release(hcl_context *ctx, struct hcl_block *b) {
