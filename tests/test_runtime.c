@@ -280,6 +280,7 @@ START_TEST(device_choose_synthetic) {
     /* the default CPU follows the implementation ranking, not the loader's platform order */
     hcl_device_info intel_first[3] = {intel_cpu[1], devs[1], intel_cpu[0]};
     ck_assert_uint_eq(choose(intel_first, 3, NULL), 2);     /* PoCL */
+    ck_assert_uint_eq(choose(intel_first, 3, "cpu"), 2);    /* "cpu" ranks them the same way */
     ck_assert_uint_eq(choose(intel_first, 2, NULL), 0);     /* Intel before rusticl */
     ck_assert_uint_eq(choose(intel_first + 1, 1, NULL), 0); /* any CPU */
     hcl_device_info with_gpu[3] = {intel_cpu[1], intel_cpu[0], devs[3]};

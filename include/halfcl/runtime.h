@@ -80,7 +80,8 @@ void hcl_devices_free(hcl_device_info *devices);
  * platform name, platform vendor or device name ("pocl" matches PoCL by its vendor; platform
  * names and vendors are matched before device names); NULL or "" = the default: the first GPU,
  * else a CPU device by implementation — PoCL, then Intel's CPU runtime, then any other, in the
- * order measured fastest for training here (README) — else the first device.
+ * order measured fastest for training here (README; "cpu" ranks CPUs the same way) — else the
+ * first device.
  * On no match returns HCL_ERR_DEVICE_NOT_FOUND and writes a message listing the devices. */
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len);

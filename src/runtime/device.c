@@ -163,6 +163,14 @@ static int cpu_preference(const hcl_device_info *d) {
     return 2;
 }
 
+/* The preferred CPU device of the list, or count when there is none. */
+static size_t best_cpu(const hcl_device_info *devices, size_t count) {
+    size_t best = count;
+    for (size_t i = 0; i < count; i++)
+        if (devices[i].is_cpu && (best == count || cpu_preference(&devices[i]) < cpu_preference(&devices[best]))) best = i;
+    return best;
+}
+
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len) {
     if (!index || (!devices && count)) return HCL_ERR_NULL_POINTER;
@@ -173,9 +181,7 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
     }
     if (!spec || !*spec) {
         for (size_t i = 0; i < count; i++) if (devices[i].is_gpu) { *index = i; return HCL_OK; }
-        size_t best = count;
-        for (size_t i = 0; i < count; i++)
-            if (devices[i].is_cpu && (best == count || cpu_preference(&devices[i]) < cpu_preference(&devices[best]))) best = i;
+        size_t best = best_cpu(devices, count);
         *index = best < count ? best : 0;
         return HCL_OK;
     }
@@ -186,8 +192,10 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
             if (devices[i].platform_index == p && devices[i].device_index == d) { *index = i; return HCL_OK; }
     } else if (equals_nocase(spec, "gpu") || equals_nocase(spec, "cpu")) {
         int want_gpu = tolower((unsigned char)spec[0]) == 'g';
-        for (size_t i = 0; i < count; i++)
-            if (want_gpu ? devices[i].is_gpu : devices[i].is_cpu) { *index = i; return HCL_OK; }
+        size_t best = want_gpu ? count : best_cpu(devices, count);
+        for (size_t i = 0; i < count && want_gpu; i++)
+            if (devices[i].is_gpu) { best = i; break; }
+        if (best < count) { *index = best; return HCL_OK; }
     } else {
         /* platform names first: on an Intel CPU, PoCL's device is also named "...Intel(R) Core...",
          * and "intel" must still pick Intel's runtime */
