@@ -72,6 +72,10 @@ void test_numeric_grad(test_scalar_fn f, void *user, double *x, size_t n, double
 /* Removes a file or a folder tree. */
 void test_rm_rf(const char *path);
 /* mkdtemp("/tmp/halfcl-test-<tag>-XXXXXX"); the caller frees the returned path. */
+/* Number of entries in a folder other than . and .. (asserts that it opens). */
+int test_dir_entries(const char *dir);
+/* A whole file in a new buffer with a NUL after its *n bytes (asserts that it reads). */
+unsigned char *test_read_bytes(const char *path, size_t *n);
 char *test_make_tmpdir(const char *tag);
 /* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the
  * old value back: under CK_FORK=no every test runs in the same process. */
