@@ -3,8 +3,8 @@
 # and build tools, the OpenCL ICD loader and headers, PoCL (CPU OpenCL), rusticl/llvmpipe and
 # oclgrind (extra correctness checks), CLBlast, OpenBLAS (benchmark reference), Check (tests),
 # cJSON and zlib, the Fashion-MNIST data set, the word lists and fortunes that
-# tools/make_text_datasets.sh turns into text data sets, and Intel's CPU OpenCL runtime (the implementation
-# with cl_khr_fp16 arithmetic here) from PyPI into /opt/halfcl-intel-ocl.
+# tools/make_text_datasets.sh turns into text data sets, and Intel's CPU OpenCL runtime (the
+# implementation with cl_khr_fp16 arithmetic here) from PyPI into /opt/halfcl-intel-ocl.
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "setup.sh: run as root (sudo is not installed)" >&2; exit 1; }
