@@ -261,6 +261,32 @@ void test_rm_rf(const char *path) {
     }
 }
 
+int test_dir_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_msg(d != NULL, "cannot open the folder %s", dir);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return n;
+}
+
+unsigned char *test_read_bytes(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+    long len = ftell(f);
+    ck_assert_int_ge(len, 0);
+    ck_assert_int_eq(fseek(f, 0, SEEK_SET), 0);
+    unsigned char *b = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(fread(b, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    b[len] = 0;
+    *n = (size_t)len;
+    return b;
+}
+
 char *test_make_tmpdir(const char *tag) {
     char tmpl[256];
     snprintf(tmpl, sizeof tmpl, "/tmp/halfcl-test-%s-XXXXXX", tag);

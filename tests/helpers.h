@@ -74,6 +74,10 @@ void test_rm_rf(const char *path);
 /* The pid of a child process that has exited and been reaped: a writer that no longer runs. */
 long test_dead_pid(void);
 /* mkdtemp("/tmp/halfcl-test-<tag>-XXXXXX"); the caller frees the returned path. */
+/* Number of entries in a folder other than . and .. (asserts that it opens). */
+int test_dir_entries(const char *dir);
+/* A whole file in a new buffer with a NUL after its *n bytes (asserts that it reads). */
+unsigned char *test_read_bytes(const char *path, size_t *n);
 char *test_make_tmpdir(const char *tag);
 /* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the
  * old value back: under CK_FORK=no every test runs in the same process. */

@@ -28,17 +28,6 @@ static const char *tmp_file(tmpdir *t, const char *name) {
 }
 static void tmp_close(tmpdir *t) { test_rm_rf(t->dir); }
 
-/* Number of entries in a folder other than . and .. */
-static int dir_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) n += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return n;
-}
-
 /* Rewrites a file in place (no O_TRUNC: on ext4 with discard, freeing the blocks of a file on
  * every rewrite costs milliseconds, and the corruption tests rewrite thousands of times). */
 static void write_bytes(const char *path, const void *data, size_t n) {
@@ -47,21 +36,6 @@ static void write_bytes(const char *path, const void *data, size_t n) {
     ck_assert(n == 0 || pwrite(fd, data, n, 0) == (ssize_t)n);
     ck_assert_int_eq(ftruncate(fd, (off_t)n), 0);
     ck_assert_int_eq(close(fd), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    b[len] = 0;
-    *n = (size_t)len;
-    return b;
 }
 
 static void write_gz(const char *path, const void *data, size_t n) {
@@ -158,7 +132,7 @@ START_TEST(safetensors_roundtrip_every_dtype) {
 
     /* the file layout: header padded to 8, no "__metadata__", every entry aligned to its dtype */
     size_t n = 0;
-    unsigned char *raw = read_bytes(path, &n);
+    unsigned char *raw = test_read_bytes(path, &n);
     uint64_t hlen = 0;
     for (int b = 7; b >= 0; b--) hlen = (hlen << 8) | raw[b];
     ck_assert_uint_eq(hlen % 8, 0);
@@ -187,7 +161,7 @@ START_TEST(safetensors_roundtrip_every_dtype) {
     }
     ck_assert_ptr_null(hcl_safetensors_metadata_at(f, 3));
     hcl_safetensors_free(f);
-    ck_assert_int_eq(dir_entries(td.dir), 1); /* no temporary file left behind */
+    ck_assert_int_eq(test_dir_entries(td.dir), 1); /* no temporary file left behind */
 
     /* no tensors at all, metadata only; then nothing at all */
     CK_OK(ctx, hcl_safetensors_save(ctx, path, NULL, 0, meta, 1));
@@ -268,7 +242,7 @@ START_TEST(safetensors_python_interop) {
              path, out_path);
     int rc = system(cmd);
     size_t n = 0;
-    unsigned char *got = read_bytes(out_path, &n);
+    unsigned char *got = test_read_bytes(out_path, &n);
     got[n] = '\0';
     ck_assert_msg(rc == 0, "%s failed:\n%s", cmd, got);
     ck_assert_msg(!strcmp((char *)got, expect), "python sees:\n%s\nexpected:\n%s", got, expect);
@@ -457,7 +431,7 @@ START_TEST(safetensors_truncation_and_flips) {
     const char *good = tmp_file(&td, "good.safetensors");
     CK_OK(ctx, hcl_safetensors_save(ctx, good, s.e, s.count, (hcl_safetensors_meta[]){{"k", "v"}}, 1));
     size_t n = 0;
-    unsigned char *raw = read_bytes(good, &n);
+    unsigned char *raw = test_read_bytes(good, &n);
     uint64_t hlen = 0;
     for (int b = 7; b >= 0; b--) hlen = (hlen << 8) | raw[b];
     const char *p = tmp_file(&td, "mut.safetensors");
@@ -547,7 +521,7 @@ END_TEST
 
 static void expect_unchanged(const char *path, const unsigned char *want, size_t want_n) {
     size_t n = 0;
-    unsigned char *b = read_bytes(path, &n);
+    unsigned char *b = test_read_bytes(path, &n);
     ck_assert_msg(n == want_n && !memcmp(b, want, n), "%s changed", path);
     free(b);
 }
@@ -562,7 +536,7 @@ START_TEST(safetensors_atomic_save) {
     snprintf(path, sizeof path, "%s", tmp_file(&td, "model.safetensors"));
     CK_OK(ctx, hcl_safetensors_save(ctx, path, s.e, s.count, NULL, 0));
     size_t n = 0;
-    unsigned char *before = read_bytes(path, &n);
+    unsigned char *before = test_read_bytes(path, &n);
 
     /* invalid requests: each leaves the old file byte-identical and no temporary file */
     hcl_safetensors_entry e[2] = {s.e[1], s.e[2]};
@@ -608,7 +582,7 @@ START_TEST(safetensors_atomic_save) {
     CK_STATUS(ctx, hcl_safetensors_save(ctx, path, NULL, 2, NULL, 0), HCL_ERR_NULL_POINTER);
     CK_STATUS(ctx, hcl_safetensors_save(ctx, NULL, e, 2, NULL, 0), HCL_ERR_NULL_POINTER);
     expect_unchanged(path, before, n);
-    ck_assert_int_eq(dir_entries(td.dir), 1);
+    ck_assert_int_eq(test_dir_entries(td.dir), 1);
 
     /* OS failures: a folder that does not exist, a parent that is a file, a target that is a
      * non-empty folder (the rename fails after the temporary file was written: it is removed) */
@@ -625,7 +599,7 @@ START_TEST(safetensors_atomic_save) {
     write_bytes(inner, "x", 1);
     CK_STATUS(ctx, hcl_safetensors_save(ctx, other, e, 2, NULL, 0), HCL_ERR_IO);
     ck_assert(strstr(hcl_last_error(ctx), "rename"));
-    ck_assert_int_eq(dir_entries(td.dir), 2); /* model.safetensors and folder: no temporary */
+    ck_assert_int_eq(test_dir_entries(td.dir), 2); /* model.safetensors and folder: no temporary */
     expect_unchanged(path, before, n);
 
     /* a stale temporary of ours (same pid) is replaced, and a valid save replaces the file */
@@ -657,9 +631,9 @@ START_TEST(safetensors_atomic_save) {
     }
     snprintf(name, sizeof name, "%s/other.safetensors.tmp.%ld", td.dir, dead);
     write_bytes(name, "other", 5);
-    ck_assert_int_eq(dir_entries(td.dir), 2 + 2 + 3 + 1);
+    ck_assert_int_eq(test_dir_entries(td.dir), 2 + 2 + 3 + 1);
     CK_OK(ctx, hcl_safetensors_save(ctx, path, e, 2, NULL, 0));
-    ck_assert_int_eq(dir_entries(td.dir), 2 + 3 + 1);
+    ck_assert_int_eq(test_dir_entries(td.dir), 2 + 3 + 1);
     for (int i = 0; i < 2; i++) {
         snprintf(name, sizeof name, "%s", path);
         snprintf(name + strlen(name), sizeof name - strlen(name), left[i], dead);
@@ -825,7 +799,7 @@ START_TEST(idx_plain_gzip_and_errors) {
     expect_idx_error(ctx, plain, HCL_ERR_FORMAT, "too short for the magic");
     write_gz(gz, b, n);
     size_t gn = 0;
-    unsigned char *gzb = read_bytes(gz, &gn);
+    unsigned char *gzb = test_read_bytes(gz, &gn);
     write_bytes(gz, gzb, gn - 12);
     expect_idx_error(ctx, gz, HCL_ERR_FORMAT, "gzip");
     gzb[gn / 2] ^= 0x55; /* corrupt deflate data or CRC */

@@ -2,8 +2,9 @@
 # Installs what halfcl needs on Debian 12 (as root, or elevating itself through sudo): compiler
 # and build tools, the OpenCL ICD loader and headers, PoCL (CPU OpenCL), rusticl/llvmpipe and
 # oclgrind (extra correctness checks), CLBlast, OpenBLAS (benchmark reference), Check (tests),
-# cJSON and zlib, the Fashion-MNIST data set, and Intel's CPU OpenCL runtime (the implementation
-# with cl_khr_fp16 arithmetic here) from PyPI into /opt/halfcl-intel-ocl.
+# cJSON and zlib, the Fashion-MNIST data set, the word lists and fortunes that
+# tools/make_text_datasets.sh turns into text data sets, and Intel's CPU OpenCL runtime (the
+# implementation with cl_khr_fp16 arithmetic here) from PyPI into /opt/halfcl-intel-ocl.
 set -eu
 if [ "$(id -u)" -ne 0 ]; then
   command -v sudo >/dev/null || { echo "setup.sh: run as root (sudo is not installed)" >&2; exit 1; }
@@ -16,6 +17,7 @@ apt-get install -y -qq \
   ocl-icd-libopencl1 ocl-icd-opencl-dev opencl-c-headers clinfo \
   pocl-opencl-icd mesa-opencl-icd oclgrind \
   libclblast-dev libopenblas-dev check libcjson-dev zlib1g-dev \
-  dataset-fashion-mnist >/dev/null
+  dataset-fashion-mnist \
+  wamerican wfrench wngerman wspanish witalian wportuguese wdutch fortunes fortunes-min >/dev/null
 echo "halfcl: packages installed"
 "$(dirname "$0")/install-intel-ocl.sh" || echo "halfcl: Intel's CPU OpenCL runtime was not installed (see above); PoCL stays the CPU device"

@@ -1,6 +1,7 @@
 /* halfcl io: safetensors files (write atomically, read with full validation of the untrusted
- * header), device tensors to and from them, and the IDX (MNIST/Fashion-MNIST) and CIFAR-10
- * binary data set readers. Uses the tensor layer only. */
+ * header), device tensors to and from them, the IDX (MNIST/Fashion-MNIST) and CIFAR-10 binary
+ * data set readers, text corpora (TSV, aclImdb) with their tokenizer, vocabulary and encoding,
+ * and the batchers that upload images or token sequences. Uses the tensor layer only. */
 #ifndef HALFCL_IO_H
 #define HALFCL_IO_H
 
@@ -176,6 +177,150 @@ hcl_status hcl_batcher_seek_epoch(hcl_batcher *batcher, uint64_t epoch);
  * call returns is ordered before their reuse by the in-order queue. Queued, no sync (the host
  * waits only for the upload two batches back to finish reading its staging buffer). */
 hcl_status hcl_batcher_next(hcl_batcher *batcher, const hcl_tensor **images, const hcl_tensor **labels, size_t *n);
+
+/* ---- text: TSV and aclImdb readers, deterministic split, tokenizer, vocabulary, encoding ----
+ * Host only (no device). A corpus is N UTF-8 texts with a class id each. The vocabulary maps
+ * tokens to ids (PAD = 0, UNK = 1, then the tokens of the corpus it was built from by decreasing
+ * count, ties in byte order); hcl_text_encode() turns a corpus into (N, max_len) I32 token ids
+ * padded with PAD on the right, (N) I32 lengths and (N) I32 labels, which the token batcher
+ * below serves to the device. Build the vocabulary from the training split only: a token seen
+ * only in the test split is then UNK, as it would be for new text. */
+
+#define HCL_TEXT_PAD 0                          /* id of the padding token "<pad>" */
+#define HCL_TEXT_UNK 1                          /* id of the unknown token "<unk>" */
+#define HCL_TEXT_MAX_TEXT ((size_t)1 << 20)     /* bytes of one text (a TSV line, a review) */
+#define HCL_TEXT_MAX_BYTES ((size_t)1 << 30)    /* bytes of a TSV file, of all reviews of a split */
+#define HCL_TEXT_MAX_LABEL 256                  /* bytes of a label */
+#define HCL_TEXT_MAX_LEN ((int64_t)1 << 20)     /* tokens per encoded sequence (max_len) */
+
+/* Read-only after creation. Texts are NUL-terminated (texts[i][lengths[i]] == '\0') and contain
+ * no NUL byte. Class ids are 0..classes-1; class_names[id] is the label's string. */
+typedef struct hcl_text_corpus {
+    size_t count;              /* N texts */
+    const char **texts;        /* N UTF-8 texts */
+    size_t *lengths;           /* N byte lengths */
+    int32_t *labels;           /* N class ids */
+    size_t classes;
+    const char **class_names;  /* `classes` NUL-terminated names */
+} hcl_text_corpus;
+
+/* Reads a TSV file of lines "label<TAB>text" (plain or gzip). Labels are the bytes before the
+ * first tab (1..HCL_TEXT_MAX_LABEL bytes); the text is the rest of the line (further tabs stay in
+ * it; it may be empty). Class ids number the distinct labels in byte-wise sorted order (so they do
+ * not depend on the line order: "0" "1" "10" "2" sort as strings). Line ends are LF or CRLF; empty
+ * lines are skipped and a UTF-8 byte order mark at the start is ignored. HCL_ERR_FORMAT, with the
+ * line number, for: a line without a tab, an empty or too long label, a line longer than
+ * HCL_TEXT_MAX_TEXT, invalid UTF-8 (the byte is named), a NUL byte, a file with no data lines, a
+ * file over HCL_TEXT_MAX_BYTES. HCL_ERR_IO when it cannot be opened or read. */
+hcl_status hcl_text_read_tsv(hcl_context *ctx, const char *path, hcl_text_corpus **corpus);
+
+/* Reads split "train" or "test" of the IMDB review set in its original aclImdb layout:
+ * dir/split/neg/NAME.txt (label 0, "neg") then dir/split/pos/NAME.txt (label 1, "pos"), each folder's
+ * files in byte-wise sorted name order (other names and sub-folders, such as train/unsup, are
+ * ignored). In each review "<br />" (also "<br/>", "<br>") and tabs, CR and LF become a space.
+ * A missing folder is HCL_ERR_IO; a folder without .txt files, a review that is not UTF-8, holds a
+ * NUL or exceeds HCL_TEXT_MAX_TEXT, or a split over HCL_TEXT_MAX_BYTES is HCL_ERR_FORMAT. */
+hcl_status hcl_text_read_imdb(hcl_context *ctx, const char *dir, const char *split, hcl_text_corpus **corpus);
+
+/* A corpus from memory (copied): count texts (NUL-terminated, any bytes: invalid UTF-8 becomes UNK
+ * tokens) with labels in 0..classes-1; class_names may be NULL (the names are then "0", "1", ...).
+ * count may be 0. */
+hcl_status hcl_text_corpus_create(hcl_context *ctx, const char *const *texts, const int32_t *labels, size_t count,
+                                  size_t classes, const char *const *class_names, hcl_text_corpus **corpus);
+void hcl_text_corpus_free(hcl_text_corpus *corpus); /* NULL is a no-op */
+
+/* Splits a corpus into new train and test corpora (copies; same classes and class names),
+ * stratified: the test split gets round(N * test_fraction) texts, shared out over the classes in
+ * proportion to their sizes (largest remainders, ties to the lower class id), and within a class
+ * the texts are drawn by a seeded Philox Fisher-Yates shuffle. Both keep the corpus order. The
+ * same (corpus, fraction, seed) always gives the same split, on any machine. test_fraction in
+ * [0, 1]; a split may be empty. */
+hcl_status hcl_text_split(hcl_context *ctx, const hcl_text_corpus *corpus, double test_fraction, uint64_t seed,
+                          hcl_text_corpus **train, hcl_text_corpus **test);
+
+/* Tokens. Words: maximal runs of word characters: ASCII letters and digits and every other code
+ * point from U+00C0 up except U+00D7, U+00F7, U+2000..U+206F (general punctuation: dashes,
+ * quotes, ellipsis, special spaces), U+3000..U+303F (CJK punctuation) and U+FEFF; everything else
+ * (ASCII punctuation and white space, U+0080..U+00BF, invalid UTF-8 bytes) separates words, so
+ * "don't" is "don" "t". Characters: every code point is a token; the ASCII white space characters
+ * (tab, LF, VT, FF, CR) become " " and each byte that does not start a valid UTF-8 sequence is one
+ * UNK. Lowercasing maps ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic capitals to their
+ * small letters (U+0130 to "i"); other scripts are left unchanged. A text with no token is
+ * encoded as one UNK, so every length is at least 1. */
+typedef enum hcl_text_level { HCL_TEXT_WORDS = 0, HCL_TEXT_CHARS = 1 } hcl_text_level;
+
+typedef struct hcl_text_options {
+    hcl_text_level level; /* (HCL_TEXT_WORDS) */
+    int lowercase;        /* (1) */
+    size_t max_vocab;     /* ids in all, PAD and UNK included; 0 = no limit, else >= 2 (0) */
+    size_t min_count;     /* tokens seen fewer times are left out (UNK) (1; 0 acts as 1) */
+    int64_t max_len;      /* tokens per sequence, 1..HCL_TEXT_MAX_LEN: longer texts are cut,
+                             shorter ones padded with PAD (256) */
+    int truncate_start;   /* 0: keep the first max_len tokens; 1: keep the last (0) */
+} hcl_text_options;
+void hcl_text_options_init(hcl_text_options *options);
+
+typedef struct hcl_vocab hcl_vocab;
+
+/* Counts the tokens of `corpus` (the training split) under options (level, lowercase) and keeps
+ * those with count >= min_count, most frequent first (ties in byte order), at most max_vocab - 2.
+ * The whole options struct is checked (HCL_ERR_INVALID_ARGUMENT), max_len included. */
+hcl_status hcl_vocab_build(hcl_context *ctx, const hcl_text_corpus *corpus, const hcl_text_options *options,
+                           hcl_vocab **vocab);
+void hcl_vocab_free(hcl_vocab *vocab); /* NULL is a no-op */
+size_t hcl_vocab_size(const hcl_vocab *vocab);                 /* ids, PAD and UNK included */
+/* The token of an id ("<pad>", "<unk>", then the tokens), NUL-terminated, or NULL out of range. */
+const char *hcl_vocab_token(const hcl_vocab *vocab, int32_t id);
+/* The id of a token (its exact bytes: no lowercasing), or HCL_TEXT_UNK when absent. */
+int32_t hcl_vocab_lookup(const hcl_vocab *vocab, const char *token);
+/* Text file of one token per line, line i = id i ("<pad>", "<unk>" first), LF ends, written
+ * atomically (temporary file, fsync, rename). The options are not saved: encode with the same. */
+hcl_status hcl_vocab_save(hcl_context *ctx, const hcl_vocab *vocab, const char *path);
+/* Reads such a file (CRLF tolerated); HCL_ERR_FORMAT with the line number when the first two lines
+ * are not "<pad>" "<unk>", a token is empty, repeated, not UTF-8 or longer than HCL_TEXT_MAX_TEXT,
+ * or the file exceeds HCL_TEXT_MAX_BYTES. */
+hcl_status hcl_vocab_load(hcl_context *ctx, const char *path, hcl_vocab **vocab);
+
+typedef struct hcl_text_encoded {
+    size_t count;       /* N */
+    int64_t max_len;    /* T */
+    int32_t *tokens;    /* (N, T) ids; PAD after each length */
+    int32_t *lengths;   /* (N) tokens kept, 1..T */
+    int32_t *labels;    /* (N) class ids */
+    size_t classes;
+    size_t truncated;   /* texts that had more than T tokens */
+    size_t unknown;     /* UNK tokens among the kept ones */
+} hcl_text_encoded;
+
+/* Tokenises (options level, lowercase, max_len, truncate_start) and maps through `vocab`. */
+hcl_status hcl_text_encode(hcl_context *ctx, const hcl_text_corpus *corpus, const hcl_vocab *vocab,
+                           const hcl_text_options *options, hcl_text_encoded **encoded);
+void hcl_text_encoded_free(hcl_text_encoded *encoded); /* NULL is a no-op */
+
+/* ---- token batcher: the batcher's shuffling and double-buffered upload for token sequences ----
+ * Serves (tokens (N, T) I32, lengths (N) I32, labels (N) I32) batches of count sequences of T =
+ * max_len ids held in host memory (e.g. an hcl_text_encoded), with the image batcher's design:
+ * the same Philox(seed, epoch) permutation per epoch, rows gathered into a pinned staging buffer,
+ * non-blocking uploads alternating between two slots. Of the options, batch, shuffle, seed and
+ * drop_last are used (dtype, scale, mean and std are ignored). */
+typedef struct hcl_token_batcher hcl_token_batcher;
+
+/* tokens: count * max_len ids; lengths, labels: count values each, or NULL (those tensors are
+ * then not produced). All BORROWED: they must outlive the batcher. Each length must be in
+ * 0..max_len (HCL_ERR_INVALID_ARGUMENT otherwise). */
+hcl_status hcl_token_batcher_create(hcl_context *ctx, const int32_t *tokens, const int32_t *lengths,
+                                    const int32_t *labels, size_t count, int64_t max_len,
+                                    const hcl_batcher_options *options, hcl_token_batcher **batcher);
+void hcl_token_batcher_free(hcl_token_batcher *batcher); /* waits for its uploads; NULL is a no-op */
+size_t hcl_token_batcher_count(const hcl_token_batcher *batcher);
+size_t hcl_token_batcher_batches(const hcl_token_batcher *batcher);
+int64_t hcl_token_batcher_batch_size(const hcl_token_batcher *batcher);
+uint64_t hcl_token_batcher_epoch(const hcl_token_batcher *batcher);
+hcl_status hcl_token_batcher_seek_epoch(hcl_token_batcher *batcher, uint64_t epoch);
+/* As hcl_batcher_next(): *n = 0 and NULL tensors at the end of each epoch; the tensors stay valid
+ * until the second following call. lengths and labels may be NULL pointers (not wanted). */
+hcl_status hcl_token_batcher_next(hcl_token_batcher *batcher, const hcl_tensor **tokens, const hcl_tensor **lengths,
+                                  const hcl_tensor **labels, size_t *n);
 
 #ifdef __cplusplus
 }

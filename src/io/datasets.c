@@ -7,68 +7,8 @@
 #include <string.h>
 #include <zlib.h>
 #include "halfcl/io.h"
+#include "io/io_internal.h"
 #include "runtime/internal.h"
-
-/* Opens `path` for reading (plain or gzip). */
-static hcl_status gz_open(hcl_context *ctx, const char *kind, const char *path, gzFile *g) {
-    errno = 0;
-    *g = gzopen(path, "rb");
-    if (!*g)
-        return hcl_error(ctx, HCL_ERR_IO, "%s %s: cannot open: %s", kind, path, errno ? strerror(errno) : "out of memory");
-    gzbuffer(*g, 1u << 17);
-    return HCL_OK;
-}
-
-/* Reads up to `want` bytes into buf; *got is what was read (less at end of file). A corrupt or
- * truncated gzip stream is HCL_ERR_FORMAT, an OS error HCL_ERR_IO. */
-static hcl_status gz_read(hcl_context *ctx, const char *kind, const char *path, gzFile g, void *buf, size_t want,
-                          size_t *got) {
-    unsigned char *p = buf;
-    size_t done = 0;
-    while (done < want) {
-        size_t chunk = want - done < (1u << 30) ? want - done : (1u << 30);
-        int r = gzread(g, p + done, (unsigned)chunk);
-        if (r <= 0) {
-            int zerr = Z_OK;
-            const char *msg = gzerror(g, &zerr);
-            if (zerr == Z_ERRNO)
-                return hcl_error(ctx, HCL_ERR_IO, "%s %s: read failed: %s", kind, path, strerror(errno));
-            if (zerr != Z_OK)
-                return hcl_error(ctx, HCL_ERR_FORMAT, "%s %s: corrupt or truncated gzip data: %s", kind, path, msg);
-            break; /* end of file */
-        }
-        done += (size_t)r;
-    }
-    *got = done;
-    return HCL_OK;
-}
-
-/* Reads up to `limit` bytes from the current position into a new buffer that grows with the
- * data; *got < limit means the file ended. */
-static hcl_status gz_read_all(hcl_context *ctx, const char *kind, const char *path, gzFile g, size_t limit,
-                              uint8_t **out, size_t *got) {
-    size_t cap = limit < ((size_t)1 << 22) ? limit : ((size_t)1 << 22), have = 0;
-    uint8_t *buf = malloc(cap ? cap : 1);
-    if (!buf) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-    for (;;) {
-        size_t n = 0;
-        hcl_status st = gz_read(ctx, kind, path, g, buf + have, cap - have, &n);
-        if (st != HCL_OK) { free(buf); return st; }
-        have += n;
-        if (have < cap || cap == limit) break;
-        size_t next = cap > limit / 2 ? limit : cap * 2;
-        uint8_t *grown = realloc(buf, next);
-        if (!grown) {
-            free(buf);
-            return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "%s %s: out of host memory for %zu bytes", kind, path, next);
-        }
-        buf = grown;
-        cap = next;
-    }
-    *out = buf;
-    *got = have;
-    return HCL_OK;
-}
 
 /* ---- IDX ---- */
 
@@ -81,7 +21,7 @@ void hcl_idx_free(hcl_idx *idx) {
 static hcl_status idx_read(hcl_context *ctx, const char *path, gzFile g, hcl_idx *idx) {
     unsigned char magic[4];
     size_t got = 0;
-    HCL_TRY(gz_read(ctx, "IDX", path, g, magic, 4, &got));
+    HCL_TRY(hcl_gz_read(ctx, "IDX", path, g, magic, 4, &got));
     if (got < 4) return hcl_error(ctx, HCL_ERR_FORMAT, "IDX %s: truncated: %zu bytes is too short for the magic", path, got);
     if (magic[0] != 0 || magic[1] != 0)
         return hcl_error(ctx, HCL_ERR_FORMAT, "IDX %s: bad magic %02x %02x %02x %02x (want 00 00 08 <rank>)", path,
@@ -93,7 +33,7 @@ static hcl_status idx_read(hcl_context *ctx, const char *path, gzFile g, hcl_idx
     if (rank < 1 || rank > HCL_MAX_RANK)
         return hcl_error(ctx, HCL_ERR_FORMAT, "IDX %s: rank %d outside 1..%d", path, rank, HCL_MAX_RANK);
     unsigned char dims[4 * HCL_MAX_RANK];
-    HCL_TRY(gz_read(ctx, "IDX", path, g, dims, 4 * (size_t)rank, &got));
+    HCL_TRY(hcl_gz_read(ctx, "IDX", path, g, dims, 4 * (size_t)rank, &got));
     if (got < 4 * (size_t)rank)
         return hcl_error(ctx, HCL_ERR_FORMAT, "IDX %s: truncated in the dimensions (%zu of %d bytes)", path, got, 4 * rank);
     size_t count = 1;
@@ -110,7 +50,7 @@ static hcl_status idx_read(hcl_context *ctx, const char *path, gzFile g, hcl_idx
     idx->dtype = HCL_U8;
     idx->count = count;
     /* one byte past the claim to detect trailing data */
-    HCL_TRY(gz_read_all(ctx, "IDX", path, g, count + 1, &idx->data, &got));
+    HCL_TRY(hcl_gz_read_all(ctx, "IDX", path, g, count + 1, &idx->data, &got));
     if (got < count)
         return hcl_error(ctx, HCL_ERR_FORMAT, "IDX %s: truncated: %zu of the %zu data bytes the header claims", path, got,
                          count);
@@ -126,7 +66,7 @@ hcl_status hcl_idx_load(hcl_context *ctx, const char *path, hcl_idx **out) {
     hcl_idx *idx = calloc(1, sizeof *idx);
     if (!idx) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     gzFile g;
-    hcl_status st = gz_open(ctx, "IDX", path, &g);
+    hcl_status st = hcl_gz_open(ctx, "IDX", path, &g);
     if (st == HCL_OK) {
         st = idx_read(ctx, path, g, idx);
         gzclose(g);
@@ -154,7 +94,7 @@ void hcl_cifar10_free(hcl_cifar10 *c) {
 static hcl_status cifar_read(hcl_context *ctx, const char *path, gzFile g, hcl_cifar10 *c) {
     uint8_t *raw = NULL;
     size_t got = 0;
-    HCL_TRY(gz_read_all(ctx, "CIFAR-10", path, g, HCL_CIFAR10_MAX_BYTES + 1, &raw, &got));
+    HCL_TRY(hcl_gz_read_all(ctx, "CIFAR-10", path, g, HCL_CIFAR10_MAX_BYTES + 1, &raw, &got));
     hcl_status st = HCL_OK;
     if (got > HCL_CIFAR10_MAX_BYTES)
         st = hcl_error(ctx, HCL_ERR_FORMAT, "CIFAR-10 %s: larger than the %zu-byte limit", path, HCL_CIFAR10_MAX_BYTES);
@@ -189,7 +129,7 @@ hcl_status hcl_cifar10_load(hcl_context *ctx, const char *path, hcl_cifar10 **ou
     hcl_cifar10 *c = calloc(1, sizeof *c);
     if (!c) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     gzFile g;
-    hcl_status st = gz_open(ctx, "CIFAR-10", path, &g);
+    hcl_status st = hcl_gz_open(ctx, "CIFAR-10", path, &g);
     if (st == HCL_OK) {
         st = cifar_read(ctx, path, g, c);
         gzclose(g);

@@ -19,28 +19,6 @@
 
 /* ---- shared helpers ---- */
 
-int hcl_utf8_valid(const unsigned char *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len;
-        uint32_t cp, min;
-        if ((c & 0xe0) == 0xc0) { len = 2; cp = c & 0x1f; min = 0x80; }
-        else if ((c & 0xf0) == 0xe0) { len = 3; cp = c & 0x0f; min = 0x800; }
-        else if ((c & 0xf8) == 0xf0) { len = 4; cp = c & 0x07; min = 0x10000; }
-        else return 0;
-        if (n - i < len) return 0;
-        for (size_t k = 1; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80) return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 static const struct { const char *name; hcl_dtype dtype; } st_dtypes[] = {
     {"F32", HCL_F32}, {"F16", HCL_F16}, {"BF16", HCL_BF16}, {"I32", HCL_I32}, {"U8", HCL_U8},
 };
@@ -84,22 +62,6 @@ static hcl_status read_full(hcl_context *ctx, int fd, void *buf, size_t n, const
         if (r == 0)
             return hcl_error(ctx, HCL_ERR_FORMAT, "safetensors %s: truncated: the %s ends after %zu of %zu bytes",
                              path, what, done, n);
-        done += (size_t)r;
-    }
-    return HCL_OK;
-}
-
-static hcl_status write_full(hcl_context *ctx, int fd, const void *buf, size_t n, const char *tmp) {
-    const unsigned char *p = buf;
-    size_t done = 0;
-    while (done < n) {
-        size_t chunk = n - done < ((size_t)1 << 30) ? n - done : ((size_t)1 << 30);
-        ssize_t r = write(fd, p + done, chunk);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return hcl_error(ctx, HCL_ERR_IO, "safetensors %s: write failed: %s", tmp, strerror(errno));
-        }
-        if (r == 0) return hcl_error(ctx, HCL_ERR_IO, "safetensors %s: write wrote nothing", tmp);
         done += (size_t)r;
     }
     return HCL_OK;
@@ -275,49 +237,17 @@ hcl_status hcl_safetensors_save(hcl_context *ctx, const char *path, const hcl_sa
     memset(head + 8 + json_len, ' ', header_len - json_len);
     cJSON_free(json);
 
-    size_t tmp_len = strlen(path) + 32;
-    char *tmp = malloc(tmp_len);
-    hcl_status st = HCL_OK;
-    int fd = -1;
-    if (!tmp) { st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory"); goto done; }
-    snprintf(tmp, tmp_len, "%s.tmp.%ld", path, (long)getpid());
-    hcl_remove_stale_temps(path); /* left by earlier writers of path that were killed mid-save */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        st = hcl_error(ctx, HCL_ERR_IO, "safetensors save %s: cannot create %s: %s", path, tmp, strerror(errno));
-        goto done;
+    hcl_write_chunk *chunks = malloc((count + 1) * sizeof *chunks);
+    hcl_status st;
+    if (!chunks) {
+        st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    } else {
+        chunks[0] = (hcl_write_chunk){head, 8 + header_len};
+        for (size_t k = 0; k < count; k++)
+            chunks[k + 1] = (hcl_write_chunk){entries[order[k].index].data, entries[order[k].index].bytes};
+        st = hcl_write_atomic(ctx, "safetensors", path, chunks, count + 1);
     }
-    st = write_full(ctx, fd, head, 8 + header_len, tmp);
-    for (size_t k = 0; st == HCL_OK && k < count; k++) {
-        const hcl_safetensors_entry *e = &entries[order[k].index];
-        if (e->bytes) st = write_full(ctx, fd, e->data, e->bytes, tmp);
-    }
-    if (st == HCL_OK && fsync(fd) != 0)
-        st = hcl_error(ctx, HCL_ERR_IO, "safetensors save %s: fsync of %s failed: %s", path, tmp, strerror(errno));
-    if (close(fd) != 0 && st == HCL_OK)
-        st = hcl_error(ctx, HCL_ERR_IO, "safetensors save %s: close of %s failed: %s", path, tmp, strerror(errno));
-    fd = -1;
-    if (st == HCL_OK && rename(tmp, path) != 0)
-        st = hcl_error(ctx, HCL_ERR_IO, "safetensors save %s: rename from %s failed: %s", path, tmp, strerror(errno));
-    if (st != HCL_OK) {
-        unlink(tmp);
-        goto done;
-    }
-    /* make the rename itself durable (best effort: some file systems refuse fsync on a folder) */
-    {
-        const char *slash = strrchr(path, '/');
-        size_t dlen = slash ? (size_t)(slash - path) : 0;
-        char *dir = malloc(dlen + 2);
-        if (dir) {
-            if (slash) { memcpy(dir, path, dlen ? dlen : 1); dir[dlen ? dlen : 1] = '\0'; }
-            else strcpy(dir, ".");
-            int dfd = open(dir, O_RDONLY | O_CLOEXEC);
-            if (dfd >= 0) { (void)fsync(dfd); close(dfd); }
-            free(dir);
-        }
-    }
-done:
-    free(tmp);
+    free(chunks);
     free(head);
     free(order);
     return st;
