@@ -309,13 +309,20 @@ kernel void rnn_bwd_out(int H, int flags, const global float *dh, ulong dh_off, 
     if (flags & 2) HCL_STORE(DC0_DT, dc0, dc0_off + i, dc[dc_off + i]);
 }
 
-// wt (H, G*H) W_DT = w_hh (G*H, H) W_DT transposed (the same bits), once per backward call: the
-// per-step GEMM dh += dG_h w_hh then reads both operands along k (NT), which CPUs run without
-// packing (and an F16 w_hh stays F16: half the bytes per step). Global (G*H, H).
-kernel void rnn_transpose_w(int GH, int H, const global HCL_T(W_DT) *w, ulong w_off, global HCL_T(W_DT) *wt, ulong wt_off) {
+// w_hh (G*H, H) W_DT transposed, once per call, into the operand layouts the per-step GEMMs run
+// fastest with (see transpose_w in src/ops/rnn.c): wt (H rows of stride wt_ld) W_DT, the same
+// bits (backward), or F32 (forward). Global (G*H, H).
+kernel void rnn_transpose_w(int GH, int H, const global HCL_T(W_DT) *w, ulong w_off, global HCL_T(W_DT) *wt, ulong wt_off,
+                            ulong wt_ld) {
     ulong g = get_global_id(0), i = get_global_id(1);
     if (g >= (ulong)GH) return;
-    wt[wt_off + i * (ulong)GH + g] = w[w_off + g * (ulong)H + i];
+    wt[wt_off + i * wt_ld + g] = w[w_off + g * (ulong)H + i];
+}
+kernel void rnn_transpose_w_f32(int GH, int H, const global HCL_T(W_DT) *w, ulong w_off, global float *wt, ulong wt_off,
+                                ulong wt_ld) {
+    ulong g = get_global_id(0), i = get_global_id(1);
+    if (g >= (ulong)GH) return;
+    wt[wt_off + i * wt_ld + g] = HCL_LOAD(W_DT, w, w_off + g * (ulong)H + i);
 }
 
 // Bias gradients from dba (B, 4H) f32 (each sequence's gate gradients summed over its steps by the

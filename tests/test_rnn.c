@@ -168,7 +168,8 @@ typedef struct rcase {
     int64_t B, T, I, H;
     int has_len;
     int len[4];
-    int has_h0, has_bias;
+    int has_h0;   /* 0: no h0 (nor c0); 1: h0 (and c0 for LSTM); 2: h0 but no c0 */
+    int has_bias;
 } rcase;
 
 /* Host data of a case (floats already rounded to the dtypes the device sees). */
@@ -209,7 +210,7 @@ static void data_make(const rcase *k, rdts dt, rdata *d) {
         d->h0 = falloc(B * H);
         test_fill_uniform(d->h0, B * H, -1, 1);
         test_round_to_dtype(d->h0, B * H, dt.c);
-        if (k->lstm) {
+        if (k->lstm && k->has_h0 == 1) { /* has_h0 2: h0 without c0 */
             d->c0 = falloc(B * H);
             test_fill_normal(d->c0, B * H, 1.0);
             test_round_to_dtype(d->c0, B * H, dt.c);
@@ -260,6 +261,7 @@ typedef struct ropts {
     int reserve_mode;  /* 0: U8 tensor; 1: a tensor of the compute dtype; 2: a U8 view at byte offset 8 */
     int backward;      /* run backward too */
     int no_dy;         /* backward without dy (only dh_n/dc_n) */
+    int no_dhn;        /* backward without dh_n and dc_n (only dy) */
 } ropts;
 
 static hcl_tensor *maybe_from(hcl_context *ctx, hcl_dtype dt, int rank, const int64_t *shape, const float *h) {
@@ -311,7 +313,8 @@ static void dev_run(hcl_context *ctx, const rcase *k, rdts dt, const rdata *d, r
     size_t nt = 0;
     if (op.backward) {
         hcl_tensor *dy = op.no_dy ? NULL : test_tensor_from(ctx, dt.c, 3, sy, d->dy);
-        hcl_tensor *dhn = test_tensor_from(ctx, dt.c, 2, sh, d->dhn), *dcn = maybe_from(ctx, dt.c, 2, sh, d->dcn);
+        hcl_tensor *dhn = op.no_dhn ? NULL : test_tensor_from(ctx, dt.c, 2, sh, d->dhn);
+        hcl_tensor *dcn = op.no_dhn ? NULL : maybe_from(ctx, dt.c, 2, sh, d->dcn);
         hcl_tensor *dx = test_tensor_poisoned(ctx, dt.c, 3, sx), *dh0 = test_tensor_poisoned(ctx, dt.c, 2, sh);
         hcl_tensor *dc0 = k->lstm ? test_tensor_poisoned(ctx, dt.c, 2, sh) : NULL;
         hcl_tensor *dwih = test_tensor_from(ctx, dt.w, 2, swi, d->dwih0), *dwhh = test_tensor_from(ctx, dt.w, 2, swh, d->dwhh0);
@@ -334,15 +337,15 @@ static void dev_run(hcl_context *ctx, const rcase *k, rdts dt, const rdata *d, r
 }
 
 /* The FP64 reference of a case's data (gradients include the initial dW/db values). */
-static void ref_case(const rcase *k, const rdata *d, int no_dy, double **out /* NRES arrays */) {
+static void ref_case(const rcase *k, const rdata *d, ropts op, double **out /* NRES arrays */) {
     size_t B = d->B, T = d->T, I = d->I, H = d->H, GH = d->GH;
     size_t n[NRES] = {B * T * H, B * H, B * H, B * T * I, B * H, B * H, GH * I, GH * H, GH, GH};
     for (int i = 0; i < NRES; i++) out[i] = dalloc(n[i]);
     rcfg c = {k->lstm, k->reverse, B, T, I, H, d->len};
     double *x = to_double(d->x, B * T * I), *h0 = to_double(d->h0, B * H), *c0 = to_double(d->c0, B * H);
     double *wih = to_double(d->wih, GH * I), *whh = to_double(d->whh, GH * H), *bih = to_double(d->bih, GH);
-    double *bhh = to_double(d->bhh, GH), *dy = no_dy ? NULL : to_double(d->dy, B * T * H), *dhn = to_double(d->dhn, B * H);
-    double *dcn = to_double(d->dcn, B * H);
+    double *bhh = to_double(d->bhh, GH), *dy = op.no_dy ? NULL : to_double(d->dy, B * T * H);
+    double *dhn = op.no_dhn ? NULL : to_double(d->dhn, B * H), *dcn = op.no_dhn ? NULL : to_double(d->dcn, B * H);
     rin in = {x, h0, c0, wih, whh, bih, bhh, dy, dhn, dcn};
     rout o = {out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7], out[8], out[9]};
     ref_rnn(&c, &in, &o);
@@ -388,7 +391,7 @@ static void check_case(hcl_context *ctx, const rcase *k, rdts dt, ropts op) {
     dres r;
     dev_run(ctx, k, dt, &d, op, &r);
     double *ref[NRES];
-    ref_case(k, &d, op.no_dy, ref);
+    ref_case(k, &d, op, ref);
     size_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.GH;
     size_t n[NRES] = {B * T * H, B * H, B * H, B * T * I, B * H, B * H, GH * I, GH * H, GH, GH};
     char name[160];
@@ -427,7 +430,7 @@ static const rcase cases[] = {
     {1, 1, 3, 7, 33, 33, 1, {1, 7, 3}, 0, 1},
     {1, 0, 1, 1, 1, 1, 0, {0}, 1, 1},
     {1, 1, 1, 7, 5, 33, 0, {0}, 1, 0},
-    {1, 1, 3, 1, 1, 7, 1, {1, 1, 1}, 1, 1},
+    {1, 1, 3, 1, 1, 7, 1, {1, 1, 1}, 2, 1},
 };
 #define NCASES (sizeof cases / sizeof cases[0])
 
@@ -435,13 +438,14 @@ static int case_is_big(const rcase *k) { return k->I > 8 || k->H > 8; }
 
 static void run_matrix(int lstm) {
     hcl_context *ctx = test_context();
-    ropts op = {0, 1, 0};
+    ropts op = {0, 1, 0, 0};
     for (int di = 0; di < 3; di++) {
         hcl_dtype dt = test_float_dtypes[di];
         if (small_run() && dt == HCL_BF16) continue;
         for (size_t i = 0; i < NCASES; i++) {
             if (cases[i].lstm != lstm || (small_run() && case_is_big(&cases[i]))) continue;
             op.reserve_mode = (int)(i % 3); /* U8, compute dtype, U8 view at an offset */
+            op.no_dhn = i % 4 == 3;         /* some without dh_n/dc_n */
             rdts d = {dt, dt};
             check_case(ctx, &cases[i], d, op);
         }
@@ -455,19 +459,20 @@ END_TEST
 START_TEST(lstm_vs_fp64) { run_matrix(1); }
 END_TEST
 
-/* Mixed precision as training runs it: F16/BF16 activations with F32 weights and gradients, and
- * backward from dh_n/dc_n only (no dy: a classifier on the last state). */
+/* Mixed precision as training runs it: F16/BF16 activations with F32 weights and gradients;
+ * backward from dh_n/dc_n only (no dy: a classifier on the last state) and from dy only. */
 START_TEST(mixed_dtypes_and_no_dy) {
     hcl_context *ctx = test_context();
     for (int lstm = 0; lstm < 2; lstm++) {
         rcase k = {lstm, 1, 3, 7, 5, 7, 1, {2, 7, 1}, 1, 1};
         rdts dt = {HCL_F16, HCL_F32};
-        check_case(ctx, &k, dt, (ropts){0, 1, 0});
-        check_case(ctx, &k, dt, (ropts){0, 1, 1});
+        check_case(ctx, &k, dt, (ropts){0, 1, 0, 0});
+        check_case(ctx, &k, dt, (ropts){0, 1, 1, 0});
+        check_case(ctx, &k, dt, (ropts){0, 1, 0, 1});
         if (!small_run()) {
             rdts bt = {HCL_BF16, HCL_F32};
             k.reverse = 0;
-            check_case(ctx, &k, bt, (ropts){0, 1, 0});
+            check_case(ctx, &k, bt, (ropts){0, 1, 0, 0});
         }
     }
     hcl_context_free(ctx);
@@ -533,7 +538,7 @@ START_TEST(backward_vs_finite_differences) {
             test_numeric_grad(fd_loss, &f, p, o.n, 1e-5, fd);
             /* analytic FP64 */
             double *an[NRES];
-            ref_case(&k, &d, 0, an);
+            ref_case(&k, &d, (ropts){0, 1, 0, 0}, an);
             double *ag[7] = {an[3], an[4], an[5], an[6], an[7], an[8], an[9]};
             size_t off[7] = {o.x, o.h0, o.c0, o.wih, o.whh, o.bih, o.bhh};
             size_t cnt[7] = {B * T * I, B * H, B * H, GH * I, GH * H, GH, GH};
@@ -547,7 +552,7 @@ START_TEST(backward_vs_finite_differences) {
             }
             /* device F32 vs the finite differences */
             dres r;
-            dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0}, &r);
+            dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0, 0}, &r);
             float *dg[7] = {r.dx, r.dh0, r.dc0, r.dwih, r.dwhh, r.dbih, r.dbhh};
             for (int g = 0; g < 7; g++) {
                 if (g == 2 && !lstm) continue;
@@ -581,7 +586,7 @@ START_TEST(padded_steps_never_matter) {
                 rdata d;
                 data_make(&k, dt, &d);
                 dres r0, r1;
-                dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0}, &r0);
+                dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0, 0}, &r0);
                 for (size_t b = 0; b < d.B; b++)
                     for (size_t t = (size_t)d.len[b]; t < d.T; t++) {
                         for (size_t i = 0; i < d.I; i++) d.x[(b * d.T + t) * d.I + i] = (float)test_uniform(-1000, 1000);
@@ -589,7 +594,7 @@ START_TEST(padded_steps_never_matter) {
                     }
                 test_round_to_dtype(d.x, d.B * d.T * d.I, dt.c);
                 test_round_to_dtype(d.dy, d.B * d.T * d.H, dt.c);
-                dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0}, &r1);
+                dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0, 0}, &r1);
                 char name[160];
                 case_name(name, sizeof name, &k, dt);
                 size_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.GH;
@@ -627,9 +632,9 @@ START_TEST(lengths_clamped) {
         rdata d;
         data_make(&k, dt, &d);
         dres r0, r1;
-        dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0}, &r0);
+        dev_run(ctx, &k, dt, &d, (ropts){0, 1, 0, 0}, &r0);
         for (int b = 0; b < 3; b++) d.len[b] = k2.len[b];
-        dev_run(ctx, &k2, dt, &d, (ropts){0, 1, 0}, &r1);
+        dev_run(ctx, &k2, dt, &d, (ropts){0, 1, 0, 0}, &r1);
         size_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.GH;
         size_t n[NRES] = {B * T * H, B * H, B * H, B * T * I, B * H, B * H, GH * I, GH * H, GH, GH};
         for (int i = 0; i < NRES; i++)

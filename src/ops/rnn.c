@@ -209,6 +209,36 @@ static hcl_status gemm(hcl_context *ctx, cl_mem a, size_t a_off, hcl_dtype a_dt,
     return hcl_gemm_enqueue(ctx, &g);
 }
 
+/* w_hh (GH, H) transposed to (H, GH) at element offset wt_off of ws, row stride wt_ld: the per-step
+ * GEMMs read it as the K x N operand of h w_hh^T (forward, NN) and as the N x K operand of dG w_hh
+ * (backward, NT). Measured on PoCL and Intel's CPU runtime at B 64, H 256, against w_hh as stored:
+ * NN is the faster form for the forward's K = H (up to 2x on PoCL, whose NT path is its unpacked
+ * dot kernel), NT for the backward's K = G*H (w_hh's own dtype: an F16 one is read at half the
+ * bytes, no packing). The forward's copy is F32 with a row stride that is not a multiple of 4 KiB,
+ * so the GEMM reads it in place instead of packing B on every step (it packs strides of 4 KiB
+ * multiples, and any F16 B). f32: 1 for the F32 copy. The copy costs about what it saves on one
+ * step (device time on PoCL, B 64, H 256: T = 1 faster without it by 20-30%, T = 2 faster with it
+ * by 15-20%), so one-step calls use w_hh as stored (forward NT, backward NN). */
+#define RNN_TRANSPOSE_MIN_T 2
+static size_t wt_stride(size_t GH, int f32) {
+    if (!f32) return GH;
+    size_t ld = (GH + 31) / 32 * 32;
+    return (ld * 4) % 4096 ? ld : ld + 32;
+}
+
+static hcl_status transpose_w(hcl_context *ctx, const char *opts, const hcl_tensor *w_hh, size_t GH, size_t H, cl_mem ws,
+                              cl_ulong wt_off, int f32) {
+    cl_kernel kt;
+    HCL_TRY(hcl_kernel_get(ctx, "rnn", opts, f32 ? "rnn_transpose_w_f32" : "rnn_transpose_w", &kt));
+    cl_int cGH = (cl_int)GH, cH = (cl_int)H;
+    cl_ulong w_off = w_hh->offset, ld = wt_stride(GH, f32);
+    hcl_karg a[] = {HCL_ARG(cGH), HCL_ARG(cH), HCL_ARG(w_hh->buffer), HCL_ARG(w_off), HCL_ARG(ws), HCL_ARG(wt_off), HCL_ARG(ld)};
+    HCL_TRY(hcl_kernel_set_args(ctx, kt, a, NELEM(a)));
+    size_t gt[3] = {GH, H, 1}, lt[3];
+    step_local(ctx, GH, lt);
+    return hcl_kernel_run(ctx, kt, 2, gt, lt);
+}
+
 /* ------------------------------------------------------------------------------ forward */
 // y (B,T,H), h_n/c_n (B,H) or NULL, reserve or NULL; x (B,T,I), h0/c0 (B,H) or NULL, lengths (B)
 // i32 or NULL, w_ih (GH,I), w_hh (GH,H), b_ih/b_hh (GH) or NULL
@@ -246,10 +276,11 @@ hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl
     /* workspace: hg (B,GH) f32; lens (B) i32; two (B,H) slots of the h carry (cdt) and of the c
      * carry (f32): slot 1 takes the initial state, inference alternates between them (training
      * keeps the states in the reserve); sinks (B,H) for the stores a step does not need (one per
-     * output, so that no two work-items ever write the same bytes); for inference also the input
-     * projection (B,T,GH) cdt */
-    size_t ws_bytes = 0, w_hg, w_lens, w_h[2], w_c[2], w_shout, w_shfin, w_shnv, w_scfin, w_xg = 0, bth;
+     * output, so that no two work-items ever write the same bytes); w_hh^T (H rows) f32; for
+     * inference also the input projection (B,T,GH) cdt */
+    size_t ws_bytes = 0, w_hg, w_lens, w_h[2], w_c[2], w_shout, w_shfin, w_shnv, w_scfin, w_wt, w_xg = 0, bth;
     int ok = mul3(B * T, H, 1, &bth) && carve(&ws_bytes, B * GH * 4, &w_hg) && carve(&ws_bytes, B * 4, &w_lens) &&
+             carve(&ws_bytes, wt_stride(GH, 1) * H * 4, &w_wt) &&
              carve(&ws_bytes, BH * es, &w_h[0]) && carve(&ws_bytes, BH * es, &w_h[1]) && carve(&ws_bytes, BH * 4, &w_c[0]) &&
              carve(&ws_bytes, BH * 4, &w_c[1]) && carve(&ws_bytes, BH * es, &w_shout) &&
              carve(&ws_bytes, BH * hcl_dtype_size(h_n ? h_n->dtype : m.cdt), &w_shfin) && carve(&ws_bytes, BH * es, &w_shnv) &&
@@ -298,6 +329,9 @@ hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl
         HCL_TRY(hcl_kernel_set_args(ctx, ki, a, NELEM(a)));
         HCL_TRY(hcl_kernel_run(ctx, ki, 2, global, local));
     }
+    cl_ulong wt_off = w_wt / 4, wt_ld = wt_stride(GH, 1);
+    const int use_wt = T >= RNN_TRANSPOSE_MIN_T;
+    if (use_wt) HCL_TRY(transpose_w(ctx, opts, w_hh, GH, H, ws, wt_off, 1));
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "rnn", opts, lstm ? "rnn_lstm_fwd" : "rnn_gru_fwd", &k));
     /* absent b_hh: any buffer with >= GH elements (the select never uses it) */
@@ -318,7 +352,10 @@ hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl
         cl_ulong hout_off = train ? hprev_base + t_next * H : w_h[s & 1] / es, hout_ld = hin_ld;
         if (train && last) hout_buf = ws, hout_off = w_shout / es, hout_ld = H;
         int has_hg = s > 0 || h0;
-        if (has_hg) /* hg (B, GH) f32 = h_prev (B, H) w_hh^T */
+        if (has_hg && use_wt) /* hg (B, GH) f32 = h_prev (B, H) w_hh^T (H, GH) */
+            HCL_TRY(gemm(ctx, hin_buf, hin_off, m.cdt, hin_ld, 0, ws, wt_off, HCL_F32, wt_ld, 0, ws, w_hg / 4, HCL_F32, GH, B,
+                         GH, H, 0.0f));
+        else if (has_hg) /* the same with w_hh (GH, H) as stored */
             HCL_TRY(gemm(ctx, hin_buf, hin_off, m.cdt, hin_ld, 0, w_hh->buffer, w_hh->offset, w_hh->dtype, H, 1, ws, w_hg / 4,
                          HCL_F32, GH, B, GH, H, 0.0f));
         cl_int flags = (has_hg ? F_HAS_HG : 0) | (b_hh ? F_HAS_BHH : 0), ct = (cl_int)t;
@@ -426,17 +463,11 @@ hcl_status hcl_rnn_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dh0, h
         HCL_TRY(hcl_kernel_run(ctx, ki, 2, global, local));
     }
     cl_ulong wt_off = w_wt / hcl_dtype_size(w_hh->dtype);
-    { /* w_hh^T (H, GH), so the per-step GEMM is NT */
-        cl_kernel kt;
-        HCL_TRY(hcl_kernel_get(ctx, "rnn", opts, "rnn_transpose_w", &kt));
-        cl_int cGH = (cl_int)GH;
-        cl_ulong w_off = w_hh->offset;
-        hcl_karg a[] = {HCL_ARG(cGH), HCL_ARG(cH), HCL_ARG(w_hh->buffer), HCL_ARG(w_off), HCL_ARG(ws), HCL_ARG(wt_off)};
-        HCL_TRY(hcl_kernel_set_args(ctx, kt, a, NELEM(a)));
-        size_t gt[3] = {GH, H, 1}, lt[3];
-        step_local(ctx, GH, lt);
-        HCL_TRY(hcl_kernel_run(ctx, kt, 2, gt, lt));
-    }
+    const int use_wt = T >= RNN_TRANSPOSE_MIN_T;
+    if (use_wt) HCL_TRY(transpose_w(ctx, opts, w_hh, GH, H, ws, wt_off, 0));
+    /* the per-step GEMM's B: w_hh^T (H, GH) as N x K (NT), or w_hh (GH, H) as stored, K x N (NN) */
+    cl_mem wb = use_wt ? ws : w_hh->buffer;
+    size_t wb_off = use_wt ? wt_off : w_hh->offset, wb_ld = use_wt ? GH : H;
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "rnn", opts, lstm ? "rnn_lstm_bwd" : "rnn_gru_bwd", &k));
     /* absent dy: any buffer of >= B*T*H compute-dtype elements (the reserve's activations) */
@@ -471,10 +502,10 @@ hcl_status hcl_rnn_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dh0, h
          * reaching the state entering step t (not needed after the forward's first step unless
          * dh0 is asked for) */
         if (s > 0 || dh0) {
-            if (lstm) HCL_TRY(gemm(ctx, ws, dg_off + t * 4 * H, HCL_F32, T * 4 * H, 0, ws, wt_off, w_hh->dtype, GH, 1, ws, dh_off,
-                                   HCL_F32, H, B, H, GH, 1.0f));
-            else HCL_TRY(gemm(ctx, ws, ds_off, HCL_F32, 3 * H, 0, ws, wt_off, w_hh->dtype, GH, 1, ws, dh_off, HCL_F32, H, B, H, GH,
-                              1.0f));
+            if (lstm) HCL_TRY(gemm(ctx, ws, dg_off + t * 4 * H, HCL_F32, T * 4 * H, 0, wb, wb_off, w_hh->dtype, wb_ld, use_wt, ws,
+                                   dh_off, HCL_F32, H, B, H, GH, 1.0f));
+            else HCL_TRY(gemm(ctx, ws, ds_off, HCL_F32, 3 * H, 0, wb, wb_off, w_hh->dtype, wb_ld, use_wt, ws, dh_off, HCL_F32, H, B,
+                              H, GH, 1.0f));
         }
     }
     if (dh0 || dc0) { /* dh0, dc0 = the carries */
