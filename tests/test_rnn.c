@@ -179,8 +179,8 @@ typedef struct rdata {
     int *len;
 } rdata;
 
-/* Dtypes of a run: compute (x, y, h, dy...) and parameter (weights, biases, their gradients). */
-typedef struct rdts { hcl_dtype c, w; } rdts;
+/* Dtypes of a run: compute (x, y, h, dy...), parameters (weights, biases) and their gradients. */
+typedef struct rdts { hcl_dtype c, w, g; } rdts;
 
 static void data_make(const rcase *k, rdts dt, rdata *d) {
     memset(d, 0, sizeof *d);
@@ -231,10 +231,10 @@ static void data_make(const rcase *k, rdts dt, rdata *d) {
     test_round_to_dtype(d->dhn, B * H, dt.c);
     test_round_to_dtype(d->wih, GH * I, dt.w);
     test_round_to_dtype(d->whh, GH * H, dt.w);
-    test_round_to_dtype(d->dwih0, GH * I, dt.w);
-    test_round_to_dtype(d->dwhh0, GH * H, dt.w);
-    test_round_to_dtype(d->dbih0, GH, dt.w);
-    test_round_to_dtype(d->dbhh0, GH, dt.w);
+    test_round_to_dtype(d->dwih0, GH * I, dt.g);
+    test_round_to_dtype(d->dwhh0, GH * H, dt.g);
+    test_round_to_dtype(d->dbih0, GH, dt.g);
+    test_round_to_dtype(d->dbhh0, GH, dt.g);
 }
 
 static void data_free(rdata *d) {
@@ -317,8 +317,8 @@ static void dev_run(hcl_context *ctx, const rcase *k, rdts dt, const rdata *d, r
         hcl_tensor *dcn = op.no_dhn ? NULL : maybe_from(ctx, dt.c, 2, sh, d->dcn);
         hcl_tensor *dx = test_tensor_poisoned(ctx, dt.c, 3, sx), *dh0 = test_tensor_poisoned(ctx, dt.c, 2, sh);
         hcl_tensor *dc0 = k->lstm ? test_tensor_poisoned(ctx, dt.c, 2, sh) : NULL;
-        hcl_tensor *dwih = test_tensor_from(ctx, dt.w, 2, swi, d->dwih0), *dwhh = test_tensor_from(ctx, dt.w, 2, swh, d->dwhh0);
-        hcl_tensor *dbih = test_tensor_from(ctx, dt.w, 1, sg, d->dbih0), *dbhh = test_tensor_from(ctx, dt.w, 1, sg, d->dbhh0);
+        hcl_tensor *dwih = test_tensor_from(ctx, dt.g, 2, swi, d->dwih0), *dwhh = test_tensor_from(ctx, dt.g, 2, swh, d->dwhh0);
+        hcl_tensor *dbih = test_tensor_from(ctx, dt.g, 1, sg, d->dbih0), *dbhh = test_tensor_from(ctx, dt.g, 1, sg, d->dbhh0);
         CK_OK(ctx, hcl_rnn_backward(ctx, dx, dh0, dc0, dwih, dwhh, dbih, dbhh, dy, dhn, dcn, res, x, h0, c0, len, wih, whh,
                                     &desc));
         r->dx = test_download(dx);
@@ -372,14 +372,15 @@ static double rel_err_floor(const float *got, const double *ref, size_t n) {
 }
 
 static void case_name(char *buf, size_t len, const rcase *k, rdts dt) {
-    snprintf(buf, len, "%s %s B=%lld T=%lld I=%lld H=%lld len=%s h0=%d bias=%d %s/%s", k->lstm ? "LSTM" : "GRU",
+    snprintf(buf, len, "%s %s B=%lld T=%lld I=%lld H=%lld len=%s h0=%d bias=%d %s/%s/%s", k->lstm ? "LSTM" : "GRU",
              k->reverse ? "rev" : "fwd", (long long)k->B, (long long)k->T, (long long)k->I, (long long)k->H,
-             k->has_len ? "yes" : "no", k->has_h0, k->has_bias, hcl_dtype_name(dt.c), hcl_dtype_name(dt.w));
+             k->has_len ? "yes" : "no", k->has_h0, k->has_bias, hcl_dtype_name(dt.c), hcl_dtype_name(dt.w),
+             hcl_dtype_name(dt.g));
 }
 
 /* Tolerance of each result against FP64 (see the comment at the case table). */
 static double tol_of(int i, rdts dt) {
-    hcl_dtype odt = i >= 6 ? dt.w : dt.c; /* the output's dtype */
+    hcl_dtype odt = i >= 6 ? dt.g : dt.c; /* the output's dtype */
     double t = test_tolerance(odt);
     if (dt.c != HCL_F32 && test_tolerance(dt.c) > t) t = test_tolerance(dt.c);
     return i >= 3 ? 2 * t : t;
@@ -444,9 +445,12 @@ static void run_matrix(int lstm) {
         if (small_run() && dt == HCL_BF16) continue;
         for (size_t i = 0; i < NCASES; i++) {
             if (cases[i].lstm != lstm || (small_run() && case_is_big(&cases[i]))) continue;
+            /* BF16 skips the one-step cases: their path (w_hh as stored) is the F32/F16 one with other
+             * conversions, and each dtype on it is one more GEMM program build (~6 s on PoCL) */
+            if (dt == HCL_BF16 && cases[i].T == 1) continue;
             op.reserve_mode = (int)(i % 3); /* U8, compute dtype, U8 view at an offset */
             op.no_dhn = i % 4 == 3;         /* some without dh_n/dc_n */
-            rdts d = {dt, dt};
+            rdts d = {dt, dt, dt};
             check_case(ctx, &cases[i], d, op);
         }
     }
@@ -459,21 +463,26 @@ END_TEST
 START_TEST(lstm_vs_fp64) { run_matrix(1); }
 END_TEST
 
-/* Mixed precision as training runs it: F16/BF16 activations with F32 weights and gradients;
- * backward from dh_n/dc_n only (no dy: a classifier on the last state) and from dy only. */
+/* Mixed precision as amp trains: F16/BF16 activations and working weights, F32 gradients;
+ * backward from dh_n/dc_n only (no dy: a classifier on the last state) and from dy only. Also
+ * F16 weights under F32 activations (GRU; full runs only: each dtype mix is more program builds). */
 START_TEST(mixed_dtypes_and_no_dy) {
     hcl_context *ctx = test_context();
     for (int lstm = 0; lstm < 2; lstm++) {
         rcase k = {lstm, 1, 3, 7, 5, 7, 1, {2, 7, 1}, 1, 1};
-        rdts dt = {HCL_F16, HCL_F32};
+        rdts dt = {HCL_F16, HCL_F16, HCL_F32};
         check_case(ctx, &k, dt, (ropts){0, 1, 0, 0});
         check_case(ctx, &k, dt, (ropts){0, 1, 1, 0});
         check_case(ctx, &k, dt, (ropts){0, 1, 0, 1});
         if (!small_run()) {
-            rdts bt = {HCL_BF16, HCL_F32};
+            rdts bt = {HCL_BF16, HCL_BF16, HCL_F32};
             k.reverse = 0;
             check_case(ctx, &k, bt, (ropts){0, 1, 0, 0});
         }
+    }
+    if (!small_run()) {
+        rcase k = {0, 0, 3, 7, 5, 7, 1, {7, 3, 1}, 1, 1};
+        check_case(ctx, &k, (rdts){HCL_F32, HCL_F16, HCL_F32}, (ropts){0, 1, 0, 0});
     }
     hcl_context_free(ctx);
 }
@@ -516,7 +525,7 @@ START_TEST(backward_vs_finite_differences) {
     for (int lstm = 0; lstm < 2; lstm++)
         for (int rev = 0; rev < 2; rev++) {
             rcase k = {lstm, rev, 2, 3, 3, 2, 1, {3, 2}, 1, 1};
-            rdts dt = {HCL_F32, HCL_F32};
+            rdts dt = {HCL_F32, HCL_F32, HCL_F32};
             rdata d;
             data_make(&k, dt, &d);
             /* the device accumulates into dW: start from 0 here */
@@ -582,7 +591,8 @@ START_TEST(padded_steps_never_matter) {
         for (int rev = 0; rev < 2; rev++)
             for (int di = 0; di < 2; di++) {
                 rcase k = {lstm, rev, 3, 5, 6, 5, 1, {5, 1, 3}, 1, 1};
-                rdts dt = {di ? HCL_F16 : HCL_F32, di ? HCL_F16 : HCL_F32};
+                hcl_dtype pd = di ? HCL_F16 : HCL_F32;
+                rdts dt = {pd, pd, pd};
                 rdata d;
                 data_make(&k, dt, &d);
                 dres r0, r1;
@@ -628,7 +638,7 @@ START_TEST(lengths_clamped) {
     for (int lstm = 0; lstm < 2; lstm++) {
         rcase k = {lstm, lstm, 3, 4, 3, 5, 1, {0, 7, -7}, 1, 1}, k2 = k;
         k2.len[0] = 1, k2.len[1] = 4, k2.len[2] = 1;
-        rdts dt = {HCL_F32, HCL_F32};
+        rdts dt = {HCL_F32, HCL_F32, HCL_F32};
         rdata d;
         data_make(&k, dt, &d);
         dres r0, r1;
@@ -659,7 +669,7 @@ START_TEST(accumulate_overwrite_inference) {
         size_t G = lstm ? 4 : 3, GH = G * 6;
         int64_t swi[2] = {(int64_t)GH, 4}, swh[2] = {(int64_t)GH, 6}, sg[1] = {(int64_t)GH};
         rdata d;
-        rdts dt = {HCL_F32, HCL_F32};
+        rdts dt = {HCL_F32, HCL_F32, HCL_F32};
         data_make(&k, dt, &d);
         float lf[3] = {5, 2, 1};
         hcl_rnn_desc desc;

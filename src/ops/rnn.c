@@ -6,6 +6,7 @@
  * use their own), what backward needs in the caller's reserve. */
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include "ops/ops_internal.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -169,14 +170,17 @@ static hcl_status check_core(hcl_context *ctx, const hcl_rnn_desc *d, const hcl_
 /* ------------------------------------------------------------------------------ options */
 static hcl_dtype dt_or(const hcl_tensor *t, hcl_dtype d) { return t ? t->dtype : d; }
 
-/* One option set for every kernel of rnn.cl; absent tensors take the compute dtype so that a
- * forward and its backward share one build when all dtypes agree. */
+/* One option set for every kernel of rnn.cl. Absent tensors take the compute dtype c (states,
+ * their gradients) or w_hh's dtype (b_hh, the bias gradients), and sequence pooling's PX/PY are c
+ * here, so that a forward, its backward and pooling of the same dtype share one program build
+ * (with F32 parameter gradients under F16 weights the backward needs a second). */
 typedef struct rnn_dts { const hcl_tensor *h0, *hn, *c0, *cn, *bhh, *dy, *dhn, *dcn, *dh0, *dc0, *dbi, *dbh, *w; } rnn_dts;
 static const char *rnn_options(char *buf, size_t len, hcl_dtype c, const rnn_dts *t) {
+    hcl_dtype w = dt_or(t->w, c);
     return hcl_dt_options(buf, len, "Y", c, "H0", dt_or(t->h0, c), "HN", dt_or(t->hn, c), "C0", dt_or(t->c0, c), "CN",
-                          dt_or(t->cn, c), "BHH", dt_or(t->bhh, c), "DY", dt_or(t->dy, c), "DHN", dt_or(t->dhn, c), "DCN",
-                          dt_or(t->dcn, c), "DH0", dt_or(t->dh0, c), "DC0", dt_or(t->dc0, c), "DBI", dt_or(t->dbi, c), "DBH",
-                          dt_or(t->dbh, c), "W", dt_or(t->w, c), NULL);
+                          dt_or(t->cn, c), "BHH", dt_or(t->bhh, w), "DY", dt_or(t->dy, c), "DHN", dt_or(t->dhn, c), "DCN",
+                          dt_or(t->dcn, c), "DH0", dt_or(t->dh0, c), "DC0", dt_or(t->dc0, c), "DBI", dt_or(t->dbi, w), "DBH",
+                          dt_or(t->dbh, dt_or(t->dbi, w)), "W", w, "PX", c, "PY", c, NULL);
 }
 
 /* Local size of the (H, B) step kernels: a power of two up to 64 along H (the kernels guard the
@@ -306,7 +310,7 @@ hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl
     };
     HCL_TRY(hcl_gemm_enqueue(ctx, &gx));
 
-    char opts[384];
+    char opts[400];
     rnn_dts dts = {.h0 = h0, .hn = h_n, .c0 = c0, .cn = c_n, .bhh = b_hh, .w = w_hh};
     rnn_options(opts, sizeof opts, m.cdt, &dts);
     size_t global[3] = {H, B, 1}, local[3];
@@ -444,7 +448,7 @@ hcl_status hcl_rnn_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dh0, h
     cl_ulong dg_off = w_dg / 4, ds_off = w_ds / 4, dh_off = w_dh / 4, dc_off = w_dc / 4, cp_off = w_cp / 4, c_lens = w_lens / 4;
     cl_ulong dba_off = w_dba / 4;
 
-    char opts[384];
+    char opts[400];
     rnn_dts dts = {.h0 = h0, .c0 = c0, .dy = dy, .dhn = dh_n, .dcn = dc_n, .dh0 = dh0, .dc0 = dc0, .dbi = db_ih, .dbh = db_hh, .w = w_hh};
     rnn_options(opts, sizeof opts, m.cdt, &dts);
     size_t global[3] = {H, B, 1}, local[3];
@@ -564,8 +568,13 @@ static hcl_status seq_pool_check(hcl_context *ctx, const hcl_tensor *xs, const c
 
 static hcl_status seq_pool_launch(hcl_context *ctx, const char *name, const hcl_tensor *xs, const hcl_tensor *ys,
                                   const hcl_tensor *lengths, hcl_seq_pool_mode mode, int dims) {
-    char opts[64];
-    hcl_dt_options(opts, sizeof opts, "PX", xs->dtype, "PY", ys->dtype, NULL);
+    /* the RNN's option set for x's dtype (the same program as an RNN of that dtype) with PX/PY */
+    char opts[400];
+    rnn_dts none = {0};
+    rnn_options(opts, sizeof opts, xs->dtype, &none);
+    char *px = strstr(opts, "-DPX_DT=");
+    if (!px) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "internal: no PX option");
+    hcl_dt_options(px, sizeof opts - (size_t)(px - opts), "PX", xs->dtype, "PY", ys->dtype, NULL);
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "rnn", opts, name, &k));
     cl_int T = (cl_int)xs->shape[1], H = (cl_int)xs->shape[2], md = (cl_int)mode, has_len = lengths != NULL;
