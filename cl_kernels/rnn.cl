@@ -1,10 +1,11 @@
 // Recurrent layers (GRU, LSTM; PyTorch gate order, batch-first) and sequence pooling. The GEMMs
 // of a step (h W_hh^T forward, dG W_hh backward) run through the library's GEMM; these kernels do
 // everything else of a step in one launch per step: the gate math in F32, masking by lengths,
-// the new state and what backward needs (forward), or the gate gradients (backward).
-// Built with -DY_DT= (x, y, the reserve: the compute dtype) -DH0_DT= -DHN_DT= -DC0_DT= -DCN_DT=
-// -DBHH_DT= (forward) -DDY_DT= -DDHN_DT= -DDCN_DT= -DDH0_DT= -DDC0_DT= -DDBI_DT= -DDBH_DT= -DW_DT=
-// (w_hh) (backward); sequence pooling with -DPX_DT= (x / dx) -DPY_DT= (y / dy).
+// the new state and what backward needs (forward), or the gate gradients (backward); per call
+// also an init kernel (carries, clamped lengths) and a transposed copy of w_hh.
+// Built with -DY_DT= (x, y, the reserve: the compute dtype) -DW_DT= (w_hh) -DH0_DT= -DHN_DT=
+// -DC0_DT= -DCN_DT= -DBHH_DT= (forward) -DDY_DT= -DDHN_DT= -DDCN_DT= -DDH0_DT= -DDC0_DT= -DDBI_DT=
+// -DDBH_DT= (backward) -DPX_DT= (x / dx) -DPY_DT= (y / dy) (sequence pooling).
 #include "common.h"
 
 #ifndef Y_DT
