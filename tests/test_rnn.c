@@ -583,8 +583,8 @@ static void assert_same_bits(const float *a, const float *b, size_t n, const cha
     ck_assert_msg(memcmp(a, b, n * sizeof(float)) == 0, "%s: %s differs between runs (%s)", name, what, test_seed_note());
 }
 
-/* Changing x and dy at padded steps (to other, large values) leaves every output and gradient
- * bit-identical; y and dx there are exactly 0 (checked in check_case too). */
+/* Changing x (to other, large values) and dy (also to NaN) at padded steps leaves every output
+ * and gradient bit-identical; y and dx there are exactly 0 (checked in check_case too). */
 START_TEST(padded_steps_never_matter) {
     hcl_context *ctx = test_context();
     for (int lstm = 0; lstm < 2; lstm++)
@@ -600,7 +600,8 @@ START_TEST(padded_steps_never_matter) {
                 for (size_t b = 0; b < d.B; b++)
                     for (size_t t = (size_t)d.len[b]; t < d.T; t++) {
                         for (size_t i = 0; i < d.I; i++) d.x[(b * d.T + t) * d.I + i] = (float)test_uniform(-1000, 1000);
-                        for (size_t j = 0; j < d.H; j++) d.dy[(b * d.T + t) * d.H + j] = (float)test_uniform(-1000, 1000);
+                        for (size_t j = 0; j < d.H; j++) /* dy there may be anything, NaN included */
+                            d.dy[(b * d.T + t) * d.H + j] = j % 3 ? (float)test_uniform(-1000, 1000) : NAN;
                     }
                 test_round_to_dtype(d.x, d.B * d.T * d.I, dt.c);
                 test_round_to_dtype(d.dy, d.B * d.T * d.H, dt.c);

@@ -199,13 +199,16 @@ hcl_status hcl_embedding_backward(hcl_context *ctx, hcl_tensor *dtable, const hc
  * state carried from step to step and the reserve's activations are stored in it; the gate math
  * is F32 and LSTM's cell state c is carried in F32. w_ih (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H)
  * (biases may be NULL = none); h0, h_n, c0, c_n (B,H); any float dtypes. h0/c0 NULL = zeros;
- * h_n/c_n NULL = not written; c0/c_n must be NULL for GRU.
+ * h_n/c_n NULL = not written; c0/c_n must be NULL for GRU. h0 enters the state rounded to the
+ * compute dtype; h_n is the final state (y's value at the last valid step) in h_n's dtype.
  * lengths: NULL (every sequence has T steps) or (B) I32 (packed semantics): only steps t <
  * lengths[b] exist for sequence b; y is exactly 0 at the padded steps, the state stops at the last
  * valid step and h_n/c_n are the state after it; nothing at a padded step (x, dy) influences any
- * result. Lengths live on the device, so they are not checked: a value outside 1..T is clamped to
- * it (<= 0 acts as 1, > T as T). reverse = 1 runs each sequence from its last valid step down to
- * step 0 (the backward direction of a bidirectional packed RNN).
+ * result, as long as x there is finite (dW_ih is one GEMM over all B*T rows of x, whose padded
+ * rows meet zero gradients, and 0 * inf is NaN; dy at padded steps may be anything). Lengths live
+ * on the device, so they are not checked: a value outside 1..T is clamped to it (<= 0 acts as 1,
+ * > T as T). reverse = 1 runs each sequence from its last valid step down to step 0 (the
+ * backward direction of a bidirectional packed RNN).
  * The op is a GEMM for every step's input projection at once, then per step one GEMM
  * (h W_hh^T) and one fused gate kernel; backward is per step one gate-gradient kernel and one
  * GEMM (dh += dG W_hh), then whole-sequence GEMMs for dW_ih, dW_hh, dx and one bias reduction. */
