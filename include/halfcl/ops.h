@@ -190,6 +190,71 @@ hcl_status hcl_embedding_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
  * order in FP32, then adds the sum: the same bits every run). Out-of-range indices are skipped. */
 hcl_status hcl_embedding_backward(hcl_context *ctx, hcl_tensor *dtable, const hcl_tensor *dy, const hcl_tensor *idx);
 
+/* ---------------------------------------------------------------- recurrent layers (rnn.cl) */
+/* One layer, one direction per call, batch-first, PyTorch semantics and weight layouts:
+ *   GRU  (G = 3, gate rows r, z, n): r = s(x W_ir^T + b_ir + h W_hr^T + b_hr), z likewise,
+ *        n = tanh(x W_in^T + b_in + r * (h W_hn^T + b_hn)), h' = (1 - z) n + z h.
+ *   LSTM (G = 4, gate rows i, f, g, o): c' = f c + i g, h' = o tanh(c').
+ * x (B,T,I), y (B,T,H) float, both of the COMPUTE DTYPE (y must have x's dtype): h and y, the
+ * state carried from step to step and the reserve's activations are stored in it; the gate math
+ * is F32 and LSTM's cell state c is carried in F32. w_ih (G*H, I), w_hh (G*H, H), b_ih, b_hh (G*H)
+ * (biases may be NULL = none); h0, h_n, c0, c_n (B,H); any float dtypes. h0/c0 NULL = zeros;
+ * h_n/c_n NULL = not written; c0/c_n must be NULL for GRU. h0 enters the state rounded to the
+ * compute dtype; h_n is the final state (y's value at the last valid step) in h_n's dtype.
+ * lengths: NULL (every sequence has T steps) or (B) I32 (packed semantics): only steps t <
+ * lengths[b] exist for sequence b; y is exactly 0 at the padded steps, the state stops at the last
+ * valid step and h_n/c_n are the state after it; nothing at a padded step (x, dy) influences any
+ * result, as long as x there is finite (dW_ih is one GEMM over all B*T rows of x, whose padded
+ * rows meet zero gradients, and 0 * inf is NaN; dy at padded steps may be anything). Lengths live
+ * on the device, so they are not checked: a value outside 1..T is clamped to it (<= 0 acts as 1,
+ * > T as T). reverse = 1 runs each sequence from its last valid step down to step 0 (the
+ * backward direction of a bidirectional packed RNN).
+ * The op is a GEMM for every step's input projection at once, then per step one GEMM
+ * (h W_hh^T) and one fused gate kernel; backward is per step one gate-gradient kernel and one
+ * GEMM (dh += dG W_hh), then whole-sequence GEMMs for dW_ih, dW_hh, dx and one bias reduction. */
+typedef enum hcl_rnn_cell { HCL_RNN_GRU = 0, HCL_RNN_LSTM } hcl_rnn_cell;
+typedef struct hcl_rnn_desc {
+    hcl_rnn_cell cell;
+    int reverse;        /* 0: t = 0 .. len-1; 1: t = len-1 .. 0 */
+} hcl_rnn_desc;
+void hcl_rnn_desc_init(hcl_rnn_desc *desc, hcl_rnn_cell cell); /* forward direction */
+
+/* Bytes of the reserve (what forward keeps for backward: gate activations and entering states
+ * in `dtype`, plus GRU's hidden n pre-activation or LSTM's F32 cell states) for these sizes and
+ * the compute dtype; 0 for invalid arguments. */
+size_t hcl_rnn_reserve_bytes(const hcl_rnn_desc *desc, int64_t B, int64_t T, int64_t H, hcl_dtype dtype);
+
+/* reserve: NULL for inference, else a U8 tensor or one of the compute dtype with at least
+ * hcl_rnn_reserve_bytes() bytes, whose byte offset is a multiple of 4; it is overwritten and must
+ * be passed unchanged to hcl_rnn_backward. y, h_n, c_n and reserve are written; y's bits do not
+ * depend on whether a reserve is given. */
+hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl_tensor *c_n, hcl_tensor *reserve,
+                           const hcl_tensor *x, const hcl_tensor *h0, const hcl_tensor *c0, const hcl_tensor *lengths,
+                           const hcl_tensor *w_ih, const hcl_tensor *w_hh, const hcl_tensor *b_ih, const hcl_tensor *b_hh,
+                           const hcl_rnn_desc *desc);
+/* Backward through time from dy (B,T,H), dh_n, dc_n (B,H) (each may be NULL = 0), with the reserve
+ * and the inputs of the forward (x, h0, c0, lengths, weights: the same as in that call). dx
+ * (B,T,I), dh0, dc0 (B,H) are overwritten (dx exactly 0 at padded steps); dw_ih, dw_hh, db_ih,
+ * db_hh are ACCUMULATED into (+=). Any gradient output may be NULL (not computed). */
+hcl_status hcl_rnn_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dh0, hcl_tensor *dc0, hcl_tensor *dw_ih,
+                            hcl_tensor *dw_hh, hcl_tensor *db_ih, hcl_tensor *db_hh, const hcl_tensor *dy,
+                            const hcl_tensor *dh_n, const hcl_tensor *dc_n, const hcl_tensor *reserve, const hcl_tensor *x,
+                            const hcl_tensor *h0, const hcl_tensor *c0, const hcl_tensor *lengths, const hcl_tensor *w_ih,
+                            const hcl_tensor *w_hh, const hcl_rnn_desc *desc);
+
+typedef enum hcl_seq_pool_mode {
+    HCL_SEQ_POOL_MEAN = 0, /* mean over the valid steps */
+    HCL_SEQ_POOL_LAST,     /* the last valid step (t = length - 1) */
+} hcl_seq_pool_mode;
+/* y (B,H) = pooling of x (B,T,H) over time; lengths NULL (all T) or (B) I32, clamped to 1..T as
+ * for the RNN. Accumulates in F32. */
+hcl_status hcl_seq_pool_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *lengths,
+                                hcl_seq_pool_mode mode);
+/* dx (B,T,H) overwritten from dy (B,H): 0 at padded steps (and, for LAST, at every step but the
+ * last valid one). */
+hcl_status hcl_seq_pool_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *lengths,
+                                 hcl_seq_pool_mode mode);
+
 /* ---------------------------------------------------------------- randomness (random.cl) */
 /* Philox4x32-10: counter (4 words) and key (2 words) -> 4 random words. The host version is the
  * reference the device kernels are tested against. */
