@@ -368,7 +368,8 @@ void attn_bwd_dkdv(global HCL_T(DK_DT) *dk, ulong dk_off, global HCL_T(DV_DT) *d
 #pragma unroll
         for (int ii = 0; ii < ATT_BQ; ii++) {
             const int i = t0 + ii;
-            VI vis = kvis & ((VI)i < (VI)Tq);
+            // (a scalar condition: oclgrind evaluated a compare of two splat vectors as +1, not -1)
+            VI vis = i < Tq ? kvis : (VI)0;
             if (causal) vis &= jv - i <= off;
             s[ii] = select((VT)0.0f, VEXP(s[ii] * scale - ls[ii]), vis);  // p
             dp[ii] = select((VT)0.0f, s[ii] * (dp[ii] - dls[ii]), vis);  // ds

@@ -434,7 +434,7 @@ END_TEST
 /* Central differences on small problems (every input element perturbed). */
 START_TEST(backward_finite_differences) {
     hcl_context *ctx = test_context();
-    static const shape5 shapes[] = {{1, 5, 7, 2, 7}, {2, 7, 4, 1, 1}, {1, 3, 4, 1, 20}};
+    static const shape5 shapes[] = {{1, 5, 7, 2, 7}, {2, 7, 4, 1, 1}, {1, 3, 4, 1, 64}};
     for (int d = 0; d < 3; d++)
         for (int mode = 0; mode < 4; mode++)
             for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
@@ -570,7 +570,7 @@ END_TEST
  * dk, dv of padded keys are exactly 0. */
 static void check_padding_isolated(hcl_context *ctx, hcl_dtype dt, int causal) {
     int kl[2] = {11, 4};
-    prob p = {2, 13, 17, 3, 20, causal, 0.0f, kl};
+    prob p = {2, 13, 17, 3, 64, causal, 0.0f, kl};
     fixture f;
     fx_init(&f, ctx, &p, same_dt(dt), 1.0);
     fx_forward(&f);
@@ -634,7 +634,7 @@ START_TEST(padding_never_influences) {
     hcl_context *ctx = test_context();
     for (int variant = 0; variant <= 3; variant += variant ? 1 : 2) {
         hcl_attention_set_variant_for_tests(variant);
-        for (int d = variant ? 1 : 0; d < (variant ? 2 : 3); d++)  /* variants 2, 3: F16 */
+        for (int d = 0; d < (variant ? 1 : 3); d++)  /* variants 2, 3: F32 (programs the variants test builds) */
             for (int causal = 0; causal < 2; causal++) check_padding_isolated(ctx, test_float_dtypes[d], causal);
     }
     hcl_attention_set_variant_for_tests(0);
@@ -738,7 +738,7 @@ END_TEST
 START_TEST(native_half_same_bits) {
     hcl_context *nat = test_context_half(HCL_HALF_NATIVE), *sto = test_context_half(HCL_HALF_STORAGE);
     int kl[2] = {20, 7};
-    prob p = {2, 19, 23, 2, 20, 1, 0.0f, kl};
+    prob p = {2, 19, 23, 2, 64, 1, 0.0f, kl};
     fixture a, b;
     test_rng_reset(test_seed() + 11);
     fx_init(&a, nat, &p, same_dt(HCL_F16), 1.0);
