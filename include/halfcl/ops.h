@@ -271,6 +271,38 @@ hcl_status hcl_random_normal(hcl_context *ctx, hcl_tensor *y, float mean, float 
 hcl_status hcl_dropout_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, float p, uint64_t seed, uint64_t offset);
 hcl_status hcl_dropout_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, float p, uint64_t seed, uint64_t offset);
 
+/* ---------------------------------------------------------------- attention (attention.cl) */
+/* The largest head dim D: the kernels keep a few rows of D floats per work-item in registers or
+ * private memory (D is compiled in, one program per D). Larger D: HCL_ERR_INVALID_ARGUMENT. */
+#define HCL_ATTENTION_MAX_D 128
+
+typedef struct hcl_attention_desc {
+    int causal;   /* nonzero: query i sees keys j <= i + (Tk - Tq) (bottom-right aligned, as
+                     PyTorch/FlashAttention for Tq != Tk) */
+    float scale;  /* scores = scale * q.k; 0 = 1/sqrt(D); must be finite */
+} hcl_attention_desc;
+void hcl_attention_desc_init(hcl_attention_desc *desc); /* not causal, scale 0 */
+
+/* q (B,Tq,H,D), k and v (B,Tk,H,D) -> out (B,Tq,H,D): softmax(scale q k^T + mask) v per batch and
+ * head, computed tile by tile with an online (running max) softmax in F32: memory is linear in T
+ * (no Tq x Tk buffer). lse (B,H,Tq) F32: the log-sum-exp of each row's masked, scaled scores,
+ * saved for backward. key_lengths: NULL or (B) I32, keys j >= key_lengths[b] are masked (key
+ * padding; values are clamped to [0, Tk]) and never read. A row with no visible key gives out = 0
+ * and lse = -inf. q, k, v, out: F32/F16/BF16 independently; D <= HCL_ATTENTION_MAX_D. No output
+ * may alias an input. The (B,T,H,D) layout is that of a (B*T, H*D) projection: no transposes. */
+hcl_status hcl_attention_forward(hcl_context *ctx, hcl_tensor *out, hcl_tensor *lse, const hcl_tensor *q,
+                                 const hcl_tensor *k, const hcl_tensor *v, const hcl_tensor *key_lengths,
+                                 const hcl_attention_desc *desc);
+/* dq, dk, dv overwritten (data gradients; masked keys get exactly 0) from dout and the forward's
+ * out and lse. Recomputes the probabilities from q, k and lse tile by tile; deterministic (no
+ * atomics: dk/dv owned per key block, dq per query block); a workspace of B*H*Tq floats
+ * (delta = rowsum(dout * out)). Float tensors F32/F16/BF16 independently; no output may alias
+ * an input or another output. */
+hcl_status hcl_attention_backward(hcl_context *ctx, hcl_tensor *dq, hcl_tensor *dk, hcl_tensor *dv,
+                                  const hcl_tensor *dout, const hcl_tensor *out, const hcl_tensor *lse,
+                                  const hcl_tensor *q, const hcl_tensor *k, const hcl_tensor *v,
+                                  const hcl_tensor *key_lengths, const hcl_attention_desc *desc);
+
 #ifdef __cplusplus
 }
 #endif
