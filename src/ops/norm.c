@@ -47,16 +47,6 @@ static hcl_status check_stat(hcl_context *ctx, const hcl_tensor *t, const char *
     return HCL_OK;
 }
 
-/* No output overlaps another output or an input (NULL entries skipped). */
-static hcl_status check_aliasing(hcl_context *ctx, const hcl_tensor *const *outs, const char *const *out_names, size_t nout,
-                                 const hcl_tensor *const *ins, const char *const *in_names, size_t nin) {
-    for (size_t i = 0; i < nout; i++) {
-        for (size_t j = i + 1; j < nout; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], outs[j], out_names[j]));
-        for (size_t j = 0; j < nin; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], ins[j], in_names[j]));
-    }
-    return HCL_OK;
-}
-
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* x (N,C,H,W) float; y the same shape. Sets N, C, HW. */
@@ -109,7 +99,7 @@ hcl_status hcl_batchnorm2d_forward_train(hcl_context *ctx, hcl_tensor *y, hcl_te
     const char *onames[] = {"y", "save_mean", "save_invstd", "running_mean", "running_var"};
     const hcl_tensor *ins[] = {x, gamma, beta};
     const char *inames[] = {"x", "gamma", "beta"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
     if (!isfinite(momentum) || momentum < 0 || momentum > 1)
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "momentum %g must be in [0, 1]", (double)momentum);
     if (!isfinite(eps) || eps < 0) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "eps %g must be finite and >= 0", (double)eps);
@@ -154,7 +144,7 @@ hcl_status hcl_batchnorm2d_forward_inference(hcl_context *ctx, hcl_tensor *y, co
     const char *onames[] = {"y"};
     const hcl_tensor *ins[] = {x, running_mean, running_var, gamma, beta};
     const char *inames[] = {"x", "running_mean", "running_var", "gamma", "beta"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
     if (!isfinite(eps) || eps < 0) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "eps %g must be finite and >= 0", (double)eps);
     char opts[192];
     fwd_options(opts, sizeof opts, x, y, gamma, beta);
@@ -190,7 +180,7 @@ hcl_status hcl_batchnorm2d_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor
     const char *onames[] = {"dx", "dgamma", "dbeta"};
     const hcl_tensor *ins[] = {dy, x, gamma, save_mean, save_invstd};
     const char *inames[] = {"dy", "x", "gamma", "save_mean", "save_invstd"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
     char opts[192];
     bwd_options(opts, sizeof opts, x, dx, gamma, dy, dgamma, dbeta);
     cl_kernel k;
@@ -237,7 +227,7 @@ hcl_status hcl_layernorm_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *sa
     const char *onames[] = {"y", "save_mean", "save_invstd"};
     const hcl_tensor *ins[] = {x, gamma, beta};
     const char *inames[] = {"x", "gamma", "beta"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
     if (!isfinite(eps) || eps < 0) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "eps %g must be finite and >= 0", (double)eps);
     char opts[192];
     fwd_options(opts, sizeof opts, x, y, gamma, beta);
@@ -281,7 +271,7 @@ hcl_status hcl_layernorm_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *
     const char *onames[] = {"dx", "dgamma", "dbeta"};
     const hcl_tensor *ins[] = {dy, x, gamma, save_mean, save_invstd};
     const char *inames[] = {"dy", "x", "gamma", "save_mean", "save_invstd"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
     char opts[192];
     bwd_options(opts, sizeof opts, x, dx, gamma, dy, dgamma, dbeta);
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), x_off = hcl_off(x), g_off = off_or0(gamma);

@@ -74,3 +74,12 @@ const char *hcl_dt_options(char *buf, size_t len, ...) {
     va_end(ap);
     return buf;
 }
+
+hcl_status hcl_check_no_alias_all(hcl_context *ctx, const hcl_tensor *const *outs, const char *const *out_names, size_t nout,
+                                  const hcl_tensor *const *ins, const char *const *in_names, size_t nin) {
+    for (size_t i = 0; i < nout; i++) {
+        for (size_t j = i + 1; j < nout; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], outs[j], out_names[j]));
+        for (size_t j = 0; j < nin; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], ins[j], in_names[j]));
+    }
+    return HCL_OK;
+}

@@ -20,6 +20,9 @@ hcl_status hcl_check_same_count(hcl_context *ctx, const hcl_tensor *a, const cha
 hcl_status hcl_check_same_shape(hcl_context *ctx, const hcl_tensor *a, const char *an, const hcl_tensor *b, const char *bn);
 /* out and in share no bytes (HCL_ERR_ALIASING otherwise). NULLs pass. */
 hcl_status hcl_check_no_alias(hcl_context *ctx, const hcl_tensor *out, const char *on, const hcl_tensor *in, const char *in_name);
+/* No output overlaps another output or an input (NULL entries skipped). */
+hcl_status hcl_check_no_alias_all(hcl_context *ctx, const hcl_tensor *const *outs, const char *const *out_names, size_t nout,
+                                  const hcl_tensor *const *ins, const char *const *in_names, size_t nin);
 /* A one-element F32 tensor or NULL (loss outputs, grad scale). */
 hcl_status hcl_check_scalar_f32(hcl_context *ctx, const hcl_tensor *t, const char *name, int nullable);
 

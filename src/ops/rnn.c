@@ -130,16 +130,6 @@ static hcl_status check_reserve(hcl_context *ctx, const hcl_tensor *r, hcl_dtype
     return HCL_OK;
 }
 
-/* No output overlaps another output or an input (NULL entries skipped). */
-static hcl_status check_aliasing(hcl_context *ctx, const hcl_tensor *const *outs, const char *const *out_names, size_t nout,
-                                 const hcl_tensor *const *ins, const char *const *in_names, size_t nin) {
-    for (size_t i = 0; i < nout; i++) {
-        for (size_t j = i + 1; j < nout; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], outs[j], out_names[j]));
-        for (size_t j = 0; j < nin; j++) HCL_TRY(hcl_check_no_alias(ctx, outs[i], out_names[i], ins[j], in_names[j]));
-    }
-    return HCL_OK;
-}
-
 /* Sizes of one call. */
 typedef struct rnn_dims { size_t B, T, I, H, G, GH; hcl_dtype cdt; } rnn_dims;
 
@@ -273,7 +263,7 @@ hcl_status hcl_rnn_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *h_n, hcl
     const char *onames[] = {"y", "h_n", "c_n", "reserve"};
     const hcl_tensor *ins[] = {x, h0, c0, lengths, w_ih, w_hh, b_ih, b_hh};
     const char *inames[] = {"x", "h0", "c0", "lengths", "w_ih", "w_hh", "b_ih", "b_hh"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
 
     const size_t B = m.B, T = m.T, H = m.H, GH = m.GH, es = hcl_dtype_size(m.cdt), BH = B * H;
     const int lstm = d->cell == HCL_RNN_LSTM, train = reserve != NULL;
@@ -427,7 +417,7 @@ hcl_status hcl_rnn_backward(hcl_context *ctx, hcl_tensor *dx, hcl_tensor *dh0, h
     const char *onames[] = {"dx", "dh0", "dc0", "dw_ih", "dw_hh", "db_ih", "db_hh"};
     const hcl_tensor *ins[] = {dy, dh_n, dc_n, reserve, x, h0, c0, lengths, w_ih, w_hh};
     const char *inames[] = {"dy", "dh_n", "dc_n", "reserve", "x", "h0", "c0", "lengths", "w_ih", "w_hh"};
-    HCL_TRY(check_aliasing(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
+    HCL_TRY(hcl_check_no_alias_all(ctx, outs, onames, NELEM(outs), ins, inames, NELEM(ins)));
 
     const size_t B = m.B, T = m.T, H = m.H, GH = m.GH, es = hcl_dtype_size(m.cdt), rows = B * T;
     const int lstm = d->cell == HCL_RNN_LSTM;
