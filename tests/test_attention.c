@@ -1,9 +1,7 @@
-/* Scaled dot-product attention: forward against an FP64 host reference (out and lse), backward
- * against the FP64 analytic gradients and central finite differences, in F32/F16/BF16 storage,
- * with no mask, causal, key padding and both, Tq != Tk, odd T and D, and every kernel variant;
- * rows with no visible key; large scores; padded keys that never influence anything;
- * determinism, mixed dtypes, views at offsets, native vs storage half, the head-dim limit and
- * bad arguments. */
+/* Scaled dot-product attention against FP64 host references (forward out and lse; backward
+ * analytic and finite differences) in F32/F16/BF16, all masks, odd T and D, every kernel variant;
+ * plus rows with no visible key, large scores, padded keys that influence nothing, determinism,
+ * mixed dtypes, views, native vs storage half, the head-dim limit and bad arguments. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,10 +1,7 @@
-/* hcl-bench suite `attention`: scaled dot-product attention forward and backward (B=4, H=4, D=64,
- * T = 128, 256, 512; causal and not) with GFLOP/s (forward 4*B*H*Tq*Tk*D, halved when causal;
- * backward 2.5x that, as FlashAttention counts), next to a naive path built from existing ops
- * (batched hcl_gemm into a (B*H,T,T) score buffer, hcl_softmax, hcl_gemm), and the peak device
- * bytes of each, which show memory linear in T for ours and quadratic for the naive one.
- * --quick: B=2, T = 64, 128, 256; --m sets T, --n sets D; --dtype one storage dtype (default
- * f32 and f16). */
+/* hcl-bench suite `attention`: attention forward and backward (B=4, H=4, D=64, T = 128, 256, 512,
+ * causal and not) in GFLOP/s next to a naive path from existing ops (batched hcl_gemm into a
+ * (B*H,T,T) buffer, hcl_softmax, hcl_gemm), with the peak device bytes of each: linear in T for
+ * ours, quadratic for the naive one. --quick: B=2, T = 64..256; --m T, --n D, --dtype one dtype. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
