@@ -238,14 +238,11 @@ inline void hcl_store8_f32(global float *p, size_t i, float8 v) { vstore8(v, 0, 
 // F16 vectors: the x86 conversion instructions where the compiler targets them (PoCL on x86 with
 // F16C: vcvtph2ps exact, vcvtps2ph round to nearest even; subnormals and infinities kept, a
 // signalling NaN comes back quiet), several times fewer instructions than the integer form that
-// every other target (SPIR-based rusticl and oclgrind, GPUs) uses. A file that must keep NaN
-// payloads bit for bit (tensor.cl's cast) defines HCL_HW_F16 0 before including this header.
-#ifndef HCL_HW_F16
-#if defined(__F16C__) && !HCL_NATIVE_HALF
+// every other target (SPIR-based rusticl and oclgrind, GPUs) uses. Not under HCL_EXACT_NAN.
+#if defined(__F16C__) && !HCL_NATIVE_HALF && !HCL_EXACT_NAN
 #define HCL_HW_F16 1
 #else
 #define HCL_HW_F16 0
-#endif
 #endif
 #if HCL_NATIVE_HALF && !HCL_EXACT_NAN
 // cl_khr_fp16 devices: the built-in conversions (hardware on GPUs and Intel's CPU runtime)

@@ -1,7 +1,6 @@
 // Tensor-layer kernels: fill with a bit pattern, copy, and cast between float dtypes.
 // Built with -DSRC_DT=<dtype> -DDST_DT=<dtype> for cast (defaults f32 -> f16).
 // The cast is bit-identical to the host conversions, NaN payloads included: integer F16 forms.
-#define HCL_HW_F16 0
 #define HCL_EXACT_NAN 1
 #include "common.h"
 
