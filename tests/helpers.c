@@ -162,6 +162,18 @@ static int device_required(void) {
 
 hcl_context *test_context(void) { return test_context_half(HCL_HALF_AUTO); }
 
+double *test_dalloc(size_t n) {
+    double *p = calloc(n ? n : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+float *test_falloc(size_t n) {
+    float *p = calloc(n ? n : 1, sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
 long test_dead_pid(void) {
     pid_t pid = fork();
     if (pid == 0) _exit(0);

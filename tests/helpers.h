@@ -45,6 +45,9 @@ double test_uniform(double lo, double hi);
 double test_normal(void);
 void test_fill_uniform(float *x, size_t n, double lo, double hi);
 void test_fill_normal(float *x, size_t n, double scale);
+/* Zeroed host arrays of n (at least 1) elements; a failed allocation fails the test. */
+double *test_dalloc(size_t n);
+float *test_falloc(size_t n);
 const char *test_seed_note(void); /* "seed=1234 (HALFCL_TEST_SEED to replay)" */
 
 /* Rounds a host array through a storage dtype (what the device sees after upload). */

@@ -12,15 +12,10 @@ static float round_dt(float v, hcl_dtype dt) {
     return v;
 }
 static int same_bits(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (isnan(a) && isnan(b)); }
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
 
 /* idx values as floats (test_tensor_from converts them to I32). */
 static hcl_tensor *idx_tensor(hcl_context *ctx, int rank, const int64_t *shape, const int *idx, size_t n) {
-    float *f = falloc(n);
+    float *f = test_falloc(n);
     for (size_t i = 0; i < n; i++) f[i] = (float)idx[i];
     hcl_tensor *t = test_tensor_from(ctx, HCL_I32, rank, shape, f);
     free(f);
@@ -55,7 +50,7 @@ START_TEST(forward_matches_host) {
             hcl_dtype tdt = pairs[p][0], ydt = pairs[p][1];
             size_t R = (size_t)c.ishape[0] * (c.rank == 2 ? (size_t)c.ishape[1] : 1), V = (size_t)c.V, D = (size_t)c.D;
             int *idx = calloc(R, sizeof *idx);
-            float *tab = falloc(V * D);
+            float *tab = test_falloc(V * D);
             make_idx(idx, R, (int)V, c.pattern);
             test_fill_normal(tab, V * D, 1.0);
             test_round_to_dtype(tab, V * D, tdt);
@@ -107,7 +102,7 @@ START_TEST(backward_matches_host_order) {
             hcl_dtype tdt = pairs[p][0], ydt = pairs[p][1];
             size_t R = (size_t)c.ishape[0] * (c.rank == 2 ? (size_t)c.ishape[1] : 1), V = (size_t)c.V, D = (size_t)c.D;
             int *idx = calloc(R, sizeof *idx);
-            float *dtab0 = falloc(V * D), *dy = falloc(R * D);
+            float *dtab0 = test_falloc(V * D), *dy = test_falloc(R * D);
             make_idx(idx, R, (int)V, c.pattern);
             test_fill_uniform(dtab0, V * D, -1, 1);
             test_fill_normal(dy, R * D, 1.0);
@@ -119,7 +114,7 @@ START_TEST(backward_matches_host_order) {
             hcl_tensor *tdy = test_tensor_from(ctx, ydt, c.rank + 1, ys, dy);
             CK_OK(ctx, hcl_embedding_backward(ctx, tt, tdy, ti));
             float *got = test_download(tt);
-            float *want = falloc(V * D);
+            float *want = test_falloc(V * D);
             memcpy(want, dtab0, V * D * sizeof *want);
             emulate_backward(want, dy, idx, R, V, D, tdt);
             double *ref = calloc(V * D, sizeof *ref);
@@ -149,7 +144,7 @@ START_TEST(deterministic_repeated_indices) {
     size_t R = 1000, V = 5, D = 33;
     int *idx = calloc(R, sizeof *idx);
     for (size_t i = 0; i < R; i++) idx[i] = i % 7 == 0 ? 2 : (int)test_uniform(0, 2) * 3; /* {0, 2, 3} */
-    float *dy = falloc(R * D), *t0 = falloc(V * D);
+    float *dy = test_falloc(R * D), *t0 = test_falloc(V * D);
     test_fill_normal(dy, R * D, 1.0);
     test_fill_uniform(t0, V * D, -1, 1);
     int64_t is[1] = {(int64_t)R}, ts[2] = {(int64_t)V, (int64_t)D}, ys[2] = {(int64_t)R, (int64_t)D};

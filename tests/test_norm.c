@@ -8,16 +8,6 @@
 #include <string.h>
 #include "helpers.h"
 
-static double *dalloc(size_t n) {
-    double *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
 
 /* ---------------------------------------------------------------- FP64 references */
 /* BN over x (N,C,HW): mean, biased var per channel. g, b may be NULL. */
@@ -122,7 +112,7 @@ static void ref_ln_backward(const double *dy, const double *x, size_t R, size_t 
 }
 
 static double *to_double(const float *x, size_t n) {
-    double *d = dalloc(n);
+    double *d = test_dalloc(n);
     for (size_t i = 0; i < n; i++) d[i] = x[i];
     return d;
 }
@@ -185,8 +175,8 @@ static void bn_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm, double 
     size_t N = (size_t)s.n, C = (size_t)s.c, HW = (size_t)(s.h * s.w), cnt = N * C * HW;
     int64_t shape[4] = {s.n, s.c, s.h, s.w}, cs[1] = {s.c};
     hcl_dtype pdt = pm == P_F32 ? HCL_F32 : dt;
-    float *x = falloc(cnt), *dy = falloc(cnt), *g = falloc(C), *b = falloc(C), *rm = falloc(C), *rv = falloc(C);
-    float *dg0 = falloc(C), *db0 = falloc(C);
+    float *x = test_falloc(cnt), *dy = test_falloc(cnt), *g = test_falloc(C), *b = test_falloc(C), *rm = test_falloc(C), *rv = test_falloc(C);
+    float *dg0 = test_falloc(C), *db0 = test_falloc(C);
     test_fill_normal(x, cnt, 1.5);
     for (size_t i = 0; i < cnt; i++) x[i] += (float)(shift + 0.25 * (double)((i / HW) % C));
     test_fill_normal(dy, cnt, 1.0);
@@ -219,8 +209,8 @@ static void bn_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm, double 
     CK_OK(ctx, hcl_batchnorm2d_backward(ctx, tdx, tdg, tdb, tdy, tx, tg, tsm, tsi));
 
     double *xd = to_double(x, cnt), *dyd = to_double(dy, cnt), *gd = to_double(g, C), *bd = to_double(b, C);
-    double *y_ref = dalloc(cnt), *dx_ref = dalloc(cnt), *mean = dalloc(C), *var = dalloc(C), *tmp = dalloc(C);
-    double *dg_ref = dalloc(C), *db_ref = dalloc(C);
+    double *y_ref = test_dalloc(cnt), *dx_ref = test_dalloc(cnt), *mean = test_dalloc(C), *var = test_dalloc(C), *tmp = test_dalloc(C);
+    double *dg_ref = test_dalloc(C), *db_ref = test_dalloc(C);
     int has_p = pm != P_NONE;
     ref_bn_forward(xd, N, C, HW, has_p ? gd : NULL, has_p ? bd : NULL, eps, y_ref);
     ref_bn_backward(dyd, xd, N, C, HW, has_p ? gd : NULL, eps, dx_ref, dg_ref, db_ref);
@@ -240,7 +230,7 @@ static void bn_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm, double 
     check_close(rv2, tmp, C, 2e-5 * (1 + fabs(shift)), "running_var (unbiased)", dn, si, pm);
     /* dx: FP32 terms cancel, so F32 gets 1e-4 of the cancelling terms' size; F16/BF16 are
      * dominated by the output rounding. */
-    double *scale = dalloc(cnt);
+    double *scale = test_dalloc(cnt);
     for (size_t i = 0; i < cnt; i++) {
         size_t c = (i / HW) % C;
         scale[i] = fabs((has_p ? gd[c] : 1) * dyd[i] / sqrt(var[c] + eps));
@@ -290,7 +280,7 @@ START_TEST(bn_inference) {
             bn_shape s = bn_shapes[si];
             size_t C = (size_t)s.c, HW = (size_t)(s.h * s.w), cnt = (size_t)s.n * C * HW;
             int64_t shape[4] = {s.n, s.c, s.h, s.w}, cs[1] = {s.c};
-            float *x = falloc(cnt), *g = falloc(C), *b = falloc(C), *rm = falloc(C), *rv = falloc(C);
+            float *x = test_falloc(cnt), *g = test_falloc(C), *b = test_falloc(C), *rm = test_falloc(C), *rv = test_falloc(C);
             test_fill_normal(x, cnt, 2.0);
             test_fill_uniform(g, C, 0.5, 1.5);
             test_fill_uniform(b, C, -0.5, 0.5);
@@ -304,7 +294,7 @@ START_TEST(bn_inference) {
             hcl_tensor *tg = pm == P_NONE ? NULL : test_tensor_from(ctx, pdt, 1, cs, g);
             hcl_tensor *tb = pm == P_NONE ? NULL : test_tensor_from(ctx, pdt, 1, cs, b);
             CK_OK(ctx, hcl_batchnorm2d_forward_inference(ctx, ty, tx, trm, trv, tg, tb, 1e-3f));
-            double *ref = dalloc(cnt);
+            double *ref = test_dalloc(cnt);
             for (size_t i = 0; i < cnt; i++) {
                 size_t c = (i / HW) % C;
                 ref[i] = (x[i] - rm[c]) / sqrt((double)rv[c] + 1e-3f) * (tg ? g[c] : 1) + (tb ? b[c] : 0);
@@ -325,7 +315,7 @@ typedef struct fd_ctx { size_t N, C, HW; const double *w; double eps; int ln; } 
 static double fd_loss(const double *p, void *user) {
     const fd_ctx *f = user;
     size_t cnt = f->N * f->C * f->HW, np = f->ln ? f->HW : f->C; /* LN: rows N*C, D = HW */
-    double *y = dalloc(cnt), L = 0;
+    double *y = test_dalloc(cnt), L = 0;
     if (f->ln) ref_ln_forward(p, f->N * f->C, f->HW, p + cnt, p + cnt + np, f->eps, y, NULL, NULL);
     else ref_bn_forward(p, f->N, f->C, f->HW, p + cnt, p + cnt + np, f->eps, y);
     for (size_t i = 0; i < cnt; i++) L += f->w[i] * y[i];
@@ -339,12 +329,12 @@ START_TEST(backward_vs_finite_differences) {
     hcl_context *ctx = test_context();
     for (int ln = 0; ln < 2; ln++) {
         size_t N = ln ? 3 : 2, C = ln ? 2 : 3, HW = ln ? 7 : 6, cnt = N * C * HW, np = ln ? HW : C, tot = cnt + 2 * np;
-        float *xf = falloc(tot), *wf = falloc(cnt);
+        float *xf = test_falloc(tot), *wf = test_falloc(cnt);
         test_fill_normal(xf, cnt, 1.0);
         test_fill_uniform(xf + cnt, np, 0.5, 1.5);
         test_fill_uniform(xf + cnt + np, np, -0.5, 0.5);
         test_fill_normal(wf, cnt, 1.0);
-        double *p = to_double(xf, tot), *w = to_double(wf, cnt), *fd = dalloc(tot), *an = dalloc(tot);
+        double *p = to_double(xf, tot), *w = to_double(wf, cnt), *fd = test_dalloc(tot), *an = test_dalloc(tot);
         fd_ctx f = {N, C, HW, w, 1e-5, ln};
         test_numeric_grad(fd_loss, &f, p, tot, 1e-4, fd);
         if (ln) ref_ln_backward(w, p, N * C, HW, p + cnt, 1e-5, an, an + cnt, an + cnt + np);
@@ -400,7 +390,7 @@ static void ln_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm) {
     size_t R = cnt / D;
     int64_t ds[1] = {(int64_t)D}, rs[1] = {(int64_t)R};
     hcl_dtype pdt = pm == P_F32 ? HCL_F32 : dt;
-    float *x = falloc(cnt), *dy = falloc(cnt), *g = falloc(D), *b = falloc(D), *dg0 = falloc(D), *db0 = falloc(D);
+    float *x = test_falloc(cnt), *dy = test_falloc(cnt), *g = test_falloc(D), *b = test_falloc(D), *dg0 = test_falloc(D), *db0 = test_falloc(D);
     test_fill_normal(x, cnt, 2.0);
     for (size_t i = 0; i < cnt; i++) x[i] += (float)(0.1 * (double)(i / D));
     test_fill_normal(dy, cnt, 1.0);
@@ -425,19 +415,19 @@ static void ln_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm) {
     CK_OK(ctx, hcl_layernorm_forward(ctx, ty, tsm, tsi, tx, tg, tb, eps));
     CK_OK(ctx, hcl_layernorm_backward(ctx, tdx, tdg, tdb, tdy, tx, tg, tsm, tsi));
     double *xd = to_double(x, cnt), *dyd = to_double(dy, cnt), *gd = to_double(g, D), *bd = to_double(b, D);
-    double *y_ref = dalloc(cnt), *dx_ref = dalloc(cnt), *mean = dalloc(R), *invstd = dalloc(R), *dg_ref = dalloc(D), *db_ref = dalloc(D);
+    double *y_ref = test_dalloc(cnt), *dx_ref = test_dalloc(cnt), *mean = test_dalloc(R), *invstd = test_dalloc(R), *dg_ref = test_dalloc(D), *db_ref = test_dalloc(D);
     ref_ln_forward(xd, R, D, has_p ? gd : NULL, has_p ? bd : NULL, eps, y_ref, mean, invstd);
     ref_ln_backward(dyd, xd, R, D, has_p ? gd : NULL, eps, dx_ref, dg_ref, db_ref);
     const char *dn = hcl_dtype_name(dt);
     float *y = test_download(ty), *sm = test_download(tsm), *sv = test_download(tsi), *dx = test_download(tdx);
     check_close(y, y_ref, cnt, test_tolerance(dt), "ln y", dn, si, pm);
-    double *var = dalloc(R);
+    double *var = test_dalloc(R);
     for (size_t r = 0; r < R; r++) var[r] = fmax(1 / (invstd[r] * invstd[r]) - eps, 0);
     check_mean(sm, mean, var, R, 1e-5, "ln save_mean", dn, si);
     free(var);
     check_close(sv, invstd, R, 2e-5, "ln save_invstd", dn, si, pm);
     /* as for BN */
-    double *scale = dalloc(cnt);
+    double *scale = test_dalloc(cnt);
     for (size_t i = 0; i < cnt; i++) scale[i] = fabs((has_p ? gd[i % D] : 1) * dyd[i] * invstd[i / D]);
     check_dx(dx, dx_ref, scale, cnt, dt == HCL_F32 ? 1e-4 : test_tolerance(dt), "ln dx", dn, si);
     free(scale);
@@ -469,7 +459,7 @@ START_TEST(deterministic_reruns) {
     hcl_context *ctx = test_context();
     int64_t shape[4] = {4, 3, 9, 11}, cs[1] = {3}, ls[2] = {36, 33}, ds[1] = {33}, rs[1] = {36};
     size_t cnt = 4 * 3 * 99;
-    float *x = falloc(cnt), *dy = falloc(cnt);
+    float *x = test_falloc(cnt), *dy = test_falloc(cnt);
     test_fill_normal(x, cnt, 1.0);
     test_fill_normal(dy, cnt, 1.0);
     uint32_t *bits[2][4];

@@ -16,19 +16,9 @@ static int small_run(void) {
     return s && !strcmp(s, "1");
 }
 
-static double *dalloc(size_t n) {
-    double *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
-static float *falloc(size_t n) {
-    float *p = calloc(n ? n : 1, sizeof *p);
-    ck_assert_ptr_nonnull(p);
-    return p;
-}
 static double *to_double(const float *x, size_t n) {
     if (!x) return NULL;
-    double *d = dalloc(n);
+    double *d = test_dalloc(n);
     for (size_t i = 0; i < n; i++) d[i] = x[i];
     return d;
 }
@@ -67,9 +57,9 @@ static void ref_rnn(const rcfg *c, const rin *in, rout *o) {
         memset(o->dbih, 0, GH * sizeof(double));
         memset(o->dbhh, 0, GH * sizeof(double));
     }
-    double *hp = dalloc(T * H), *cp = dalloc(T * H), *act = dalloc(T * GH), *ext = dalloc(T * H);
-    double *h = dalloc(H), *cc = dalloc(H), *ax = dalloc(GH), *ah = dalloc(GH);
-    double *dh = dalloc(H), *dc = dalloc(H), *dgx = dalloc(GH), *dgh = dalloc(GH), *tmp = dalloc(H);
+    double *hp = test_dalloc(T * H), *cp = test_dalloc(T * H), *act = test_dalloc(T * GH), *ext = test_dalloc(T * H);
+    double *h = test_dalloc(H), *cc = test_dalloc(H), *ax = test_dalloc(GH), *ah = test_dalloc(GH);
+    double *dh = test_dalloc(H), *dc = test_dalloc(H), *dgx = test_dalloc(GH), *dgh = test_dalloc(GH), *tmp = test_dalloc(H);
     for (size_t b = 0; b < B; b++) {
         size_t L = ref_len(c, b);
         for (size_t j = 0; j < H; j++) {
@@ -187,9 +177,9 @@ static void data_make(const rcase *k, rdts dt, rdata *d) {
     size_t B = (size_t)k->B, T = (size_t)k->T, I = (size_t)k->I, H = (size_t)k->H, GH = (k->lstm ? 4 : 3) * H;
     d->B = B, d->T = T, d->I = I, d->H = H, d->GH = GH;
     double ws = 1 / sqrt((double)H); /* PyTorch's init range */
-    d->x = falloc(B * T * I), d->dy = falloc(B * T * H);
-    d->wih = falloc(GH * I), d->whh = falloc(GH * H), d->dwih0 = falloc(GH * I), d->dwhh0 = falloc(GH * H);
-    d->dbih0 = falloc(GH), d->dbhh0 = falloc(GH), d->dhn = falloc(B * H);
+    d->x = test_falloc(B * T * I), d->dy = test_falloc(B * T * H);
+    d->wih = test_falloc(GH * I), d->whh = test_falloc(GH * H), d->dwih0 = test_falloc(GH * I), d->dwhh0 = test_falloc(GH * H);
+    d->dbih0 = test_falloc(GH), d->dbhh0 = test_falloc(GH), d->dhn = test_falloc(B * H);
     test_fill_normal(d->x, B * T * I, 1.0);
     test_fill_normal(d->dy, B * T * H, 1.0);
     test_fill_normal(d->dhn, B * H, 1.0);
@@ -200,24 +190,24 @@ static void data_make(const rcase *k, rdts dt, rdata *d) {
     test_fill_uniform(d->dbih0, GH, -1, 1);
     test_fill_uniform(d->dbhh0, GH, -1, 1);
     if (k->has_bias) {
-        d->bih = falloc(GH), d->bhh = falloc(GH);
+        d->bih = test_falloc(GH), d->bhh = test_falloc(GH);
         test_fill_uniform(d->bih, GH, -ws, ws);
         test_fill_uniform(d->bhh, GH, -ws, ws);
         test_round_to_dtype(d->bih, GH, dt.w);
         test_round_to_dtype(d->bhh, GH, dt.w);
     }
     if (k->has_h0) {
-        d->h0 = falloc(B * H);
+        d->h0 = test_falloc(B * H);
         test_fill_uniform(d->h0, B * H, -1, 1);
         test_round_to_dtype(d->h0, B * H, dt.c);
         if (k->lstm && k->has_h0 == 1) { /* has_h0 2: h0 without c0 */
-            d->c0 = falloc(B * H);
+            d->c0 = test_falloc(B * H);
             test_fill_normal(d->c0, B * H, 1.0);
             test_round_to_dtype(d->c0, B * H, dt.c);
         }
     }
     if (k->lstm) {
-        d->dcn = falloc(B * H);
+        d->dcn = test_falloc(B * H);
         test_fill_normal(d->dcn, B * H, 1.0);
         test_round_to_dtype(d->dcn, B * H, dt.c);
     }
@@ -340,7 +330,7 @@ static void dev_run(hcl_context *ctx, const rcase *k, rdts dt, const rdata *d, r
 static void ref_case(const rcase *k, const rdata *d, ropts op, double **out /* NRES arrays */) {
     size_t B = d->B, T = d->T, I = d->I, H = d->H, GH = d->GH;
     size_t n[NRES] = {B * T * H, B * H, B * H, B * T * I, B * H, B * H, GH * I, GH * H, GH, GH};
-    for (int i = 0; i < NRES; i++) out[i] = dalloc(n[i]);
+    for (int i = 0; i < NRES; i++) out[i] = test_dalloc(n[i]);
     rcfg c = {k->lstm, k->reverse, B, T, I, H, d->len};
     double *x = to_double(d->x, B * T * I), *h0 = to_double(d->h0, B * H), *c0 = to_double(d->c0, B * H);
     double *wih = to_double(d->wih, GH * I), *whh = to_double(d->whh, GH * H), *bih = to_double(d->bih, GH);
@@ -507,7 +497,7 @@ static double fd_loss(const double *p, void *user) {
     const rcfg *c = &f->c;
     fd_off o = fd_offsets(c);
     size_t B = c->B, T = c->T, H = c->H;
-    double *y = dalloc(B * T * H), *hn = dalloc(B * H), *cn = dalloc(B * H), L = 0;
+    double *y = test_dalloc(B * T * H), *hn = test_dalloc(B * H), *cn = test_dalloc(B * H), L = 0;
     rin in = {p + o.x, p + o.h0, c->lstm ? p + o.c0 : NULL, p + o.wih, p + o.whh, p + o.bih, p + o.bhh, NULL, NULL, NULL};
     rout out = {y, hn, cn, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     ref_rnn(c, &in, &out);
@@ -536,7 +526,7 @@ START_TEST(backward_vs_finite_differences) {
             rcfg c = {lstm, rev, d.B, d.T, d.I, d.H, d.len};
             fd_off o = fd_offsets(&c);
             size_t B = d.B, T = d.T, I = d.I, H = d.H, GH = d.GH;
-            double *p = dalloc(o.n), *fd = dalloc(o.n);
+            double *p = test_dalloc(o.n), *fd = test_dalloc(o.n);
             for (size_t i = 0; i < B * T * I; i++) p[o.x + i] = d.x[i];
             for (size_t i = 0; i < B * H; i++) p[o.h0 + i] = d.h0[i], p[o.c0 + i] = lstm ? d.c0[i] : 0;
             for (size_t i = 0; i < GH * I; i++) p[o.wih + i] = d.wih[i];
@@ -760,7 +750,7 @@ START_TEST(seq_pool_vs_fp64) {
                     hcl_dtype dt = test_float_dtypes[di];
                     size_t B = (size_t)shapes[si][0], T = (size_t)shapes[si][1], H = (size_t)shapes[si][2];
                     int64_t sy[2] = {(int64_t)B, (int64_t)H}, sb[1] = {(int64_t)B};
-                    float *x = falloc(B * T * H), *dy = falloc(B * H), lf[3];
+                    float *x = test_falloc(B * T * H), *dy = test_falloc(B * H), lf[3];
                     test_fill_normal(x, B * T * H, 1.0);
                     test_fill_normal(dy, B * H, 1.0);
                     test_round_to_dtype(x, B * T * H, dt);
@@ -771,7 +761,7 @@ START_TEST(seq_pool_vs_fp64) {
                     hcl_tensor *tl = use_len ? test_tensor_from(ctx, HCL_I32, 1, sb, lf) : NULL;
                     CK_OK(ctx, hcl_seq_pool_forward(ctx, ty, tx, tl, (hcl_seq_pool_mode)mode));
                     CK_OK(ctx, hcl_seq_pool_backward(ctx, tdx, tdy, tl, (hcl_seq_pool_mode)mode));
-                    double *yr = dalloc(B * H), *dxr = dalloc(B * T * H);
+                    double *yr = test_dalloc(B * H), *dxr = test_dalloc(B * T * H);
                     for (size_t b = 0; b < B; b++) {
                         int l = use_len ? lens[si][b] : (int)T;
                         size_t L = l < 1 ? 1 : (size_t)l > T ? T : (size_t)l;
