@@ -35,6 +35,12 @@ typedef enum hcl_layer_kind {
     HCL_LAYER_ACTIVATION,
     HCL_LAYER_SOFTMAX,
     HCL_LAYER_ADD,
+    HCL_LAYER_EMBEDDING,       /* token ids -> vectors */
+    HCL_LAYER_POS_EMBEDDING,   /* + learned or sinusoidal position vectors */
+    HCL_LAYER_LAYERNORM,
+    HCL_LAYER_ATTENTION,       /* scaled dot-product attention of (q, k, v) nodes */
+    HCL_LAYER_RNN,             /* one GRU/LSTM layer, one or two directions */
+    HCL_LAYER_SEQ_POOL,        /* mean over valid steps / last valid step */
     HCL_LAYER_COUNT_
 } hcl_layer_kind;
 
@@ -48,7 +54,9 @@ void hcl_model_free(hcl_model *model); /* NULL is a no-op */
  * Each call adds one node (DepthwiseSeparableConv2d adds two) fed by the given input node ids
  * (HCL_NN_PREV = the last node added) and writes the new node's id to *id (may be NULL). Shapes
  * are per sample (without the batch dim) and are checked as nodes are added. Only before
- * hcl_model_build (HCL_ERR_INVALID_ARGUMENT after). The last node added is the model's output. */
+ * hcl_model_build (HCL_ERR_INVALID_ARGUMENT after). The last node added is the model's output.
+ * Composite layers (dwsep_conv2d, mha, transformer_block, multi-layer rnn) add several nodes and
+ * write the last one's id. */
 
 /* The model input: per-sample shape, e.g. (1, 28, 28) for images or (T, D) for sequences. Must
  * be the first node; exactly one. */
@@ -77,6 +85,53 @@ hcl_status hcl_model_softmax(hcl_model *m, int input, int *id);
 /* a + b, same shapes (a residual connection). */
 hcl_status hcl_model_add(hcl_model *m, int a, int b, int *id);
 
+/* ---------------------------------------------------------------- sequences
+ * Sequence nodes have per-sample shape (T, D). Variable lengths: hcl_model_set_lengths() gives
+ * the valid steps of each sequence of the next forward (and its backward); the RNN, sequence
+ * pooling and (as key padding) attention layers honour them, padded steps never influence a valid
+ * one, and the other layers work on every step (their padded outputs are finite garbage that
+ * nothing valid reads). */
+
+/* The model input as token ids: per-sample (T) I32; x of hcl_model_forward is then (N, T) I32. */
+hcl_status hcl_model_input_tokens(hcl_model *m, int64_t T, int *id);
+/* (T) ids -> (T, dim) rows of a (vocab, dim) table, initialised N(0, 1) as PyTorch's. padding_idx
+ * -1 or an id whose row starts at 0 and never receives a gradient (PyTorch's padding_idx). Ids
+ * outside 0..vocab-1 give NaN rows. */
+hcl_status hcl_model_embedding(hcl_model *m, int input, int64_t vocab, int dim, int padding_idx, int *id);
+typedef enum hcl_pos_kind {
+    HCL_POS_LEARNED = 0,   /* a (T, D) parameter, initialised N(0, 0.02) */
+    HCL_POS_SINUSOIDAL,    /* the fixed table of "Attention is all you need" (no parameter) */
+} hcl_pos_kind;
+/* (T, D) -> (T, D) + position vectors. */
+hcl_status hcl_model_pos_embedding(hcl_model *m, int input, hcl_pos_kind kind, int *id);
+/* LayerNorm over the last dim (gamma 1, beta 0). */
+hcl_status hcl_model_layernorm(hcl_model *m, int input, float eps, int *id);
+/* softmax(q k^T / sqrt(D/heads)) v per head: q (Tq, E), k and v (Tk, E) -> (Tq, E), E divisible by
+ * heads, E / heads <= HCL_ATTENTION_MAX_D. causal: query i sees keys j <= i + Tk - Tq. Keys at or
+ * after a sequence's length are masked (key padding). */
+hcl_status hcl_model_attention(hcl_model *m, int q, int k, int v, int heads, int causal, int *id);
+/* Multi-head self-attention: Q, K, V projections (three linears), attention, output projection. */
+hcl_status hcl_model_mha(hcl_model *m, int input, int heads, int causal, int *id);
+/* Pre-LN Transformer encoder block: x + Drop(MHA(LN(x))), then r + Drop(W2 GELU(W1 LN(r) + b1) + b2)
+ * with hidden width mlp_hidden (dropout p in [0,1); 0 = none). Adds 15 nodes. */
+hcl_status hcl_model_transformer_block(hcl_model *m, int input, int heads, int mlp_hidden, float dropout, int causal,
+                                       int *id);
+/* GRU or LSTM, batch-first (T, I) -> (T, hidden * (bidirectional ? 2 : 1)), `layers` stacked
+ * layers (one node each), PyTorch's weight layout and init U(+-1/sqrt(hidden)); a bidirectional
+ * layer's output is [forward | backward] per step. Honours the lengths (packed semantics: 0 at
+ * padded steps, the backward direction starts at each sequence's last valid step). */
+hcl_status hcl_model_rnn(hcl_model *m, int input, hcl_rnn_cell cell, int hidden, int layers, int bidirectional, int *id);
+/* (T, D) -> (D): mean over the valid steps or the last valid step. */
+hcl_status hcl_model_seq_pool(hcl_model *m, int input, hcl_seq_pool_mode mode, int *id);
+/* (..., D) -> (..., vocab): y = x E^T with the table E (vocab, D) of `embedding` (weight tying; no
+ * bias; both uses add to the one gradient). */
+hcl_status hcl_model_linear_tied(hcl_model *m, int input, int embedding, int *id);
+
+/* Valid steps per sequence for the next hcl_model_forward (and the backward after it): (N) I32 on
+ * the device with values in 1..T (others are clamped), or NULL = every sequence has T steps. The
+ * tensor must stay unchanged until that work is done. Cleared by each forward. */
+hcl_status hcl_model_set_lengths(hcl_model *m, const hcl_tensor *lengths);
+
 /* Number of nodes, a node's kind, name ("conv2d_1"; parameters are "<name>.weight", ".bias")
  * and per-sample output shape (rank returned; shape may be NULL). */
 size_t hcl_model_node_count(const hcl_model *m);
@@ -94,9 +149,13 @@ typedef enum hcl_weight_init {
 } hcl_weight_init;
 
 typedef enum hcl_loss_kind {
-    HCL_LOSS_CROSS_ENTROPY = 0, /* output (N, C) logits, targets (N) I32 class labels */
+    HCL_LOSS_CROSS_ENTROPY = 0, /* output (N, C) logits, targets (N) I32 class labels; or per-step
+                                   logits (N, T, C) with targets (N, T) (a language model: loss,
+                                   accuracy and sample counts are then per step) */
     HCL_LOSS_MSE,               /* targets: float, the output's shape */
-    HCL_LOSS_BCE_WITH_LOGITS,   /* targets: float in [0,1], the output's shape */
+    HCL_LOSS_BCE_WITH_LOGITS,   /* targets: float in [0,1] of the output's shape, or I32 0/1
+                                   labels (N) for an output of one logit per sample (accuracy:
+                                   logit > 0 predicts 1) */
 } hcl_loss_kind;
 
 typedef struct hcl_model_options {
@@ -150,13 +209,20 @@ const hcl_tensor *hcl_model_loss(hcl_model *m);
 typedef struct hcl_metrics {
     double loss;      /* mean loss per sample */
     double accuracy;  /* fraction correct */
-    size_t samples;
+    size_t samples;   /* samples, or steps for per-step outputs */
 } hcl_metrics;
 hcl_status hcl_model_metrics_reset(hcl_model *m);
 hcl_status hcl_model_metrics_read(hcl_model *m, hcl_metrics *metrics);
 /* Eval-mode loss and accuracy over one epoch of `data` (its batches must fit max_batch; labels
  * are the cross-entropy targets). Syncs once at the end. Training metrics are untouched. */
 hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *metrics);
+/* Evaluation batch by batch (any input, e.g. token batches with lengths): reset, then per batch an
+ * eval-mode forward (after hcl_model_set_lengths when needed) and hcl_model_eval_batch, which adds
+ * the loss and correct predictions against `target` to the evaluation metrics; read syncs. The
+ * training metrics are untouched. */
+hcl_status hcl_model_eval_reset(hcl_model *m);
+hcl_status hcl_model_eval_batch(hcl_model *m, const hcl_tensor *target);
+hcl_status hcl_model_eval_read(hcl_model *m, hcl_metrics *metrics);
 
 /* ---------------------------------------------------------------- step log (device ring buffer)
  * When enabled, each hcl_model_step copies the step's loss and the amp state after the step into
