@@ -147,9 +147,9 @@ static float *param_grad(hcl_context *ctx, hcl_model *m, size_t i) {
     return g;
 }
 
-/* Every parameter of an fp32 model: the 6 elements of largest gradient and 4 random ones against
- * central differences (h = 1e-2) of the eval loss; per parameter, the error norm over the norm of
- * the differences. */
+/* Every parameter of an fp32 model: the 6 elements of largest gradient and 4 random ones (2 and 1
+ * under HALFCL_TEST_SMALL) against central differences (h = 1e-2) of the eval loss; per
+ * parameter, the error norm over the norm of the differences. */
 static void check_fd(model_kind k) {
     hcl_context *ctx = test_context();
     hcl_model *m = make_model(ctx, k, HCL_PRECISION_FP32, 4, 11);
@@ -164,8 +164,8 @@ static void check_fd(model_kind k) {
         float *g = param_grad(ctx, m, i), *w = test_falloc(n);
         CK_OK(ctx, hcl_params_download(P, i, w, n));
         size_t pick[10];
-        int npick = 0;
-        for (; npick < 6 && npick < (int)n; npick++) { /* largest |g| not yet picked */
+        int npick = 0, nlarge = small_run() ? 2 : 6, nall = small_run() ? 3 : 10;
+        for (; npick < nlarge && npick < (int)n; npick++) { /* largest |g| not yet picked */
             size_t best = 0;
             double bv = -1;
             for (size_t e = 0; e < n; e++) {
@@ -175,7 +175,7 @@ static void check_fd(model_kind k) {
             }
             pick[npick] = best;
         }
-        while (npick < 10 && (size_t)npick < n) pick[npick++] = (size_t)test_uniform(0, (double)n) % n;
+        while (npick < nall && (size_t)npick < n) pick[npick++] = (size_t)test_uniform(0, (double)n) % n;
         double num = 0, den = 0;
         for (int q = 0; q < npick; q++) {
             size_t e = pick[q];
