@@ -175,14 +175,20 @@ kernel void argmax(global int *idx, ulong idx_off, const global HCL_T(X_DT) *x, 
     idx[idx_off + r] = row_argmax(x, x_off + r * D, D);
 }
 
-// correct (1) I32 += rows r of logits (N, C) X_DT whose argmax is labels[r] (N) I32. One
+// correct (1) I32 += rows r of logits (N, C) X_DT whose argmax is labels[r] (N) I32 (C = 1: one
+// binary logit, predicting 1 when > 0). One
 // work-item per row, a fixed tree per work-group of RL, one integer atomic per work-group.
 // global = N rounded up to RL, local = RL.
 kernel void count_correct(global int *correct, ulong correct_off, const global HCL_T(X_DT) *logits, ulong logits_off,
                           const global int *labels, ulong labels_off, ulong N, ulong C) {
     local int hits[RL];
     size_t r = get_global_id(0), l = get_local_id(0);
-    hits[l] = r < N && row_argmax(logits, logits_off + r * C, C) == labels[labels_off + r];
+    if (r < N) {
+        int pred = C == 1 ? HCL_LOAD(X_DT, logits, logits_off + r) > 0.0f : row_argmax(logits, logits_off + r * C, C);
+        hits[l] = pred == labels[labels_off + r];
+    } else {
+        hits[l] = 0;
+    }
     barrier(CLK_LOCAL_MEM_FENCE);
     for (size_t s = RL / 2; s > 0; s >>= 1) {
         if (l < s) hits[l] += hits[l + s];

@@ -280,12 +280,13 @@ static int ref_argmax(const float *x, size_t D) {
 }
 
 static void check_argmax_count(hcl_context *ctx, hcl_dtype xd) {
-    const int64_t shapes[3][2] = {{1, 1}, {6, 7}, {70, 10}};
-    for (int s = 0; s < 3; s++) {
+    /* D = 1 is one binary logit: count_correct predicts x > 0 (argmax is still index 0) */
+    const int64_t shapes[4][2] = {{1, 1}, {6, 7}, {70, 10}, {33, 1}};
+    for (int s = 0; s < 4; s++) {
         size_t rows = (size_t)shapes[s][0], D = (size_t)shapes[s][1], n = rows * D;
         float *x = host_alloc(n), *lab = host_alloc(rows), one = 5;
         fill_signed(x, n, xd);
-        if (rows >= 6) {
+        if (rows >= 6 && D > 1) {
             x[0 * D + 5] = x[0 * D + 2] = 100;  /* tie: first wins */
             x[1 * D + 3] = NAN;                 /* NaN counts as the maximum */
             x[2 * D + 6] = x[2 * D + 4] = NAN;  /* first NaN wins */
@@ -295,11 +296,11 @@ static void check_argmax_count(hcl_context *ctx, hcl_dtype xd) {
         int matches = 0;
         for (size_t r = 0; r < rows; r++) {
             ref[r] = ref_argmax(x + r * D, D);
-            /* labels: the argmax for most rows, another class, or out of range */
-            int l = r % 3 == 0 ? ref[r] : r % 3 == 1 ? (int)((ref[r] + 1) % (int)D) : (r % 2 ? -1 : (int)D);
-            if (D == 1 && r % 3 == 1) l = 0;
+            int pred = D == 1 ? x[r] > 0 : ref[r];
+            /* labels: the prediction for most rows, another class, or out of range */
+            int l = r % 3 == 0 ? pred : r % 3 == 1 ? (D == 1 ? 1 - pred : (int)((ref[r] + 1) % (int)D)) : (r % 2 ? -1 : (int)D);
             lab[r] = (float)l;
-            matches += l == ref[r];
+            matches += l == pred;
         }
         int64_t sr = (int64_t)rows, s1 = 1;
         hcl_tensor *tx = test_tensor_from(ctx, xd, 2, shapes[s], x), *ti = test_tensor_poisoned(ctx, HCL_I32, 1, &sr);

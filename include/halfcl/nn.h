@@ -113,7 +113,7 @@ hcl_status hcl_model_attention(hcl_model *m, int q, int k, int v, int heads, int
 /* Multi-head self-attention: Q, K, V projections (three linears), attention, output projection. */
 hcl_status hcl_model_mha(hcl_model *m, int input, int heads, int causal, int *id);
 /* Pre-LN Transformer encoder block: x + Drop(MHA(LN(x))), then r + Drop(W2 GELU(W1 LN(r) + b1) + b2)
- * with hidden width mlp_hidden (dropout p in [0,1); 0 = none). Adds 15 nodes. */
+ * with hidden width mlp_hidden (dropout p in [0,1); 0 = none). Adds 12 nodes (14 with dropout). */
 hcl_status hcl_model_transformer_block(hcl_model *m, int input, int heads, int mlp_hidden, float dropout, int causal,
                                        int *id);
 /* GRU or LSTM, batch-first (T, I) -> (T, hidden * (bidirectional ? 2 : 1)), `layers` stacked

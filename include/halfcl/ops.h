@@ -151,7 +151,8 @@ hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_ten
 /* mean((pred - target)^2) over all elements. */
 hcl_status hcl_mse_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dpred, const hcl_tensor *pred,
                         const hcl_tensor *target, const hcl_tensor *grad_scale);
-/* mean over all elements of BCE(sigmoid(logits), targets), computed stably from logits. */
+/* mean over all elements of BCE(sigmoid(logits), targets), computed stably from logits. targets:
+ * any float dtype, or I32 (class labels 0/1). */
 hcl_status hcl_bce_with_logits(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
                                const hcl_tensor *targets, const hcl_tensor *grad_scale);
 
@@ -180,7 +181,8 @@ typedef enum hcl_reduce_op { HCL_REDUCE_SUM = 0, HCL_REDUCE_MEAN, HCL_REDUCE_MAX
 hcl_status hcl_reduce(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, int axis, hcl_reduce_op op);
 /* idx (rows) I32 = index of the maximum over the last dim (first one on ties). */
 hcl_status hcl_argmax(hcl_context *ctx, hcl_tensor *idx, const hcl_tensor *x);
-/* correct (one element, I32) += number of rows of logits (N,C) whose argmax equals labels (N). */
+/* correct (one element, I32) += number of rows of logits (N,C) whose argmax equals labels (N).
+ * C = 1 is one binary logit: the predicted class is 1 when the logit is > 0, else 0. */
 hcl_status hcl_count_correct(hcl_context *ctx, hcl_tensor *correct, const hcl_tensor *logits, const hcl_tensor *labels);
 
 /* ---------------------------------------------------------------- embedding (embedding.cl) */

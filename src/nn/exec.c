@@ -37,6 +37,19 @@ static hcl_tensor as2d(const hcl_tensor *t, int64_t rows, int64_t cols) {
     return v;
 }
 
+hcl_tensor nn_reshape(const hcl_tensor *t, int rank, const int64_t *shape) {
+    hcl_tensor v = *t;
+    v.block = NULL;
+    memset(v.shape, 0, sizeof v.shape);
+    v.rank = rank;
+    v.count = 1;
+    for (int i = 0; i < rank; i++) {
+        v.shape[i] = shape[i];
+        v.count *= (size_t)shape[i];
+    }
+    return v;
+}
+
 hcl_status nn_set_views(hcl_model *m, int64_t n) {
     for (size_t i = 0; i < m->count; i++) {
         nn_node *d = &m->nodes[i];
@@ -58,7 +71,7 @@ hcl_status nn_set_views(hcl_model *m, int64_t n) {
 }
 
 /* The forward value of node id (the input's views come from x). */
-static const hcl_tensor *value(hcl_model *m, int id, hcl_tensor *scratch) {
+const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch) {
     nn_node *d = &m->nodes[id];
     if (d->out_valid) return &d->out;
     /* a view of the model input (the input itself or a flatten of it) */
@@ -83,7 +96,7 @@ static uint64_t dropout_seed(const hcl_model *m) { return m->opt.seed ^ 0x9E3779
 static hcl_status forward_node(hcl_model *m, nn_node *d, int train) {
     hcl_context *ctx = m->ctx;
     hcl_tensor xs;
-    const hcl_tensor *x = d->nin ? value(m, d->in[0], &xs) : NULL;
+    const hcl_tensor *x = d->nin ? nn_value(m, d->in[0], &xs) : NULL;
     hcl_tensor *y = &d->out;
     hcl_tensor *w = d->w_idx >= 0 ? hcl_params_weight(m->params, (size_t)d->w_idx) : NULL;
     hcl_tensor *b = d->b_idx >= 0 ? hcl_params_weight(m->params, (size_t)d->b_idx) : NULL;
@@ -132,11 +145,15 @@ static hcl_status forward_node(hcl_model *m, nn_node *d, int train) {
         return hcl_softmax_forward(ctx, y, x, 0);
     case HCL_LAYER_ADD: {
         hcl_tensor bs;
-        const hcl_tensor *xb = value(m, d->in[1], &bs);
+        const hcl_tensor *xb = nn_value(m, d->in[1], &bs);
         return hcl_binary(ctx, y, x, xb, HCL_OP_ADD, HCL_BCAST_NONE);
     }
-    default:
+    default: {
+        int handled = 0;
+        HCL_TRY(nn_seq_forward(m, d, train, &handled));
+        if (handled) return HCL_OK;
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "node %s: unknown kind %d", d->name, (int)d->kind);
+    }
     }
 }
 
@@ -144,9 +161,11 @@ static hcl_status check_input(hcl_model *m, const hcl_tensor *x) {
     if (!m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is not built (call hcl_model_build)");
     HCL_CHECK_NULL(m->ctx, x);
     if (x->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "x belongs to another context");
-    if (!hcl_dtype_is_float(x->dtype))
-        return hcl_error(m->ctx, HCL_ERR_DTYPE, "x is %s; the model takes F32, F16 or BF16", hcl_dtype_name(x->dtype));
     const nn_node *in = &m->nodes[0];
+    if (in->tokens && x->dtype != HCL_I32)
+        return hcl_error(m->ctx, HCL_ERR_DTYPE, "x is %s; the model takes I32 token ids", hcl_dtype_name(x->dtype));
+    if (!in->tokens && !hcl_dtype_is_float(x->dtype))
+        return hcl_error(m->ctx, HCL_ERR_DTYPE, "x is %s; the model takes F32, F16 or BF16", hcl_dtype_name(x->dtype));
     int ok = x->rank == in->rank + 1;
     for (int i = 0; ok && i < in->rank; i++) ok = x->shape[i + 1] == in->shape[i];
     if (!ok) {
@@ -168,11 +187,18 @@ static hcl_status check_input(hcl_model *m, const hcl_tensor *x) {
 hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_TRY(check_input(m, x));
+    const hcl_tensor *len = m->next_lengths;
+    m->next_lengths = NULL;
+    if (len && (int64_t)len->count != x->shape[0])
+        return hcl_error(m->ctx, HCL_ERR_SHAPE, "lengths has %zu values for a batch of %lld", len->count, (long long)x->shape[0]);
     if (x->shape[0] != m->cur_n) HCL_TRY(nn_set_views(m, x->shape[0]));
     m->x = x;
+    m->lengths = len;
     m->last_train = 0;
+    m->eval_ready = 0;
     for (size_t p = 0; p < m->count; p++) HCL_TRY(forward_node(m, &m->nodes[m->order[p]], train));
     m->last_train = train != 0;
+    m->eval_ready = !train;
     return HCL_OK;
 }
 
@@ -184,15 +210,15 @@ const hcl_tensor *hcl_model_output(hcl_model *m) {
 const hcl_tensor *hcl_model_loss(hcl_model *m) { return m ? m->loss : NULL; }
 
 /* Where the gradient of input `s` goes: the input's gradient buffer, or a temporary to add. */
-static hcl_tensor *dx_target(hcl_model *m, nn_node *d, int s) {
+hcl_tensor *nn_dx_target(hcl_model *m, nn_node *d, int s) {
     return d->b_tmp[s] >= 0 ? &d->tmp[s] : &m->nodes[d->in[s]].grad;
 }
-static hcl_status dx_finish(hcl_model *m, nn_node *d, int s) {
+hcl_status nn_dx_finish(hcl_model *m, nn_node *d, int s) {
     if (d->b_tmp[s] < 0) return HCL_OK;
     return hcl_axpy(m->ctx, &m->nodes[d->in[s]].grad, 1.0f, &d->tmp[s]);
 }
 /* Passes dy on to input s unchanged (add, flatten without a shared buffer). */
-static hcl_status dx_pass(hcl_model *m, nn_node *d, int s) {
+hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s) {
     hcl_tensor *g = &m->nodes[d->in[s]].grad;
     if (g->buffer == d->grad.buffer && g->offset == d->grad.offset) return HCL_OK; /* shared buffer */
     if (d->first_writer[s]) return hcl_tensor_copy(g, &d->grad);
@@ -207,7 +233,7 @@ static hcl_status backward_node(hcl_model *m, nn_node *d) {
     if (!d->has_grad) return HCL_OK;
     hcl_tensor *dy = &d->grad;
     hcl_tensor xs;
-    const hcl_tensor *x = d->nin ? value(m, d->in[0], &xs) : NULL;
+    const hcl_tensor *x = d->nin ? nn_value(m, d->in[0], &xs) : NULL;
     hcl_tensor *w = d->w_idx >= 0 ? hcl_params_weight(m->params, (size_t)d->w_idx) : NULL;
     hcl_tensor *dw = d->w_idx >= 0 ? hcl_params_grad(m->params, (size_t)d->w_idx) : NULL;
     hcl_tensor *db = d->b_idx >= 0 ? hcl_params_grad(m->params, (size_t)d->b_idx) : NULL;
@@ -215,18 +241,18 @@ static hcl_status backward_node(hcl_model *m, nn_node *d) {
     case HCL_LAYER_INPUT:
         return HCL_OK;
     case HCL_LAYER_FLATTEN:
-        return d->need_dx[0] ? dx_pass(m, d, 0) : HCL_OK;
+        return d->need_dx[0] ? nn_dx_pass(m, d, 0) : HCL_OK;
     case HCL_LAYER_ADD:
         for (int s = 0; s < 2; s++)
-            if (d->need_dx[s]) HCL_TRY(dx_pass(m, d, s));
+            if (d->need_dx[s]) HCL_TRY(nn_dx_pass(m, d, s));
         return HCL_OK;
     case HCL_LAYER_CONV2D: {
         hcl_conv2d_desc c;
         conv_desc(d, &c);
         HCL_TRY(hcl_conv2d_backward_weight(ctx, dw, db, dy, x, &c));
         if (!d->need_dx[0]) return HCL_OK;
-        HCL_TRY(hcl_conv2d_backward_data(ctx, dx_target(m, d, 0), dy, w, &c));
-        return dx_finish(m, d, 0);
+        HCL_TRY(hcl_conv2d_backward_data(ctx, nn_dx_target(m, d, 0), dy, w, &c));
+        return nn_dx_finish(m, d, 0);
     }
     case HCL_LAYER_LINEAR: {
         int64_t fin = d->wshape[1], rows = (int64_t)(x->count / (size_t)fin);
@@ -236,56 +262,83 @@ static hcl_status backward_node(hcl_model *m, nn_node *d) {
         g.trans_a = 1;
         g.beta = 1.0f; /* dW += dy^T x */
         HCL_TRY(hcl_gemm(ctx, dw, &dy2, &x2, NULL, &g));
-        HCL_TRY(hcl_reduce_broadcast(ctx, db, &dy2, HCL_BCAST_ROW, 1));
+        if (db) HCL_TRY(hcl_reduce_broadcast(ctx, db, &dy2, HCL_BCAST_ROW, 1));
         if (!d->need_dx[0]) return HCL_OK;
-        hcl_tensor dx2 = as2d(dx_target(m, d, 0), rows, fin);
+        hcl_tensor dx2 = as2d(nn_dx_target(m, d, 0), rows, fin);
         hcl_gemm_desc_init(&g); /* dx = dy W */
         HCL_TRY(hcl_gemm(ctx, &dx2, &dy2, w, NULL, &g));
-        return dx_finish(m, d, 0);
+        return nn_dx_finish(m, d, 0);
     }
     case HCL_LAYER_MAXPOOL2D:
     case HCL_LAYER_AVGPOOL2D: {
         if (!d->need_dx[0]) return HCL_OK;
         hcl_pool2d_desc p;
         hcl_pool2d_desc_init(&p, d->kernel, d->stride);
-        if (d->kind == HCL_LAYER_MAXPOOL2D) HCL_TRY(hcl_maxpool2d_backward(ctx, dx_target(m, d, 0), dy, &d->aux, &p));
-        else HCL_TRY(hcl_avgpool2d_backward(ctx, dx_target(m, d, 0), dy, &p));
-        return dx_finish(m, d, 0);
+        if (d->kind == HCL_LAYER_MAXPOOL2D) HCL_TRY(hcl_maxpool2d_backward(ctx, nn_dx_target(m, d, 0), dy, &d->aux, &p));
+        else HCL_TRY(hcl_avgpool2d_backward(ctx, nn_dx_target(m, d, 0), dy, &p));
+        return nn_dx_finish(m, d, 0);
     }
     case HCL_LAYER_GLOBAL_AVGPOOL:
         if (!d->need_dx[0]) return HCL_OK;
-        HCL_TRY(hcl_global_avgpool_backward(ctx, dx_target(m, d, 0), dy));
-        return dx_finish(m, d, 0);
+        HCL_TRY(hcl_global_avgpool_backward(ctx, nn_dx_target(m, d, 0), dy));
+        return nn_dx_finish(m, d, 0);
     case HCL_LAYER_BATCHNORM2D:
-        HCL_TRY(hcl_batchnorm2d_backward(ctx, dx_target(m, d, 0), dw, db, dy, x, w, d->save_mean, d->save_invstd));
-        return dx_finish(m, d, 0);
+        HCL_TRY(hcl_batchnorm2d_backward(ctx, nn_dx_target(m, d, 0), dw, db, dy, x, w, d->save_mean, d->save_invstd));
+        return nn_dx_finish(m, d, 0);
     case HCL_LAYER_DROPOUT:
         if (!d->need_dx[0]) return HCL_OK;
-        if (d->p == 0.0f) HCL_TRY(hcl_tensor_copy(dx_target(m, d, 0), dy));
-        else HCL_TRY(hcl_dropout_backward(ctx, dx_target(m, d, 0), dy, d->p, dropout_seed(m), d->drop_offset));
-        return dx_finish(m, d, 0);
+        if (d->p == 0.0f) HCL_TRY(hcl_tensor_copy(nn_dx_target(m, d, 0), dy));
+        else HCL_TRY(hcl_dropout_backward(ctx, nn_dx_target(m, d, 0), dy, d->p, dropout_seed(m), d->drop_offset));
+        return nn_dx_finish(m, d, 0);
     case HCL_LAYER_ACTIVATION:
         if (!d->need_dx[0]) return HCL_OK;
         /* in place: dx = dy's buffer, and the output stands in for x (ReLU-like only) */
-        HCL_TRY(hcl_activation_backward(ctx, dx_target(m, d, 0), dy, d->inplace ? &d->out : x, d->act, d->alpha));
-        return dx_finish(m, d, 0);
+        HCL_TRY(hcl_activation_backward(ctx, nn_dx_target(m, d, 0), dy, d->inplace ? &d->out : x, d->act, d->alpha));
+        return nn_dx_finish(m, d, 0);
     case HCL_LAYER_SOFTMAX:
         if (!d->need_dx[0]) return HCL_OK;
-        HCL_TRY(hcl_softmax_backward(ctx, dx_target(m, d, 0), dy, &d->out, 0));
-        return dx_finish(m, d, 0);
-    default:
+        HCL_TRY(hcl_softmax_backward(ctx, nn_dx_target(m, d, 0), dy, &d->out, 0));
+        return nn_dx_finish(m, d, 0);
+    default: {
+        int handled = 0;
+        HCL_TRY(nn_seq_backward(m, d, &handled));
+        if (handled) return HCL_OK;
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "node %s: unknown kind %d", d->name, (int)d->kind);
+    }
     }
 }
 
-static hcl_status check_target(hcl_model *m, const hcl_tensor *t, const hcl_tensor *out) {
+/* Checks the target against the output and gives the loss's 2-D views: logits (rows, C) and, for
+ * cross-entropy and BCE on labels, labels (rows) or (rows, 1). *rows counts the samples (or steps
+ * of a per-step output) for the metrics. */
+static hcl_status check_target(hcl_model *m, const hcl_tensor *t, const hcl_tensor *out, hcl_tensor *out2, hcl_tensor *t2,
+                               size_t *rows) {
     HCL_CHECK_NULL(m->ctx, t);
     if (t->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "target belongs to another context");
+    int64_t N = out->shape[0], C = out->shape[out->rank - 1], R = (int64_t)(out->count / (size_t)C);
+    *out2 = *out;
+    *t2 = *t;
+    *rows = (size_t)N;
     if (m->opt.loss == HCL_LOSS_CROSS_ENTROPY) {
         if (t->dtype != HCL_I32) return hcl_error(m->ctx, HCL_ERR_DTYPE, "cross-entropy labels must be I32, are %s", hcl_dtype_name(t->dtype));
-        if (t->rank != 1 || t->shape[0] != out->shape[0])
-            return hcl_error(m->ctx, HCL_ERR_SHAPE, "labels must be (%lld), have rank %d and %zu elements", (long long)out->shape[0],
-                             t->rank, t->count);
+        int per_step = out->rank == 3;
+        int ok = per_step ? t->rank == 2 && t->shape[0] == N && t->shape[1] == out->shape[1] : t->rank == 1 && t->shape[0] == N;
+        if (!ok)
+            return hcl_error(m->ctx, HCL_ERR_SHAPE, "labels must be (%lld%s), have rank %d and %zu elements", (long long)N,
+                             per_step ? ", T" : "", t->rank, t->count);
+        int64_t s2[2] = {R, C};
+        *out2 = nn_reshape(out, 2, s2);
+        *t2 = nn_reshape(t, 1, &R);
+        *rows = (size_t)R;
+        return HCL_OK;
+    }
+    if (m->opt.loss == HCL_LOSS_BCE_WITH_LOGITS && t->dtype == HCL_I32) {
+        if (out->count != (size_t)N || t->rank != 1 || t->shape[0] != N)
+            return hcl_error(m->ctx, HCL_ERR_SHAPE, "I32 BCE labels need one logit per sample and labels (%lld)", (long long)N);
+        int64_t s2[2] = {N, 1};
+        *out2 = nn_reshape(out, 2, s2);
+        *t2 = nn_reshape(t, 2, s2);
+        m->counts_correct = 1;
         return HCL_OK;
     }
     if (!hcl_dtype_is_float(t->dtype)) return hcl_error(m->ctx, HCL_ERR_DTYPE, "targets must be a float dtype");
@@ -293,23 +346,31 @@ static hcl_status check_target(hcl_model *m, const hcl_tensor *t, const hcl_tens
     return HCL_OK;
 }
 
-/* loss (and dlogits when given) of the output against t; then the metrics. */
-static hcl_status loss_and_metrics(hcl_model *m, hcl_tensor *loss, hcl_tensor *dout, const hcl_tensor *out,
-                                   const hcl_tensor *t, hcl_tensor *loss_sum, hcl_tensor *correct) {
+/* Loss (and the output's gradient when dout is given) of the checked views out/t; then the metrics:
+ * loss_sum += rows * loss, correct += correct predictions (when the loss defines them). */
+static hcl_status loss_and_metrics(hcl_model *m, hcl_tensor *loss, const hcl_tensor *dout, const hcl_tensor *out,
+                                   const hcl_tensor *t, size_t rows, hcl_tensor *loss_sum, hcl_tensor *correct) {
     const hcl_tensor *scale = dout ? hcl_optimizer_grad_scale(m->optim) : NULL;
+    hcl_tensor d2;
+    if (dout) d2 = nn_reshape(dout, out->rank, out->shape);
     switch (m->opt.loss) {
     case HCL_LOSS_CROSS_ENTROPY:
-        HCL_TRY(hcl_softmax_cross_entropy(m->ctx, loss, dout, out, t, m->opt.label_smoothing, scale));
+        HCL_TRY(hcl_softmax_cross_entropy(m->ctx, loss, dout ? &d2 : NULL, out, t, m->opt.label_smoothing, scale));
         HCL_TRY(hcl_count_correct(m->ctx, correct, out, t));
         break;
     case HCL_LOSS_MSE:
-        HCL_TRY(hcl_mse_loss(m->ctx, loss, dout, out, t, scale));
+        HCL_TRY(hcl_mse_loss(m->ctx, loss, dout ? &d2 : NULL, out, t, scale));
         break;
     default:
-        HCL_TRY(hcl_bce_with_logits(m->ctx, loss, dout, out, t, scale));
+        HCL_TRY(hcl_bce_with_logits(m->ctx, loss, dout ? &d2 : NULL, out, t, scale));
+        if (t->dtype == HCL_I32) { /* labels: one logit per sample, (N, 1) views */
+            int64_t n = out->shape[0];
+            hcl_tensor lab = nn_reshape(t, 1, &n);
+            HCL_TRY(hcl_count_correct(m->ctx, correct, out, &lab));
+        }
         break;
     }
-    return hcl_axpy(m->ctx, loss_sum, (float)out->shape[0], loss);
+    return hcl_axpy(m->ctx, loss_sum, (float)rows, loss);
 }
 
 hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target) {
@@ -317,9 +378,11 @@ hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target) {
     if (!m->built || !m->x || !m->last_train)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "backward needs a train-mode forward first");
     nn_node *o = &m->nodes[m->output];
-    HCL_TRY(check_target(m, target, &o->out));
-    HCL_TRY(loss_and_metrics(m, m->loss, &o->grad, &o->out, target, m->loss_sum, m->correct));
-    m->train_samples += (size_t)m->cur_n;
+    hcl_tensor out2, t2;
+    size_t rows = 0;
+    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows));
+    HCL_TRY(loss_and_metrics(m, m->loss, &o->grad, &out2, &t2, rows, m->loss_sum, m->correct));
+    m->train_samples += rows;
     for (size_t p = m->count; p-- > 0;) HCL_TRY(backward_node(m, &m->nodes[m->order[p]]));
     m->last_train = 0; /* one backward per forward */
     return HCL_OK;
@@ -370,7 +433,7 @@ static hcl_status read_metrics(hcl_model *m, hcl_tensor *loss_sum, hcl_tensor *c
     HCL_TRY(hcl_tensor_download_raw(correct, &c, sizeof c));
     out->samples = samples;
     out->loss = samples ? (double)ls / (double)samples : 0.0;
-    out->accuracy = m->opt.loss != HCL_LOSS_CROSS_ENTROPY ? -1.0 : samples ? (double)c / (double)samples : 0.0;
+    out->accuracy = !m->counts_correct ? -1.0 : samples ? (double)c / (double)samples : 0.0;
     return HCL_OK;
 }
 
@@ -381,6 +444,36 @@ hcl_status hcl_model_metrics_read(hcl_model *m, hcl_metrics *out) {
     return read_metrics(m, m->loss_sum, m->correct, m->train_samples, out);
 }
 
+hcl_status hcl_model_eval_reset(hcl_model *m) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    if (!m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is not built (call hcl_model_build)");
+    HCL_TRY(hcl_tensor_fill(m->eval_loss_sum, 0.0));
+    HCL_TRY(hcl_tensor_fill(m->eval_correct, 0.0));
+    m->eval_samples = 0;
+    return HCL_OK;
+}
+
+hcl_status hcl_model_eval_batch(hcl_model *m, const hcl_tensor *target) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    if (!m->built || !m->eval_ready)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "eval_batch needs an eval-mode forward first");
+    nn_node *o = &m->nodes[m->output];
+    hcl_tensor out2, t2;
+    size_t rows = 0;
+    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows));
+    HCL_TRY(loss_and_metrics(m, m->eval_loss, NULL, &out2, &t2, rows, m->eval_loss_sum, m->eval_correct));
+    m->eval_samples += rows;
+    m->eval_ready = 0; /* one evaluation per forward */
+    return HCL_OK;
+}
+
+hcl_status hcl_model_eval_read(hcl_model *m, hcl_metrics *out) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    HCL_CHECK_NULL(m->ctx, out);
+    if (!m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is not built (call hcl_model_build)");
+    return read_metrics(m, m->eval_loss_sum, m->eval_correct, m->eval_samples, out);
+}
+
 hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *out) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_CHECK_NULL(m->ctx, data);
@@ -389,9 +482,7 @@ hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *out)
     if (hcl_batcher_batch_size(data) > m->opt.max_batch)
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "evaluate: batcher batch %lld exceeds max_batch %lld",
                          (long long)hcl_batcher_batch_size(data), (long long)m->opt.max_batch);
-    HCL_TRY(hcl_tensor_fill(m->eval_loss_sum, 0.0));
-    HCL_TRY(hcl_tensor_fill(m->eval_correct, 0.0));
-    size_t samples = 0;
+    HCL_TRY(hcl_model_eval_reset(m));
     for (;;) {
         const hcl_tensor *x, *y;
         size_t n;
@@ -399,12 +490,9 @@ hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *out)
         if (n == 0) break;
         if (!y) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "evaluate: the batcher has no labels");
         HCL_TRY(hcl_model_forward(m, x, 0));
-        nn_node *o = &m->nodes[m->output];
-        HCL_TRY(check_target(m, y, &o->out));
-        HCL_TRY(loss_and_metrics(m, m->eval_loss, NULL, &o->out, y, m->eval_loss_sum, m->eval_correct));
-        samples += n;
+        HCL_TRY(hcl_model_eval_batch(m, y));
     }
-    return read_metrics(m, m->eval_loss_sum, m->eval_correct, samples, out);
+    return hcl_model_eval_read(m, out);
 }
 
 /* ------------------------------------------------------------------ step log */

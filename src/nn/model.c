@@ -9,9 +9,11 @@
 #include <string.h>
 #include "nn/nn_internal.h"
 
-static const char *const kind_names[HCL_LAYER_COUNT_] = {
+const char *const nn_kind_names[HCL_LAYER_COUNT_] = {
     "input", "conv2d", "maxpool2d", "avgpool2d", "global_avgpool", "batchnorm2d", "linear",
-    "dropout", "flatten", "activation", "softmax", "add"};
+    "dropout", "flatten", "activation", "softmax", "add", "embedding", "pos_embedding", "layernorm",
+    "attention", "rnn", "seq_pool"};
+#define kind_names nn_kind_names
 
 const char *hcl_layer_kind_name(hcl_layer_kind k) { return (unsigned)k < HCL_LAYER_COUNT_ ? kind_names[k] : NULL; }
 
@@ -51,6 +53,7 @@ void hcl_model_free(hcl_model *m) {
         hcl_tensor_free(n->run_var);
         hcl_tensor_free(n->save_mean);
         hcl_tensor_free(n->save_invstd);
+        for (int k = 0; k < NN_MAX_STATE; k++) hcl_tensor_free(n->state[k]);
     }
     hcl_optimizer_free(m->optim);
     hcl_params_free(m->params);
@@ -66,13 +69,13 @@ void hcl_model_free(hcl_model *m) {
 
 /* ------------------------------------------------------------------ graph construction */
 
-static hcl_status check_open(hcl_model *m) {
+hcl_status nn_check_open(hcl_model *m) {
     if (m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is built: no layer can be added");
     return HCL_OK;
 }
 
 /* Resolves an input id (HCL_NN_PREV = last node) and checks it exists. */
-static hcl_status resolve(hcl_model *m, int *id, const char *what) {
+hcl_status nn_resolve(hcl_model *m, int *id, const char *what) {
     if (*id == HCL_NN_PREV) *id = (int)m->count - 1;
     if (*id < 0 || (size_t)*id >= m->count)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "%s: input node %d does not exist (the model has %zu nodes%s)",
@@ -81,7 +84,7 @@ static hcl_status resolve(hcl_model *m, int *id, const char *what) {
 }
 
 /* Appends a node of `kind` with inputs (already resolved) and output shape; names it. */
-static hcl_status push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, int rank, const int64_t *shape,
+hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, int rank, const int64_t *shape,
                        nn_node **node, int *id) {
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
@@ -90,6 +93,10 @@ static hcl_status push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin
         m->nodes = p;
         m->cap = cap;
     }
+    for (int i = 0; i < nin; i++)
+        if (m->nodes[in[i]].tokens && kind != HCL_LAYER_EMBEDDING)
+            return hcl_error(m->ctx, HCL_ERR_DTYPE, "%s: node %d (%s) gives token ids; only an embedding takes them",
+                             kind_names[kind], in[i], m->nodes[in[i]].name);
     nn_node *n = &m->nodes[m->count];
     memset(n, 0, sizeof *n);
     n->kind = kind;
@@ -105,6 +112,7 @@ static hcl_status push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin
         n->sample *= (size_t)shape[i];
     }
     n->w_idx = n->b_idx = -1;
+    n->tied = n->padding_idx = -1;
     n->b_out = n->b_grad = n->b_aux = -1;
     for (int i = 0; i < HCL_NN_MAX_INPUTS; i++) n->b_tmp[i] = -1;
     snprintf(n->name, sizeof n->name, "%s_%zu", kind_names[kind], m->count);
@@ -117,7 +125,7 @@ static hcl_status push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin
 #define OPEN(m)                                     \
     do {                                            \
         if (!(m)) return HCL_ERR_NULL_POINTER;      \
-        HCL_TRY(check_open(m));                     \
+        HCL_TRY(nn_check_open(m));                     \
     } while (0)
 
 hcl_status hcl_model_input(hcl_model *m, int rank, const int64_t *shape, int *id) {
@@ -127,7 +135,7 @@ hcl_status hcl_model_input(hcl_model *m, int rank, const int64_t *shape, int *id
     if (rank < 1 || rank >= HCL_MAX_RANK)
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "input: per-sample rank %d not in 1..%d", rank, HCL_MAX_RANK - 1);
     nn_node *n = NULL;
-    return push(m, HCL_LAYER_INPUT, NULL, 0, rank, shape, &n, id);
+    return nn_push(m, HCL_LAYER_INPUT, NULL, 0, rank, shape, &n, id);
 }
 
 static hcl_status need_chw(hcl_model *m, int in, const char *what) {
@@ -140,7 +148,7 @@ static hcl_status need_chw(hcl_model *m, int in, const char *what) {
 
 static hcl_status add_conv(hcl_model *m, int in, int out_ch, int kernel, int stride, int pad, int depthwise, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "conv2d"));
+    HCL_TRY(nn_resolve(m, &in, "conv2d"));
     HCL_TRY(need_chw(m, in, "conv2d"));
     if (out_ch < 1 || kernel < 1 || stride < 1 || pad < 0)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "conv2d: out_channels %d, kernel %d, stride %d, pad %d", out_ch,
@@ -150,7 +158,7 @@ static hcl_status add_conv(hcl_model *m, int in, int out_ch, int kernel, int str
     int64_t sh[3] = {depthwise ? c : out_ch, hcl_conv2d_out_size(p->shape[1], kernel, stride, pad, 1),
                      hcl_conv2d_out_size(p->shape[2], kernel, stride, pad, 1)};
     nn_node *n = NULL;
-    HCL_TRY(push(m, HCL_LAYER_CONV2D, &in, 1, 3, sh, &n, id));
+    HCL_TRY(nn_push(m, HCL_LAYER_CONV2D, &in, 1, 3, sh, &n, id));
     n->out_ch = (int)sh[0];
     n->kernel = kernel;
     n->stride = stride;
@@ -181,7 +189,7 @@ hcl_status hcl_model_dwsep_conv2d(hcl_model *m, int in, int out_ch, int kernel, 
 
 static hcl_status add_pool(hcl_model *m, hcl_layer_kind kind, int in, int kernel, int stride, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, kind_names[kind]));
+    HCL_TRY(nn_resolve(m, &in, kind_names[kind]));
     HCL_TRY(need_chw(m, in, kind_names[kind]));
     if (kernel < 1 || stride < 1)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "%s: kernel %d, stride %d (both >= 1)", kind_names[kind], kernel, stride);
@@ -189,7 +197,7 @@ static hcl_status add_pool(hcl_model *m, hcl_layer_kind kind, int in, int kernel
     int64_t sh[3] = {p->shape[0], hcl_conv2d_out_size(p->shape[1], kernel, stride, 0, 1),
                      hcl_conv2d_out_size(p->shape[2], kernel, stride, 0, 1)};
     nn_node *n = NULL;
-    HCL_TRY(push(m, kind, &in, 1, 3, sh, &n, id));
+    HCL_TRY(nn_push(m, kind, &in, 1, 3, sh, &n, id));
     n->kernel = kernel;
     n->stride = stride;
     return HCL_OK;
@@ -204,15 +212,15 @@ hcl_status hcl_model_avgpool2d(hcl_model *m, int in, int kernel, int stride, int
 
 hcl_status hcl_model_global_avgpool(hcl_model *m, int in, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "global_avgpool"));
+    HCL_TRY(nn_resolve(m, &in, "global_avgpool"));
     HCL_TRY(need_chw(m, in, "global_avgpool"));
     nn_node *n = NULL;
-    return push(m, HCL_LAYER_GLOBAL_AVGPOOL, &in, 1, 1, m->nodes[in].shape, &n, id);
+    return nn_push(m, HCL_LAYER_GLOBAL_AVGPOOL, &in, 1, 1, m->nodes[in].shape, &n, id);
 }
 
 hcl_status hcl_model_batchnorm2d(hcl_model *m, int in, float momentum, float eps, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "batchnorm2d"));
+    HCL_TRY(nn_resolve(m, &in, "batchnorm2d"));
     HCL_TRY(need_chw(m, in, "batchnorm2d"));
     if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f))
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "batchnorm2d: momentum %g in [0,1], eps %g > 0", (double)momentum,
@@ -220,7 +228,7 @@ hcl_status hcl_model_batchnorm2d(hcl_model *m, int in, float momentum, float eps
     nn_node *n = NULL;
     int64_t sh[3];
     memcpy(sh, m->nodes[in].shape, sizeof sh);
-    HCL_TRY(push(m, HCL_LAYER_BATCHNORM2D, &in, 1, 3, sh, &n, id));
+    HCL_TRY(nn_push(m, HCL_LAYER_BATCHNORM2D, &in, 1, 3, sh, &n, id));
     n->momentum = momentum;
     n->eps = eps;
     n->wrank = 1;
@@ -231,7 +239,7 @@ hcl_status hcl_model_batchnorm2d(hcl_model *m, int in, float momentum, float eps
 
 hcl_status hcl_model_linear(hcl_model *m, int in, int out_features, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "linear"));
+    HCL_TRY(nn_resolve(m, &in, "linear"));
     if (out_features < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "linear: out_features %d < 1", out_features);
     const nn_node *p = &m->nodes[in];
     int64_t sh[HCL_MAX_RANK];
@@ -239,7 +247,7 @@ hcl_status hcl_model_linear(hcl_model *m, int in, int out_features, int *id) {
     int64_t fin = sh[p->rank - 1];
     sh[p->rank - 1] = out_features;
     nn_node *n = NULL;
-    HCL_TRY(push(m, HCL_LAYER_LINEAR, &in, 1, m->nodes[in].rank, sh, &n, id));
+    HCL_TRY(nn_push(m, HCL_LAYER_LINEAR, &in, 1, m->nodes[in].rank, sh, &n, id));
     n->out_ch = out_features;
     n->has_bias = 1;
     n->wrank = 2;
@@ -250,29 +258,29 @@ hcl_status hcl_model_linear(hcl_model *m, int in, int out_features, int *id) {
 
 hcl_status hcl_model_dropout(hcl_model *m, int in, float p, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "dropout"));
+    HCL_TRY(nn_resolve(m, &in, "dropout"));
     if (!(p >= 0.0f && p < 1.0f)) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "dropout: p %g not in [0,1)", (double)p);
     nn_node *n = NULL;
-    HCL_TRY(push(m, HCL_LAYER_DROPOUT, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id));
+    HCL_TRY(nn_push(m, HCL_LAYER_DROPOUT, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id));
     n->p = p;
     return HCL_OK;
 }
 
 hcl_status hcl_model_flatten(hcl_model *m, int in, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "flatten"));
+    HCL_TRY(nn_resolve(m, &in, "flatten"));
     int64_t sh[1] = {(int64_t)m->nodes[in].sample};
     nn_node *n = NULL;
-    return push(m, HCL_LAYER_FLATTEN, &in, 1, 1, sh, &n, id);
+    return nn_push(m, HCL_LAYER_FLATTEN, &in, 1, 1, sh, &n, id);
 }
 
 hcl_status hcl_model_activation(hcl_model *m, int in, hcl_activation act, float alpha, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "activation"));
+    HCL_TRY(nn_resolve(m, &in, "activation"));
     if ((unsigned)act >= HCL_ACT_COUNT_ || act == HCL_ACT_NONE)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "activation: invalid activation %d", (int)act);
     nn_node *n = NULL;
-    HCL_TRY(push(m, HCL_LAYER_ACTIVATION, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id));
+    HCL_TRY(nn_push(m, HCL_LAYER_ACTIVATION, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id));
     n->act = act;
     n->alpha = alpha;
     snprintf(n->name, sizeof n->name, "%s_%zu", hcl_activation_name(act), m->count - 1);
@@ -281,22 +289,22 @@ hcl_status hcl_model_activation(hcl_model *m, int in, hcl_activation act, float 
 
 hcl_status hcl_model_softmax(hcl_model *m, int in, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &in, "softmax"));
+    HCL_TRY(nn_resolve(m, &in, "softmax"));
     nn_node *n = NULL;
-    return push(m, HCL_LAYER_SOFTMAX, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id);
+    return nn_push(m, HCL_LAYER_SOFTMAX, &in, 1, m->nodes[in].rank, m->nodes[in].shape, &n, id);
 }
 
 hcl_status hcl_model_add(hcl_model *m, int a, int b, int *id) {
     OPEN(m);
-    HCL_TRY(resolve(m, &a, "add"));
-    HCL_TRY(resolve(m, &b, "add"));
+    HCL_TRY(nn_resolve(m, &a, "add"));
+    HCL_TRY(nn_resolve(m, &b, "add"));
     const nn_node *pa = &m->nodes[a], *pb = &m->nodes[b];
     int same = pa->rank == pb->rank;
     for (int i = 0; same && i < pa->rank; i++) same = pa->shape[i] == pb->shape[i];
     if (!same) return hcl_error(m->ctx, HCL_ERR_SHAPE, "add: %s and %s have different shapes", pa->name, pb->name);
     int in[2] = {a, b};
     nn_node *n = NULL;
-    return push(m, HCL_LAYER_ADD, in, 2, pa->rank, pa->shape, &n, id);
+    return nn_push(m, HCL_LAYER_ADD, in, 2, pa->rank, pa->shape, &n, id);
 }
 
 size_t hcl_model_node_count(const hcl_model *m) { return m ? m->count : 0; }
@@ -411,15 +419,15 @@ aliases:
 static void analyse_grads(hcl_model *m) {
     for (size_t pos = 0; pos < m->count; pos++) {
         nn_node *n = &m->nodes[m->order[pos]];
-        n->requires_grad = n->w_idx >= 0;
+        n->requires_grad = nn_has_params(n);
         for (int s = 0; s < n->nin; s++) n->requires_grad |= m->nodes[n->in[s]].requires_grad;
     }
-    /* batch norm's backward always writes dx: give its input a gradient buffer */
+    /* batch and layer norm's backward always write dx: give their input a gradient buffer */
     for (size_t i = 0; i < m->count; i++) {
         nn_node *n = &m->nodes[i];
         for (int s = 0; s < n->nin; s++) {
             int need = m->nodes[n->in[s]].requires_grad && n->requires_grad;
-            if (n->kind == HCL_LAYER_BATCHNORM2D && n->requires_grad) need = 1;
+            if ((n->kind == HCL_LAYER_BATCHNORM2D || n->kind == HCL_LAYER_LAYERNORM) && n->requires_grad) need = 1;
             n->need_dx[s] = need;
         }
     }
@@ -484,15 +492,18 @@ static void touch(hcl_model *m, int buf, int t) {
 static int uses_input_in_backward(const nn_node *n) {
     switch (n->kind) {
     case HCL_LAYER_CONV2D: case HCL_LAYER_LINEAR: case HCL_LAYER_BATCHNORM2D: return 1;
+    case HCL_LAYER_EMBEDDING: case HCL_LAYER_LAYERNORM: case HCL_LAYER_ATTENTION: case HCL_LAYER_RNN: return 1;
     case HCL_LAYER_ACTIVATION: return !n->inplace;
     default: return 0;
     }
 }
 static int uses_output_in_backward(const nn_node *n) {
-    return n->kind == HCL_LAYER_SOFTMAX || (n->kind == HCL_LAYER_ACTIVATION && n->inplace);
+    return n->kind == HCL_LAYER_SOFTMAX || n->kind == HCL_LAYER_ATTENTION || (n->kind == HCL_LAYER_ACTIVATION && n->inplace);
 }
 /* Backward overwrites dx (so a non-first write goes through a temporary and an add). */
-static int overwrites_dx(const nn_node *n) { return n->kind != HCL_LAYER_ADD && n->kind != HCL_LAYER_FLATTEN; }
+static int overwrites_dx(const nn_node *n) {
+    return n->kind != HCL_LAYER_ADD && n->kind != HCL_LAYER_FLATTEN && n->kind != HCL_LAYER_POS_EMBEDDING;
+}
 
 /* Sort key of buffer b under a placement strategy (larger first). */
 static double place_key(const nn_buffer *b, int strategy) {
@@ -621,7 +632,8 @@ static hcl_status declare_params(hcl_model *m) {
     char name[NN_NAME_MAX + 16];
     for (size_t pos = 0; pos < m->count; pos++) {
         nn_node *n = &m->nodes[m->order[pos]];
-        if (n->wrank == 0) continue;
+        HCL_TRY(nn_seq_declare_extra(m, n));
+        if (n->wrank == 0 || n->tied >= 0) continue;
         size_t idx;
         snprintf(name, sizeof name, "%s.weight", n->name);
         HCL_TRY(hcl_params_add(m->params, name, n->wrank, n->wshape, &idx));
@@ -632,6 +644,8 @@ static hcl_status declare_params(hcl_model *m) {
             n->b_idx = (long)idx;
         }
     }
+    for (size_t i = 0; i < m->count; i++) /* tied heads use their embedding's table */
+        if (m->nodes[i].tied >= 0) m->nodes[i].w_idx = m->nodes[m->nodes[i].tied].w_idx;
     return HCL_OK;
 }
 
@@ -639,7 +653,9 @@ static hcl_status init_params(hcl_model *m) {
     uint64_t seed = m->opt.seed;
     for (size_t i = 0; i < m->count; i++) {
         nn_node *n = &m->nodes[i];
-        if (n->w_idx < 0) continue;
+        int handled = 0;
+        HCL_TRY(nn_seq_init_params(m, n, &handled));
+        if (handled || n->w_idx < 0 || n->tied >= 0) continue;
         if (n->kind == HCL_LAYER_BATCHNORM2D) {
             hcl_init one = hcl_init_constant(1.0f), zero = hcl_init_constant(0.0f);
             HCL_TRY(hcl_params_init(m->params, (size_t)n->w_idx, &one, seed));
@@ -680,7 +696,7 @@ static hcl_status scalar(hcl_model *m, hcl_dtype dt, hcl_tensor **t) {
 hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_CHECK_NULL(m->ctx, o);
-    HCL_TRY(check_open(m));
+    HCL_TRY(nn_check_open(m));
     if (m->count < 2 || m->nodes[0].kind != HCL_LAYER_INPUT)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: the model needs an input and at least one layer");
     if (o->max_batch < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: max_batch %lld < 1", (long long)o->max_batch);
@@ -688,9 +704,12 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     if ((unsigned)o->init > HCL_WINIT_XAVIER_NORMAL) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid init %d", (int)o->init);
     m->opt = *o;
     m->output = (int)m->count - 1;
-    if (o->loss == HCL_LOSS_CROSS_ENTROPY && m->nodes[m->output].rank != 1)
-        return hcl_error(m->ctx, HCL_ERR_SHAPE, "build: cross-entropy needs a (classes) output per sample; %s gives rank %d",
-                         m->nodes[m->output].name, m->nodes[m->output].rank);
+    const nn_node *out = &m->nodes[m->output];
+    if (o->loss == HCL_LOSS_CROSS_ENTROPY && out->rank != 1 && out->rank != 2)
+        return hcl_error(m->ctx, HCL_ERR_SHAPE,
+                         "build: cross-entropy needs a (classes) or per-step (T, classes) output per sample; %s gives rank %d",
+                         out->name, out->rank);
+    m->counts_correct = o->loss == HCL_LOSS_CROSS_ENTROPY; /* BCE: from the first batch of I32 labels on */
     m->order = malloc(m->count * sizeof *m->order);
     if (!m->order) return hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < m->count; i++) m->order[i] = (int)i;
@@ -709,6 +728,7 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
 
     for (size_t i = 0; i < m->count; i++) {
         nn_node *n = &m->nodes[i];
+        HCL_TRY(nn_seq_create_state(m, n));
         if (n->kind != HCL_LAYER_BATCHNORM2D) continue;
         hcl_tensor **ts[4] = {&n->run_mean, &n->run_var, &n->save_mean, &n->save_invstd};
         for (int k = 0; k < 4; k++) {

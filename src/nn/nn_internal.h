@@ -11,6 +11,17 @@
 #define NN_NAME_MAX 48
 #define NN_ALIGN 256 /* bytes: every planned buffer starts on this boundary */
 
+#define NN_MAX_EXTRA 8
+#define NN_MAX_STATE 5
+
+/* A parameter beyond weight/bias: "<node>.<name>", U(-bound, bound) at init. */
+typedef struct nn_extra_param {
+    char name[24];
+    int rank;
+    int64_t shape[2];
+    float bound;
+} nn_extra_param;
+
 typedef struct nn_node {
     hcl_layer_kind kind;
     char name[NN_NAME_MAX];
@@ -54,6 +65,20 @@ typedef struct nn_node {
     int out_valid, grad_valid;
 
     uint64_t drop_offset;        /* dropout stream offset of the last train forward */
+
+    /* sequence layers (model_seq.c, exec_seq.c) */
+    int tokens;                  /* input: I32 token ids */
+    int padding_idx;             /* embedding: -1 or the id whose row gets no gradient */
+    int heads, causal;           /* attention */
+    hcl_rnn_cell cell;           /* rnn */
+    int hidden, bidir;
+    hcl_seq_pool_mode pool;      /* seq_pool */
+    hcl_pos_kind pos_kind;       /* pos_embedding */
+    int tied;                    /* linear: the embedding node whose table is the weight, or -1 */
+    int nextra;                  /* parameters beyond weight/bias (the RNN's), declared at build */
+    nn_extra_param extra[NN_MAX_EXTRA];
+    long extra_idx[NN_MAX_EXTRA];
+    hcl_tensor *state[NN_MAX_STATE]; /* node-owned device buffers sized for max_batch (see model_seq.c) */
 } nn_node;
 
 typedef struct nn_buffer {
@@ -83,12 +108,16 @@ struct hcl_model {
 
     int64_t cur_n;               /* batch size the views are set for (0 = none) */
     const hcl_tensor *x;         /* input of the last forward */
+    const hcl_tensor *next_lengths; /* set by hcl_model_set_lengths for the next forward */
+    const hcl_tensor *lengths;   /* those of the last forward (NULL = full sequences) */
     int last_train;              /* the last forward was in train mode */
     uint64_t rng_offset;         /* dropout stream position */
 
     hcl_tensor *loss, *loss_sum, *correct;          /* training step loss and metrics */
     hcl_tensor *eval_loss, *eval_loss_sum, *eval_correct;
-    size_t train_samples;
+    size_t train_samples, eval_samples;
+    int eval_ready;              /* an eval forward ran and hcl_model_eval_batch may follow */
+    int counts_correct;          /* accuracy is defined: cross-entropy, or BCE once given I32 labels */
 
     hcl_tensor *ring;            /* step log: capacity * NN_LOG_WORDS F32 words */
     uint64_t *ring_step;
@@ -98,7 +127,32 @@ struct hcl_model {
 
 #define NN_LOG_WORDS (1 + HCL_AMP_WORDS)
 
+/* model.c */
+extern const char *const nn_kind_names[HCL_LAYER_COUNT_];
+hcl_status nn_check_open(hcl_model *m);
+/* Resolves an input id (HCL_NN_PREV = the last node) and checks that it exists. */
+hcl_status nn_resolve(hcl_model *m, int *id, const char *what);
+/* Appends a node of `kind` with resolved inputs and its per-sample output shape, named "<kind>_<id>". */
+hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, int rank, const int64_t *shape,
+                   nn_node **node, int *id);
+
 /* exec.c */
 hcl_status nn_set_views(hcl_model *m, int64_t n);
+const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch);
+hcl_tensor *nn_dx_target(hcl_model *m, nn_node *d, int s);
+hcl_status nn_dx_finish(hcl_model *m, nn_node *d, int s);
+hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s);
+/* The same memory as t with another shape (a struct view, never freed). */
+hcl_tensor nn_reshape(const hcl_tensor *t, int rank, const int64_t *shape);
+
+/* model_seq.c: build-time parts of the sequence layers */
+int nn_has_params(const nn_node *n);
+hcl_status nn_seq_declare_extra(hcl_model *m, nn_node *n);
+hcl_status nn_seq_init_params(hcl_model *m, nn_node *n, int *handled);
+hcl_status nn_seq_create_state(hcl_model *m, nn_node *n);
+
+/* exec_seq.c: forward and backward of the sequence layers (*handled = 0 for other kinds) */
+hcl_status nn_seq_forward(hcl_model *m, nn_node *d, int train, int *handled);
+hcl_status nn_seq_backward(hcl_model *m, nn_node *d, int *handled);
 
 #endif

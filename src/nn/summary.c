@@ -37,11 +37,18 @@ hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary
     s->shape[0] = m->opt.max_batch;
     for (int i = 0; i < n->rank; i++) s->shape[i + 1] = n->shape[i];
     size_t es = hcl_dtype_size(m->dt);
-    for (long idx = n->w_idx; idx >= 0; idx = idx == n->w_idx ? n->b_idx : -1) {
-        hcl_tensor *w = hcl_params_weight(m->params, (size_t)idx);
+    long idx[2 + NN_MAX_EXTRA];
+    int np = 0;
+    if (n->tied < 0 && n->w_idx >= 0) idx[np++] = n->w_idx; /* a tied head's weight is its embedding's */
+    if (n->b_idx >= 0) idx[np++] = n->b_idx;
+    for (int k = 0; k < n->nextra; k++) idx[np++] = n->extra_idx[k];
+    for (int k = 0; k < np; k++) {
+        hcl_tensor *w = hcl_params_weight(m->params, (size_t)idx[k]);
         s->params += w->count;
         s->param_bytes += w->count * es;
     }
+    for (int k = 0; k < NN_MAX_STATE; k++)
+        if (n->state[k]) s->activation_bytes += hcl_tensor_bytes(n->state[k]);
     if (n->b_out >= 0) s->activation_bytes += (size_t)m->opt.max_batch * n->sample * es;
     if (n->b_aux >= 0) s->activation_bytes += (size_t)m->opt.max_batch * n->sample * 4;
     s->fused = n->inplace || n->kind == HCL_LAYER_FLATTEN;

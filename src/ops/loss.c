@@ -133,7 +133,8 @@ static hcl_status ew_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *grad, 
                           const char *x_name, const hcl_tensor *t, const char *t_name, const hcl_tensor *grad_scale, int kind) {
     if (!ctx) return HCL_ERR_NULL_POINTER;
     HCL_TRY(hcl_check_float(ctx, x, x_name));
-    HCL_TRY(hcl_check_float(ctx, t, t_name));
+    HCL_CHECK_NULL(ctx, t);
+    if (t->dtype != HCL_I32 || kind != 1) HCL_TRY(hcl_check_float(ctx, t, t_name)); /* BCE: also I32 0/1 labels */
     HCL_TRY(hcl_check_same_shape(ctx, x, x_name, t, t_name));
     HCL_TRY(loss_check_common(ctx, loss, grad, grad_name, x, x_name, t, t_name, grad_scale));
     char opts[128];
