@@ -24,6 +24,23 @@ kernel void embedding_forward(global HCL_T(Y_DT) *y, ulong y_off, const global i
     HCL_STORE(Y_DT, y, y_off + i, val);
 }
 
+// The same with one work-item per row and 8-wide copies (CPUs: no division per element, vector
+// conversions). global = R.
+kernel void embedding_forward_rows(global HCL_T(Y_DT) *y, ulong y_off, const global int *idx, ulong idx_off,
+                                   const global HCL_T(T_DT) *table, ulong t_off, ulong R, ulong D, ulong V) {
+    size_t r = get_global_id(0);
+    if (r >= R) return;
+    int v = idx[idx_off + r];
+    ulong yb = y_off + r * D, D8 = D & ~(ulong)7, d;
+    if (v < 0 || (ulong)v >= V) {
+        for (d = 0; d < D; d++) HCL_STORE(Y_DT, y, yb + d, as_float(0x7fc00000u));
+        return;
+    }
+    ulong tb = t_off + (ulong)v * D;
+    for (d = 0; d < D8; d += 8) HCL_STORE8(Y_DT, y, yb + d, HCL_LOAD8(T_DT, table, tb + d));
+    for (; d < D; d++) HCL_STORE(Y_DT, y, yb + d, HCL_LOAD(T_DT, table, tb + d));
+}
+
 // tail (V) i32 = -1 (no position of this index seen yet)
 kernel void embedding_tail_init(global int *tail, ulong tail_off, ulong V) {
     size_t v = get_global_id(0);

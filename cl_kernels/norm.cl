@@ -199,6 +199,86 @@ kernel void ln_forward(global HCL_T(Y_DT) *y, ulong y_off, global float *save_me
     }
 }
 
+// Sum of the 8 lanes.
+inline float hsum8(float8 v) {
+    float4 a = v.lo + v.hi;
+    float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+// ln_forward with one work-item per row, for CPUs: no barriers, 8-wide loads, two passes for the
+// statistics (sum, then squared deviations) and one for y. The row stays in the L1 cache.
+kernel void ln_forward_rows(global HCL_T(Y_DT) *y, ulong y_off, global float *save_mean, ulong sm_off,
+                            global float *save_invstd, ulong si_off, const global HCL_T(X_DT) *x, ulong x_off,
+                            const global HCL_T(G_DT) *gamma, ulong g_off, int has_gamma, const global HCL_T(B_DT) *beta,
+                            ulong b_off, int has_beta, ulong D, float eps, ulong R) {
+    size_t r = get_global_id(0);
+    if (r >= R) return;
+    ulong xb = x_off + r * D, yb = y_off + r * D, D8 = D & ~(ulong)7, d;
+    float8 acc = 0.0f;
+    float s = 0.0f;
+    for (d = 0; d < D8; d += 8) acc += HCL_LOAD8(X_DT, x, xb + d);
+    for (; d < D; d++) s += HCL_LOAD(X_DT, x, xb + d);
+    float mean = (hsum8(acc) + s) / (float)D;
+    acc = 0.0f;
+    s = 0.0f;
+    for (d = 0; d < D8; d += 8) {
+        float8 t = HCL_LOAD8(X_DT, x, xb + d) - mean;
+        acc = fma(t, t, acc);
+    }
+    for (; d < D; d++) {
+        float t = HCL_LOAD(X_DT, x, xb + d) - mean;
+        s = fma(t, t, s);
+    }
+    float invstd = 1.0f / sqrt((hsum8(acc) + s) / (float)D + eps);
+    save_mean[sm_off + r] = mean;
+    save_invstd[si_off + r] = invstd;
+    for (d = 0; d < D8; d += 8) {
+        float8 g = has_gamma ? HCL_LOAD8(G_DT, gamma, g_off + d) : (float8)1.0f;
+        float8 b = has_beta ? HCL_LOAD8(B_DT, beta, b_off + d) : (float8)0.0f;
+        HCL_STORE8(Y_DT, y, yb + d, fma((HCL_LOAD8(X_DT, x, xb + d) - mean) * invstd, g, b));
+    }
+    for (; d < D; d++) {
+        float g = has_gamma ? HCL_LOAD(G_DT, gamma, g_off + d) : 1.0f;
+        float b = has_beta ? HCL_LOAD(B_DT, beta, b_off + d) : 0.0f;
+        HCL_STORE(Y_DT, y, yb + d, fma((HCL_LOAD(X_DT, x, xb + d) - mean) * invstd, g, b));
+    }
+}
+
+// ln_backward_dx with one work-item per row and 8-wide loads (CPUs).
+kernel void ln_backward_dx_rows(global HCL_T(Y_DT) *dx, ulong dx_off, const global HCL_T(DY_DT) *dy, ulong dy_off,
+                                const global HCL_T(X_DT) *x, ulong x_off, const global HCL_T(G_DT) *gamma, ulong g_off,
+                                int has_gamma, const global float *save_mean, ulong sm_off, const global float *save_invstd,
+                                ulong si_off, ulong D, ulong R) {
+    size_t r = get_global_id(0);
+    if (r >= R) return;
+    ulong xb = x_off + r * D, yb = dy_off + r * D, ob = dx_off + r * D, D8 = D & ~(ulong)7, d;
+    float mean = save_mean[sm_off + r], invstd = save_invstd[si_off + r];
+    float8 a1 = 0.0f, a2 = 0.0f;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (d = 0; d < D8; d += 8) {
+        float8 gd = HCL_LOAD8(DY_DT, dy, yb + d) * (has_gamma ? HCL_LOAD8(G_DT, gamma, g_off + d) : (float8)1.0f);
+        a1 += gd;
+        a2 = fma(gd, (HCL_LOAD8(X_DT, x, xb + d) - mean) * invstd, a2);
+    }
+    for (; d < D; d++) {
+        float gd = HCL_LOAD(DY_DT, dy, yb + d) * (has_gamma ? HCL_LOAD(G_DT, gamma, g_off + d) : 1.0f);
+        s1 += gd;
+        s2 = fma(gd, (HCL_LOAD(X_DT, x, xb + d) - mean) * invstd, s2);
+    }
+    float m1 = (hsum8(a1) + s1) / (float)D, m2 = (hsum8(a2) + s2) / (float)D;
+    for (d = 0; d < D8; d += 8) {
+        float8 gd = HCL_LOAD8(DY_DT, dy, yb + d) * (has_gamma ? HCL_LOAD8(G_DT, gamma, g_off + d) : (float8)1.0f);
+        float8 xhat = (HCL_LOAD8(X_DT, x, xb + d) - mean) * invstd;
+        HCL_STORE8(Y_DT, dx, ob + d, invstd * (gd - m1 - xhat * m2));
+    }
+    for (; d < D; d++) {
+        float gd = HCL_LOAD(DY_DT, dy, yb + d) * (has_gamma ? HCL_LOAD(G_DT, gamma, g_off + d) : 1.0f);
+        float xhat = (HCL_LOAD(X_DT, x, xb + d) - mean) * invstd;
+        HCL_STORE(Y_DT, dx, ob + d, invstd * (gd - m1 - xhat * m2));
+    }
+}
+
 // dx (R,D) Y_DT = invstd_r (gamma dy - mean(gamma dy) - xhat mean(gamma dy xhat)); dy (R,D) DY_DT,
 // x (R,D) X_DT, gamma (D) G_DT or absent, save_mean/save_invstd (R) f32. Work-group per row.
 kernel void ln_backward_dx(global HCL_T(Y_DT) *dx, ulong dx_off, const global HCL_T(DY_DT) *dy, ulong dy_off,

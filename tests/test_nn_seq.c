@@ -324,6 +324,74 @@ END_TEST
 START_TEST(padding_invariance_f16) { check_padding_invariance(HCL_PRECISION_MIXED_F16); }
 END_TEST
 
+/* A batch may have fewer steps than the model's T (a token model: e.g. length buckets): tokens
+ * cut to T' = 4 steps with lengths <= 4 give the outputs and gradients of the same tokens padded
+ * to T (up to summation order in the weight-gradient GEMMs); the causal LM's first T' steps give
+ * the same logits. */
+START_TEST(fewer_steps) {
+    hcl_context *ctx = test_context();
+    enum { TS = 4 };
+    for (int k = 0; k < M_COUNT; k++) {
+        hcl_model *m = make_model(ctx, (model_kind)k, HCL_PRECISION_FP32, 4, 13);
+        batch b;
+        make_batch(ctx, &b, (model_kind)k, 4);
+        int32_t cut[4 * TS];
+        for (int i = 0; i < 4; i++) {
+            if (b.len[i] > TS) b.len[i] = TS;
+            for (int t = 0; t < T; t++)
+                if (t >= b.len[i] && k != M_LSTM_LM) b.tok[i * T + t] = 0;
+            for (int t = 0; t < TS; t++) cut[i * TS + t] = b.tok[i * T + t];
+        }
+        CK_OK(ctx, hcl_tensor_upload_raw(b.x, b.tok, sizeof(int32_t) * 4 * T));
+        if (b.lengths) CK_OK(ctx, hcl_tensor_upload_raw(b.lengths, b.len, sizeof(int32_t) * 4));
+        int64_t cs[2] = {4, TS};
+        hcl_tensor *xc = i32_tensor(ctx, 2, cs, cut);
+        if (k == M_LSTM_LM) { /* forward only: the loss is a mean over other steps */
+            CK_OK(ctx, hcl_model_forward(m, b.x, 0));
+            float *full = test_download((hcl_tensor *)hcl_model_output(m));
+            CK_OK(ctx, hcl_model_forward(m, xc, 0));
+            const hcl_tensor *o = hcl_model_output(m);
+            ck_assert_int_eq(o->shape[1], TS);
+            float *part = test_download((hcl_tensor *)o);
+            for (int i = 0; i < 4; i++)
+                for (int e = 0; e < TS * V; e++)
+                    ck_assert_msg(fabsf(part[i * TS * V + e] - full[i * T * V + e]) <= 1e-5f * (1 + fabsf(full[i * T * V + e])),
+                                  "lm logits [%d][%d]: %g vs %g", i, e, (double)part[i * TS * V + e], (double)full[i * T * V + e]);
+            free(full);
+            free(part);
+        } else {
+            grads(ctx, m, &b);
+            float *o1 = test_download((hcl_tensor *)hcl_model_output(m));
+            hcl_params *P = hcl_model_params(m);
+            size_t np = hcl_params_count(P);
+            float **g1 = malloc(np * sizeof *g1);
+            for (size_t i = 0; i < np; i++) g1[i] = param_grad(ctx, m, i);
+            batch c = b;
+            c.x = xc;
+            grads(ctx, m, &c);
+            float *o2 = test_download((hcl_tensor *)hcl_model_output(m));
+            ck_assert_msg(test_rel_err_f(o2, o1, hcl_model_output(m)->count) < 1e-5, "%s: outputs differ with %d steps",
+                          model_names[k], TS);
+            for (size_t i = 0; i < np; i++) {
+                float *g2 = param_grad(ctx, m, i);
+                size_t n = hcl_params_grad(P, i)->count;
+                ck_assert_msg(test_rel_err_f(g2, g1[i], n) < 1e-5, "%s: %s differs with %d steps (%s)", model_names[k],
+                              hcl_params_name(P, i), TS, test_seed_note());
+                free(g2);
+                free(g1[i]);
+            }
+            free(g1);
+            free(o1);
+            free(o2);
+        }
+        hcl_tensor_free(xc);
+        free_batch(&b);
+        hcl_model_free(m);
+    }
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* The padding row of the embedding starts at 0 and stays 0 through training. */
 START_TEST(padding_row_stays_zero) {
     hcl_context *ctx = test_context();
@@ -556,6 +624,11 @@ START_TEST(bad_graphs_and_inputs) {
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_I32, 1, &three, &l3));
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, &three, &lf));
     ck_assert_int_eq(hcl_model_forward(m, xf, 1), HCL_ERR_DTYPE);
+    int64_t xl[2] = {2, T + 1};
+    hcl_tensor *xlong = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_I32, 2, xl, &xlong));
+    ck_assert_int_eq(hcl_model_forward(m, xlong, 1), HCL_ERR_SHAPE); /* more steps than T */
+    hcl_tensor_free(xlong);
     ck_assert_int_eq(hcl_model_set_lengths(m, lf), HCL_ERR_DTYPE);
     CK_OK(ctx, hcl_model_set_lengths(m, l3));
     ck_assert_int_eq(hcl_model_forward(m, xi, 1), HCL_ERR_SHAPE);
@@ -607,6 +680,7 @@ static Suite *suite(void) {
     tcase_add_test(pad, padding_invariance_f32);
     tcase_add_test(pad, padding_invariance_f16);
     tcase_add_test(pad, padding_row_stays_zero);
+    tcase_add_test(pad, fewer_steps);
     suite_add_tcase(s, pad);
     TCase *learn = tcase_create("learning");
     tcase_add_test(learn, learn_bigru_f32);

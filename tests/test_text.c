@@ -831,6 +831,77 @@ START_TEST(token_batcher_epochs) {
 }
 END_TEST
 
+/* trim: each batch is (n, its longest length) with the rows' first tokens; bucket: every sample
+ * once per epoch, batches of similar lengths (the summed batch maxima drop), the same order for
+ * the same (seed, epoch), a partial batch last. */
+START_TEST(token_batcher_trim_and_buckets) {
+    hcl_context *ctx = test_context();
+    enum { N = 203, T = 30, B = 8 };
+    static int32_t tokens[N * T], lengths[N], labels[N];
+    for (int i = 0; i < N; i++) {
+        lengths[i] = 1 + (int32_t)test_uniform(0, T) % T;
+        for (int k = 0; k < T; k++) tokens[i * T + k] = k < lengths[i] ? 1000 * i + k : 0;
+        labels[i] = i;
+    }
+    long sums[2] = {0, 0};
+    int32_t first_order[2][N];
+    for (int bucket = 0; bucket < 2; bucket++) {
+        hcl_batcher_options o;
+        hcl_batcher_options_init(&o);
+        o.batch = B;
+        o.seed = 77;
+        o.trim = 1;
+        o.bucket = bucket ? 6 : 0;
+        for (int rep = 0; rep < 2; rep++) { /* a second batcher replays the order */
+            hcl_token_batcher *b = NULL;
+            CK_OK(ctx, hcl_token_batcher_create(ctx, tokens, lengths, labels, N, T, &o, &b));
+            int seen[N] = {0}, pos = 0;
+            size_t k = 0, batches = hcl_token_batcher_batches(b);
+            for (;; k++) {
+                const hcl_tensor *xt, *lt, *yt;
+                size_t n;
+                CK_OK(ctx, hcl_token_batcher_next(b, &xt, &lt, &yt, &n));
+                if (!n) break;
+                if (bucket) ck_assert_uint_eq(n, k + 1 < batches ? (size_t)B : (size_t)(N % B)); /* partial last */
+                int32_t tv[B * T], lv[B], yv[B];
+                CK_OK(ctx, hcl_tensor_download_raw(lt, lv, n * 4));
+                CK_OK(ctx, hcl_tensor_download_raw(yt, yv, n * 4));
+                int32_t L = 1;
+                for (size_t i = 0; i < n; i++) L = lv[i] > L ? lv[i] : L;
+                ck_assert_int_eq(xt->rank, 2);
+                ck_assert_int_eq(xt->shape[1], L);
+                ck_assert_uint_eq(xt->count, n * (size_t)L);
+                CK_OK(ctx, hcl_tensor_download_raw(xt, tv, n * (size_t)L * 4));
+                for (size_t i = 0; i < n; i++) {
+                    ck_assert_int_eq(lv[i], lengths[yv[i]]);
+                    ck_assert(!memcmp(tv + i * (size_t)L, tokens + (size_t)yv[i] * T, (size_t)L * 4));
+                    seen[yv[i]]++;
+                    if (rep == 0) first_order[bucket][pos] = yv[i];
+                    else ck_assert_int_eq(first_order[bucket][pos], yv[i]);
+                    pos++;
+                }
+                if (rep == 0) sums[bucket] += L;
+            }
+            ck_assert_uint_eq(k, batches);
+            for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+            hcl_token_batcher_free(b);
+        }
+    }
+    ck_assert_msg(sums[1] * 3 < sums[0] * 2, "buckets: summed batch lengths %ld vs %ld shuffled", sums[1], sums[0]);
+    /* trim or buckets without lengths */
+    hcl_batcher_options o;
+    hcl_batcher_options_init(&o);
+    o.trim = 1;
+    hcl_token_batcher *b = NULL;
+    CK_STATUS(ctx, hcl_token_batcher_create(ctx, tokens, NULL, labels, N, T, &o, &b), HCL_ERR_INVALID_ARGUMENT);
+    o.trim = 0;
+    o.bucket = -1;
+    CK_STATUS(ctx, hcl_token_batcher_create(ctx, tokens, lengths, labels, N, T, &o, &b), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(b);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* The batcher over a real encoding: the device rows are the host encoding's rows. */
 START_TEST(token_batcher_serves_the_encoding) {
     hcl_context *ctx = test_context();
@@ -1015,6 +1086,7 @@ static Suite *suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("batcher");
     tcase_add_test(tc, token_batcher_epochs);
+    tcase_add_test(tc, token_batcher_trim_and_buckets);
     tcase_add_test(tc, token_batcher_serves_the_encoding);
     suite_add_tcase(s, tc);
     tc = tcase_create("datasets"); /* two runs of a Python script over 2 M words: allow for a loaded machine */

@@ -147,6 +147,11 @@ typedef struct hcl_batcher_options {
     float scale;        /* applied to the u8 value first (1/255) */
     float mean[HCL_BATCHER_MAX_CHANNELS]; /* per channel (0) */
     float std[HCL_BATCHER_MAX_CHANNELS];  /* per channel (1; must be > 0) */
+    /* token batcher with lengths only: */
+    int trim;           /* 1: each batch's tokens are (n, L) with L its longest length (0) */
+    int bucket;         /* k >= 2: after the shuffle, each run of k batches is sorted by length
+                           (longest first) and the full batches are then shuffled: batches of
+                           similar lengths, so trimmed batches run fewer steps (0: off) */
 } hcl_batcher_options;
 void hcl_batcher_options_init(hcl_batcher_options *options);
 
@@ -301,8 +306,10 @@ void hcl_text_encoded_free(hcl_text_encoded *encoded); /* NULL is a no-op */
  * Serves (tokens (N, T) I32, lengths (N) I32, labels (N) I32) batches of count sequences of T =
  * max_len ids held in host memory (e.g. an hcl_text_encoded), with the image batcher's design:
  * the same Philox(seed, epoch) permutation per epoch, rows gathered into a pinned staging buffer,
- * non-blocking uploads alternating between two slots. Of the options, batch, shuffle, seed and
- * drop_last are used (dtype, scale, mean and std are ignored). */
+ * non-blocking uploads alternating between two slots. Of the options, batch, shuffle, seed,
+ * drop_last, trim and bucket are used (dtype, scale, mean and std are ignored). With trim, the
+ * tokens of a batch are (n, L) with L the batch's longest length (for a model that takes fewer
+ * steps, see hcl_model_input_tokens). */
 typedef struct hcl_token_batcher hcl_token_batcher;
 
 /* tokens: count * max_len ids; lengths, labels: count values each, or NULL (those tensors are

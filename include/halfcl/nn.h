@@ -92,7 +92,10 @@ hcl_status hcl_model_add(hcl_model *m, int a, int b, int *id);
  * one, and the other layers work on every step (their padded outputs are finite garbage that
  * nothing valid reads). */
 
-/* The model input as token ids: per-sample (T) I32; x of hcl_model_forward is then (N, T) I32. */
+/* The model input as token ids: per-sample (T) I32; x of hcl_model_forward is then (N, T') I32
+ * with 1 <= T' <= T when the time axis reaches only sequence layers and sequence pooling (then
+ * batches bucketed by length run only the steps they need; buffers are planned for T), else
+ * (N, T). A per-step output then has T' steps. */
 hcl_status hcl_model_input_tokens(hcl_model *m, int64_t T, int *id);
 /* (T) ids -> (T, dim) rows of a (vocab, dim) table, initialised N(0, 1) as PyTorch's. padding_idx
  * -1 or an id whose row starts at 0 and never receives a gradient (PyTorch's padding_idx). Ids

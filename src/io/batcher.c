@@ -13,6 +13,7 @@
 #define SLOTS 2
 #define OUTS 3                 /* tensors per batch at most */
 #define SHUFFLE_TAG 0x73687566u /* 'shuf' */
+#define BUCKET_TAG 0x6275636bu  /* 'buck' */
 
 typedef struct batch_slot {
     cl_mem stage;              /* pinned host staging: the outputs one after another */
@@ -23,7 +24,7 @@ typedef struct batch_slot {
 } batch_slot;
 
 /* Writes the rows of samples idx[0..n) of every produced output k into dst[k]. */
-typedef void (*fill_fn)(const hcl_batcher *b, void *const *dst, const size_t *idx, size_t n);
+typedef void (*fill_fn)(hcl_batcher *b, void *const *dst, const size_t *idx, size_t n);
 
 struct hcl_batcher {
     hcl_context *ctx;
@@ -48,6 +49,7 @@ struct hcl_batcher {
     /* tokens */
     const int32_t *tokens, *lengths, *tlabels;
     size_t max_len;
+    size_t trim_len;           /* trim: row length of the batch being prepared (0 = max_len) */
 };
 
 /* A token batcher is the core in token mode (a distinct type for the public API). */
@@ -67,9 +69,48 @@ void hcl_batcher_options_init(hcl_batcher_options *o) {
 
 /* ---- core ---- */
 
+typedef struct len_idx {
+    int32_t len;
+    size_t idx;
+} len_idx;
+
+/* Longest first; ties by sample index (a total order: the same result from any sort). */
+static int longer_first(const void *a, const void *b) {
+    const len_idx *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* Length buckets (token batcher): each run of `bucket` batches of the shuffled order is sorted by
+ * length, longest first, then the full batches are put in a second Philox order; a partial last
+ * batch stays last. Without host memory for the scratch the shuffled order is kept (still a valid
+ * epoch). */
+static void bucket_by_length(hcl_batcher *b) {
+    size_t B = (size_t)b->opt.batch, run = (size_t)b->opt.bucket * B, full = b->count / B;
+    if (run > b->count) run = b->count;
+    len_idx *key = malloc(run * sizeof *key);
+    size_t *order = malloc(full * sizeof *order), *copy = malloc(full * B * sizeof *copy);
+    if (key && order && copy) {
+        for (size_t s = 0; s < b->count; s += run) {
+            size_t n = b->count - s < run ? b->count - s : run;
+            for (size_t i = 0; i < n; i++) key[i] = (len_idx){b->lengths[b->perm[s + i]], b->perm[s + i]};
+            qsort(key, n, sizeof *key, longer_first);
+            for (size_t i = 0; i < n; i++) b->perm[s + i] = key[i].idx;
+        }
+        for (size_t i = 0; i < full; i++) order[i] = i;
+        hcl_philox_shuffle(order, full, b->opt.seed, b->epoch, BUCKET_TAG);
+        memcpy(copy, b->perm, full * B * sizeof *copy);
+        for (size_t i = 0; i < full; i++) memcpy(b->perm + i * B, copy + order[i] * B, B * sizeof *copy);
+    }
+    free(key);
+    free(order);
+    free(copy);
+}
+
 static void shuffle(hcl_batcher *b) {
     for (size_t i = 0; i < b->count; i++) b->perm[i] = i;
     if (b->opt.shuffle) hcl_philox_shuffle(b->perm, b->count, b->opt.seed, b->epoch, SHUFFLE_TAG);
+    if (b->opt.bucket >= 2 && b->lengths) bucket_by_length(b);
 }
 
 static size_t batch_len(const hcl_batcher *b, size_t index) {
@@ -104,13 +145,15 @@ static hcl_status prepare(hcl_batcher *b, batch_slot *s, size_t index) {
     for (int k = 0; k < OUTS; k++) {
         hcl_tensor *t = s->dev[k];
         if (!t) continue;
-        size_t esize = hcl_dtype_size(t->dtype);
-        HCL_CL_TRY(b->ctx, clEnqueueWriteBuffer(q, t->buffer, CL_FALSE, t->offset * esize, n * b->row_bytes[k], dst[k],
+        size_t esize = hcl_dtype_size(t->dtype), elems = b->row_elems[k];
+        if (k == 0 && b->trim_len) elems = b->trim_len; /* trimmed token rows (fill_tokens packed them) */
+        HCL_CL_TRY(b->ctx, clEnqueueWriteBuffer(q, t->buffer, CL_FALSE, t->offset * esize, n * elems * esize, dst[k],
                                                 0, NULL, k == last ? &s->done : NULL));
         s->view[k] = *t;
         s->view[k].block = NULL;
         s->view[k].shape[0] = (int64_t)n;
-        s->view[k].count = n * b->row_elems[k];
+        if (k == 0 && b->trim_len) s->view[k].shape[1] = (int64_t)elems;
+        s->view[k].count = n * elems;
     }
     /* start the transfer now (non-blocking) */
     HCL_CL_TRY(b->ctx, clFlush(q));
@@ -243,7 +286,7 @@ static hcl_status core_next(hcl_batcher *b, const hcl_tensor *out[OUTS], size_t 
 
 /* ---- images ---- */
 
-static void fill_images(const hcl_batcher *b, void *const *dst, const size_t *idx, size_t n) {
+static void fill_images(hcl_batcher *b, void *const *dst, const size_t *idx, size_t n) {
     size_t sample = b->row_elems[0];
     for (size_t i = 0; i < n; i++) {
         const uint8_t *src = b->images + idx[i] * sample;
@@ -344,9 +387,17 @@ hcl_status hcl_batcher_next(hcl_batcher *b, const hcl_tensor **images, const hcl
 
 /* ---- token sequences ---- */
 
-static void fill_tokens(const hcl_batcher *b, void *const *dst, const size_t *idx, size_t n) {
+static void fill_tokens(hcl_batcher *b, void *const *dst, const size_t *idx, size_t n) {
+    size_t L = b->max_len;
+    b->trim_len = 0;
+    if (b->opt.trim && b->lengths) { /* rows cut to the batch's longest length (at least 1) */
+        L = 1;
+        for (size_t i = 0; i < n; i++)
+            if ((size_t)b->lengths[idx[i]] > L) L = (size_t)b->lengths[idx[i]];
+        b->trim_len = L;
+    }
     for (size_t i = 0; i < n; i++)
-        memcpy((int32_t *)dst[0] + i * b->max_len, b->tokens + idx[i] * b->max_len, b->max_len * sizeof(int32_t));
+        memcpy((int32_t *)dst[0] + i * L, b->tokens + idx[i] * b->max_len, L * sizeof(int32_t));
     if (dst[1])
         for (size_t i = 0; i < n; i++) ((int32_t *)dst[1])[i] = b->lengths[idx[i]];
     if (dst[2])
@@ -368,6 +419,9 @@ hcl_status hcl_token_batcher_create(hcl_context *ctx, const int32_t *tokens, con
         if (lengths[i] < 0 || lengths[i] > max_len)
             return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "token batcher: lengths[%zu] = %d not in 0..%lld", i,
                              (int)lengths[i], (long long)max_len);
+    if ((o->trim || o->bucket >= 2) && !lengths)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "token batcher: trim and bucket need the lengths");
+    if (o->bucket < 0) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "token batcher: bucket %d < 0", o->bucket);
     hcl_batcher *b = NULL;
     HCL_TRY(core_create(ctx, "token batcher", count, o, &b));
     b->fill = fill_tokens;
@@ -375,6 +429,7 @@ hcl_status hcl_token_batcher_create(hcl_context *ctx, const int32_t *tokens, con
     b->lengths = lengths;
     b->tlabels = labels;
     b->max_len = (size_t)max_len;
+    shuffle(b); /* again, now with the lengths: the first epoch's buckets */
     int present[OUTS] = {1, lengths != NULL, labels != NULL};
     hcl_dtype dtypes[OUTS] = {HCL_I32, HCL_I32, HCL_I32};
     int ranks[OUTS] = {1, 0, 0};

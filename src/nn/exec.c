@@ -50,23 +50,36 @@ hcl_tensor nn_reshape(const hcl_tensor *t, int rank, const int64_t *shape) {
     return v;
 }
 
-hcl_status nn_set_views(hcl_model *m, int64_t n) {
+/* Node d's per-sample shape with t steps on its time axis (a sequence node). */
+static const int64_t *steps_shape(const nn_node *d, int64_t t, int64_t buf[HCL_MAX_RANK]) {
+    if (!d->seq) return d->shape;
+    memcpy(buf, d->shape, sizeof d->shape);
+    buf[0] = t;
+    return buf;
+}
+
+int64_t nn_steps(const hcl_model *m, const nn_node *d) { return d->seq ? m->cur_t : d->shape[0]; }
+
+hcl_status nn_set_views(hcl_model *m, int64_t n, int64_t t) {
+    int64_t sb[HCL_MAX_RANK];
     for (size_t i = 0; i < m->count; i++) {
         nn_node *d = &m->nodes[i];
         const nn_node *orr = &m->nodes[d->out_root];
+        const int64_t *sh = steps_shape(d, t, sb);
         d->out_valid = orr->kind != HCL_LAYER_INPUT;
-        if (d->out_valid) arena_view(m, &d->out, m->bufs[orr->b_out].offset, m->dt, n, d->rank, d->shape);
+        if (d->out_valid) arena_view(m, &d->out, m->bufs[orr->b_out].offset, m->dt, n, d->rank, sh);
         const nn_node *gr = &m->nodes[d->grad_root];
         d->grad_valid = d->has_grad && gr->b_grad >= 0;
-        if (d->grad_valid) arena_view(m, &d->grad, m->bufs[gr->b_grad].offset, m->dt, n, d->rank, d->shape);
-        if (d->b_aux >= 0) arena_view(m, &d->aux, m->bufs[d->b_aux].offset, HCL_I32, n, d->rank, d->shape);
+        if (d->grad_valid) arena_view(m, &d->grad, m->bufs[gr->b_grad].offset, m->dt, n, d->rank, sh);
+        if (d->b_aux >= 0) arena_view(m, &d->aux, m->bufs[d->b_aux].offset, HCL_I32, n, d->rank, sh);
         for (int s = 0; s < d->nin; s++)
             if (d->b_tmp[s] >= 0) {
                 const nn_node *p = &m->nodes[d->in[s]];
-                arena_view(m, &d->tmp[s], m->bufs[d->b_tmp[s]].offset, m->dt, n, p->rank, p->shape);
+                arena_view(m, &d->tmp[s], m->bufs[d->b_tmp[s]].offset, m->dt, n, p->rank, steps_shape(p, t, sb));
             }
     }
     m->cur_n = n;
+    m->cur_t = t;
     return HCL_OK;
 }
 
@@ -81,6 +94,7 @@ const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch) {
     scratch->rank = d->rank + 1;
     scratch->shape[0] = m->cur_n;
     for (int i = 0; i < d->rank; i++) scratch->shape[i + 1] = d->shape[i];
+    if (d->seq) scratch->shape[1] = m->cur_t;
     return scratch;
 }
 
@@ -168,6 +182,7 @@ static hcl_status check_input(hcl_model *m, const hcl_tensor *x) {
         return hcl_error(m->ctx, HCL_ERR_DTYPE, "x is %s; the model takes F32, F16 or BF16", hcl_dtype_name(x->dtype));
     int ok = x->rank == in->rank + 1;
     for (int i = 0; ok && i < in->rank; i++) ok = x->shape[i + 1] == in->shape[i];
+    if (!ok && m->var_t && x->rank == 2 && x->shape[1] >= 1 && x->shape[1] < in->shape[0]) ok = 1; /* fewer steps */
     if (!ok) {
         char want[128], got[128];
         int u = snprintf(want, sizeof want, "(N");
@@ -191,7 +206,8 @@ hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train) {
     m->next_lengths = NULL;
     if (len && (int64_t)len->count != x->shape[0])
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "lengths has %zu values for a batch of %lld", len->count, (long long)x->shape[0]);
-    if (x->shape[0] != m->cur_n) HCL_TRY(nn_set_views(m, x->shape[0]));
+    int64_t t = m->nodes[0].seq ? x->shape[1] : m->nodes[0].shape[0];
+    if (x->shape[0] != m->cur_n || t != m->cur_t) HCL_TRY(nn_set_views(m, x->shape[0], t));
     m->x = x;
     m->lengths = len;
     m->last_train = 0;

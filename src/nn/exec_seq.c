@@ -9,8 +9,9 @@
 static hcl_tensor state_view(const hcl_tensor *t, int rank, const int64_t *shape) { return nn_reshape(t, rank, shape); }
 
 /* x (N, T, D) as (N, T * D) and the (T, D) table as (T * D), for the row broadcast. */
-static void pos_views(const nn_node *d, const hcl_tensor *x, const hcl_tensor *table, hcl_tensor *x2, hcl_tensor *p1) {
-    int64_t s2[2] = {x->shape[0], (int64_t)d->sample}, s1 = (int64_t)d->sample;
+static void pos_views(const hcl_tensor *x, const hcl_tensor *table, hcl_tensor *x2, hcl_tensor *p1) {
+    int64_t per = (int64_t)(x->count / (size_t)x->shape[0]); /* the first T' rows of the (T, D) table */
+    int64_t s2[2] = {x->shape[0], per}, s1 = per;
     *x2 = nn_reshape(x, 2, s2);
     *p1 = nn_reshape(table, 1, &s1);
 }
@@ -20,8 +21,8 @@ static hcl_tensor *pos_table(hcl_model *m, nn_node *d) {
 }
 
 /* LayerNorm's saved statistics for the current batch: one F32 per row. */
-static void ln_stats(hcl_model *m, nn_node *d, hcl_tensor *mean, hcl_tensor *invstd) {
-    int64_t rows = m->cur_n * (int64_t)(d->sample / (size_t)d->shape[d->rank - 1]);
+static void ln_stats(const nn_node *d, hcl_tensor *mean, hcl_tensor *invstd) {
+    int64_t rows = (int64_t)(d->out.count / (size_t)d->shape[d->rank - 1]);
     *mean = state_view(d->state[0], 1, &rows);
     *invstd = state_view(d->state[1], 1, &rows);
 }
@@ -62,12 +63,12 @@ static void rnn_params(hcl_model *m, nn_node *d, int dir, int grad, hcl_tensor *
 /* Output of direction dir: the node's output (one direction) or its own (N, T, H) buffer. */
 static hcl_tensor rnn_dir_out(hcl_model *m, nn_node *d, int dir) {
     if (!d->bidir) return d->out;
-    int64_t s[3] = {m->cur_n, d->shape[0], d->hidden};
+    int64_t s[3] = {m->cur_n, nn_steps(m, d), d->hidden};
     return state_view(d->state[2 + dir], 3, s);
 }
 
 static hcl_status rnn_forward(hcl_model *m, nn_node *d, const hcl_tensor *x, int train) {
-    int64_t rows = m->cur_n * d->shape[0], H = d->hidden;
+    int64_t rows = m->cur_n * nn_steps(m, d), H = d->hidden;
     for (int dir = 0; dir < (d->bidir ? 2 : 1); dir++) {
         hcl_rnn_desc desc;
         hcl_rnn_desc_init(&desc, d->cell);
@@ -83,7 +84,7 @@ static hcl_status rnn_forward(hcl_model *m, nn_node *d, const hcl_tensor *x, int
 }
 
 static hcl_status rnn_backward(hcl_model *m, nn_node *d, const hcl_tensor *x) {
-    int64_t rows = m->cur_n * d->shape[0], H = d->hidden;
+    int64_t rows = m->cur_n * nn_steps(m, d), H = d->hidden;
     hcl_tensor *dx = d->need_dx[0] ? nn_dx_target(m, d, 0) : NULL;
     for (int dir = 0; dir < (d->bidir ? 2 : 1); dir++) {
         hcl_rnn_desc desc;
@@ -123,20 +124,20 @@ hcl_status nn_seq_forward(hcl_model *m, nn_node *d, int train, int *handled) {
         return hcl_embedding_forward(ctx, y, x, w);
     case HCL_LAYER_POS_EMBEDDING: {
         hcl_tensor x2, p1, y2;
-        pos_views(d, x, pos_table(m, d), &x2, &p1);
+        pos_views(x, pos_table(m, d), &x2, &p1);
         y2 = nn_reshape(y, 2, x2.shape);
         return hcl_binary(ctx, &y2, &x2, &p1, HCL_OP_ADD, HCL_BCAST_ROW);
     }
     case HCL_LAYER_LAYERNORM: {
         hcl_tensor mean, invstd;
-        ln_stats(m, d, &mean, &invstd);
+        ln_stats(d, &mean, &invstd);
         return hcl_layernorm_forward(ctx, y, &mean, &invstd, x, w, b, d->eps);
     }
     case HCL_LAYER_ATTENTION: {
         hcl_tensor ks, vs;
         const hcl_tensor *k = nn_value(m, d->in[1], &ks), *v = nn_value(m, d->in[2], &vs);
         hcl_tensor q4 = heads4(x, d->heads), k4 = heads4(k, d->heads), v4 = heads4(v, d->heads), o4 = heads4(y, d->heads);
-        int64_t ls[3] = {m->cur_n, d->heads, d->shape[0]};
+        int64_t ls[3] = {m->cur_n, d->heads, nn_steps(m, d)};
         hcl_tensor lse = state_view(d->state[0], 3, ls);
         hcl_attention_desc a;
         att_desc(d, &a);
@@ -176,14 +177,14 @@ hcl_status nn_seq_backward(hcl_model *m, nn_node *d, int *handled) {
     case HCL_LAYER_POS_EMBEDDING:
         if (d->pos_kind == HCL_POS_LEARNED) {
             hcl_tensor dy2, dp1;
-            pos_views(d, dy, dw, &dy2, &dp1);
+            pos_views(dy, dw, &dy2, &dp1);
             HCL_TRY(hcl_reduce_broadcast(ctx, &dp1, &dy2, HCL_BCAST_ROW, 1));
         }
         return d->need_dx[0] ? nn_dx_pass(m, d, 0) : HCL_OK;
     case HCL_LAYER_LAYERNORM: {
         /* the op always writes dx, so the build gives the input a gradient buffer (as for batch norm) */
         hcl_tensor mean, invstd;
-        ln_stats(m, d, &mean, &invstd);
+        ln_stats(d, &mean, &invstd);
         HCL_TRY(hcl_layernorm_backward(ctx, nn_dx_target(m, d, 0), dw, db, dy, x, w, &mean, &invstd));
         return nn_dx_finish(m, d, 0);
     }
@@ -201,7 +202,7 @@ hcl_status nn_seq_backward(hcl_model *m, nn_node *d, int *handled) {
         hcl_tensor o4 = heads4(&d->out, d->heads), do4 = heads4(dy, d->heads);
         hcl_tensor dq4 = heads4(nn_dx_target(m, d, 0), d->heads), dk4 = heads4(nn_dx_target(m, d, 1), d->heads);
         hcl_tensor dv4 = heads4(nn_dx_target(m, d, 2), d->heads);
-        int64_t ls[3] = {m->cur_n, d->heads, d->shape[0]};
+        int64_t ls[3] = {m->cur_n, d->heads, nn_steps(m, d)};
         hcl_tensor lse = state_view(d->state[0], 3, ls);
         hcl_attention_desc a;
         att_desc(d, &a);

@@ -115,6 +115,13 @@ hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, in
     n->tied = n->padding_idx = -1;
     n->b_out = n->b_grad = n->b_aux = -1;
     for (int i = 0; i < HCL_NN_MAX_INPUTS; i++) n->b_tmp[i] = -1;
+    /* the time axis flows through layers that keep a (T, ...) shape: a consumer that keeps dim 0
+     * of a sequence input is a sequence; one that drops it (pooling) ends it */
+    for (int i = 0; i < nin; i++) {
+        const nn_node *p = &m->nodes[in[i]];
+        if (p->seq && kind != HCL_LAYER_SEQ_POOL && kind != HCL_LAYER_FLATTEN && rank >= 1 && shape[0] == p->shape[0])
+            n->seq = 1;
+    }
     snprintf(n->name, sizeof n->name, "%s_%zu", kind_names[kind], m->count);
     if (id) *id = (int)m->count;
     m->count++;
@@ -715,6 +722,11 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     for (size_t i = 0; i < m->count; i++) m->order[i] = (int)i;
     count_consumers(m);
     m->built = 1; /* from here on the graph is fixed, even if a later step fails */
+    /* variable steps: every consumer of a sequence is a sequence or a pooling over it */
+    m->var_t = m->nodes[0].tokens;
+    for (size_t i = 1; i < m->count; i++)
+        for (int s = 0; s < m->nodes[i].nin; s++)
+            if (m->nodes[m->nodes[i].in[s]].seq && !m->nodes[i].seq && m->nodes[i].kind != HCL_LAYER_SEQ_POOL) m->var_t = 0;
     plan_fusion(m);
     for (size_t p = 0; p < m->count; p++) m->nodes[m->order[p]].pos = (int)p;
 
@@ -746,5 +758,5 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     HCL_TRY(scalar(m, HCL_F32, &m->eval_loss_sum));
     HCL_TRY(scalar(m, HCL_I32, &m->eval_correct));
     m->rng_offset = 0;
-    return nn_set_views(m, o->max_batch);
+    return nn_set_views(m, o->max_batch, m->nodes[0].shape[0]);
 }

@@ -28,6 +28,7 @@ hcl_status hcl_model_input_tokens(hcl_model *m, int64_t T, int *id) {
     if (T < 1) return hcl_error(m->ctx, HCL_ERR_SHAPE, "input_tokens: T %lld < 1", (long long)T);
     HCL_TRY(hcl_model_input(m, 1, &T, id));
     m->nodes[m->count - 1].tokens = 1;
+    m->nodes[m->count - 1].seq = 1;
     return HCL_OK;
 }
 

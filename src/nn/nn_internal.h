@@ -68,6 +68,7 @@ typedef struct nn_node {
 
     /* sequence layers (model_seq.c, exec_seq.c) */
     int tokens;                  /* input: I32 token ids */
+    int seq;                     /* dim 0 of the per-sample shape is the model's time axis */
     int padding_idx;             /* embedding: -1 or the id whose row gets no gradient */
     int heads, causal;           /* attention */
     hcl_rnn_cell cell;           /* rnn */
@@ -107,6 +108,9 @@ struct hcl_model {
     hcl_tensor *arena;           /* U8 */
 
     int64_t cur_n;               /* batch size the views are set for (0 = none) */
+    int64_t cur_t;               /* steps the views are set for (token models: any 1..T) */
+    int var_t;                   /* a token model whose time axis reaches only sequence layers:
+                                    batches may have fewer steps than T */
     const hcl_tensor *x;         /* input of the last forward */
     const hcl_tensor *next_lengths; /* set by hcl_model_set_lengths for the next forward */
     const hcl_tensor *lengths;   /* those of the last forward (NULL = full sequences) */
@@ -137,7 +141,9 @@ hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, in
                    nn_node **node, int *id);
 
 /* exec.c */
-hcl_status nn_set_views(hcl_model *m, int64_t n);
+hcl_status nn_set_views(hcl_model *m, int64_t n, int64_t t);
+/* Steps of node d's time axis in the current views (its build-time shape[0] when not a sequence). */
+int64_t nn_steps(const hcl_model *m, const nn_node *d);
 const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch);
 hcl_tensor *nn_dx_target(hcl_model *m, nn_node *d, int s);
 hcl_status nn_dx_finish(hcl_model *m, nn_node *d, int s);

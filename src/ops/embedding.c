@@ -41,12 +41,14 @@ hcl_status hcl_embedding_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     char opts[64];
     hcl_dt_options(opts, sizeof opts, "T", table->dtype, "Y", y->dtype, NULL);
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "embedding", opts, "embedding_forward", &k));
+    /* CPUs: a row per work-item (8-wide copies); elsewhere an element per work-item (coalesced) */
+    int rows = ctx->info.is_cpu;
+    HCL_TRY(hcl_kernel_get(ctx, "embedding", opts, rows ? "embedding_forward_rows" : "embedding_forward", &k));
     cl_ulong y_off = hcl_off(y), i_off = hcl_off(idx), t_off = hcl_off(table), R = idx->count;
     cl_ulong D = (cl_ulong)table->shape[1], V = (cl_ulong)table->shape[0];
     hcl_karg args[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(idx->buffer), HCL_ARG(i_off), HCL_ARG(table->buffer),
                        HCL_ARG(t_off), HCL_ARG(R), HCL_ARG(D), HCL_ARG(V)};
-    return hcl_launch_1d(ctx, k, y->count, 0, args, sizeof args / sizeof args[0]);
+    return hcl_launch_1d(ctx, k, rows ? R : y->count, 0, args, sizeof args / sizeof args[0]);
 }
 
 // dtable (V, D) += scatter of dy (..., D) by idx (...) i32; indices outside [0, V) are skipped
