@@ -16,7 +16,7 @@
 
 typedef struct options {
     const char *imdb, *level, *rnn, *export_path;
-    int64_t max_len, embed, hidden, layers, max_vocab;
+    int64_t max_len, embed, hidden, layers, max_vocab, bucket;
     double test_fraction;
 } options;
 
@@ -146,11 +146,14 @@ static double mean_length(const hcl_text_encoded *e) {
     return e->count ? sum / (double)e->count : 0.0;
 }
 
-/* A token batcher source over e (shuffled or not). */
-static hcl_status source(ex_session *s, const hcl_text_encoded *e, int shuffle, ex_source *src) {
+/* A token batcher source over e, shuffled (and bucketed by length) or not. Each batch is trimmed
+ * to its longest sequence: the RNN then runs only those steps (the same outputs and gradients). */
+static hcl_status source(ex_session *s, const hcl_text_encoded *e, int shuffle, int64_t bucket, ex_source *src) {
     hcl_batcher_options bo;
     ex_batcher_options(s->args, &bo);
     bo.shuffle = shuffle;
+    bo.trim = 1;
+    bo.bucket = shuffle ? (int)bucket : 0;
     return hcl_token_batcher_create(s->ctx, e->tokens, e->lengths, e->labels, e->count, e->max_len, &bo, &src->tokens);
 }
 
@@ -192,7 +195,7 @@ static int run(ex_session *s, const options *o, const hcl_text_options *to, hcl_
     shape sh = {to->max_len, (int64_t)hcl_vocab_size(vocab), (int)o->embed, (int)o->hidden, (int)o->layers,
                 classes > 2 ? (int)classes : 1, cell};
     if (ex_build(s, build, &sh, classes > 2 ? HCL_LOSS_CROSS_ENTROPY : HCL_LOSS_BCE_WITH_LOGITS)) goto done;
-    if ((st = source(s, etr, 1, &str)) != HCL_OK || (st = source(s, ete, 0, &ste)) != HCL_OK) {
+    if ((st = source(s, etr, 1, o->bucket, &str)) != HCL_OK || (st = source(s, ete, 0, 0, &ste)) != HCL_OK) {
         ex_fail(s, "hcl_token_batcher_create", st);
         goto done;
     }
@@ -213,7 +216,7 @@ int main(int argc, char **argv) {
     ex_args a;
     ex_args_init(&a, DEFAULT_DATA);
     a.lr = 2e-3f;
-    options o = {NULL, NULL, "gru", NULL, 32, 64, 64, 1, 20000, 0.2};
+    options o = {NULL, NULL, "gru", NULL, 32, 64, 64, 1, 20000, 0, 0.2};
     const ex_flag flags[] = {
         {"--imdb", "DIR", "aclImdb folder (train/ and test/ with pos/ and neg/): read it instead of --data", &o.imdb,
          NULL, NULL, 0, 0},
@@ -227,6 +230,8 @@ int main(int argc, char **argv) {
         {"--test-fraction", "F", "held-out share of the TSV file (stratified)", NULL, NULL, &o.test_fraction, 0.001,
          0.999},
         {"--max-vocab", "N", "vocabulary size, <pad> and <unk> included", NULL, &o.max_vocab, NULL, 3, 1e9},
+        {"--bucket", "K", "sort each run of K shuffled batches by length, so batches run fewer steps (0: off)", NULL,
+         &o.bucket, NULL, 0, 1 << 20},
         {"--export-data", "FILE", "write the encoded split (safetensors) for tools/compare_pytorch.py; with --epochs 0 "
                                   "only that",
          &o.export_path, NULL, NULL, 0, 0},
