@@ -16,8 +16,9 @@ line as the example (impl "pytorch-<version>"), so both can be compared side by 
 For the text models --data is the file the example wrote with --export-data, so the split,
 vocabulary and windows are the example's own.
 
-Precision: fp32, or bf16 (CPU autocast through oneDNN, PyTorch's fastest CPU path). Needs Debian's
-python3-torch (run with /usr/bin/python3).
+Precision: fp32, or bf16 (CPU autocast through oneDNN, PyTorch's fastest CPU path; PyTorch 1.13's
+CPU autocast has no entry for GRU/LSTM, so in text_classify only the output layer runs in bf16).
+Needs Debian's python3-torch (run with /usr/bin/python3).
 
 Usage: /usr/bin/python3 tools/compare_pytorch.py [--model M] [--data PATH] [--epochs N] [--batch B]
        [--lr LR] [--precision fp32|bf16] [--seed S] [--threads T] [--limit N]
