@@ -63,7 +63,7 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
                "  --save FILE         checkpoint after every epoch (safetensors, written atomically)\n"
                "  --resume FILE       continue from a checkpoint written by --save\n"
                "  --log FILE.csv      per-step loss, loss scale and skipped steps\n"
-               "  --limit N           use only the first N training and test samples\n"
+               "  --limit N           use at most N training and N test samples\n"
                "  --profile           print the device time of each kernel per epoch (stderr)\n",
             hcl_precision_name(a->precision), a->epochs, (long long)a->batch, (double)a->lr,
             (unsigned long long)a->seed);
