@@ -1,6 +1,7 @@
 /* GEMM: every transpose in F32/F16/BF16 and mixed dtypes against an FP64 host reference, on every
  * kernel path (gemm_small, the packed panels, sizes either side of the thresholds and off the 16x32
- * tiles, in-place B in every dtype, split-K; on CPUs NT with M or N <= 128 is gemm_dot_nt), batched with shared operands, alpha/beta (beta 0 never reads
+ * tiles, in-place B in every dtype, split-K; on CPUs NT with a long K against min(M, N) is
+ * gemm_dot_nt), batched with shared operands, alpha/beta (beta 0 never reads
  * C; F16 C read back), bias in each dtype, every epilogue, every finite F16 value exactly through
  * the packed path, offset views, the Linear-layer backward identities
  * against finite differences and the analytic FP64 gradients, the CLBlast backend, bad inputs. */
@@ -197,12 +198,12 @@ START_TEST(test_split_k) {
 }
 END_TEST
 
-/* gemm_dot_nt (CPUs, NT, K >= 16, M or N <= 128) off its 4x4 blocks and 16-wide k steps: K a
- * multiple of 16 (no tail) and not, M or N the large one, M below gemm_small's minimum, batched
- * with a shared B, beta and bias + ReLU. The other suites reach it through their NT cases. */
+/* gemm_dot_nt (CPUs, NT, K >= 16, min(M, N) <= 128 and K >= 16 min(M, N)) off its 4x4 blocks and
+ * 16-wide k steps: K a multiple of 16 (no tail) and not, M or N the large one, M below gemm_small's
+ * minimum, batched with a shared B, beta and bias + ReLU. */
 START_TEST(test_dot_nt) {
     hcl_context *ctx = test_context();
-    static const int sh[][4] = {{3, 200, 32, 0}, {200, 33, 48, 0}, {1, 7, 16, 0}, {130, 5, 17, 0}, {9, 14, 31, 2}};
+    static const int sh[][4] = {{3, 200, 64, 0}, {200, 3, 49, 0}, {1, 7, 16, 0}, {130, 5, 81, 0}, {9, 14, 151, 2}};
     for (size_t s = 0; s < sizeof sh / sizeof sh[0]; s++)
         for (int i = 0; i < 3; i++) {
             gcase c = gc(sh[s][0], sh[s][1], sh[s][2], 0, 1, test_float_dtypes[i]);
@@ -219,7 +220,7 @@ END_TEST
 
 /* Wide B in column slabs (src/ops/gemm.c slab_columns: a packed B panel above 512 KiB with a
  * skinny A): N not a multiple of the slab or the tile, bias + ReLU and beta != 0 on the shifted
- * columns, all transposes (NT goes to gemm_dot_nt on CPUs), F16 and F32, a batch of 2, offsets. */
+ * columns, all transposes, F16 and F32, a batch of 2, offsets. */
 START_TEST(test_column_slabs) {
     hcl_context *ctx = test_context();
     const int n = small_run() ? 2100 : 4133, k = small_run() ? 70 : 100;

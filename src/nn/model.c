@@ -84,8 +84,12 @@ hcl_status nn_resolve(hcl_model *m, int *id, const char *what) {
 }
 
 /* Appends a node of `kind` with inputs (already resolved) and output shape; names it. */
-hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, int rank, const int64_t *shape,
-                       nn_node **node, int *id) {
+hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, int rank, const int64_t *shape_in,
+                   nn_node **node, int *id) {
+    /* shape_in often points into m->nodes (an input's shape), which the realloc below may move */
+    int64_t shape[HCL_MAX_RANK] = {0};
+    if (rank < 0 || rank > HCL_MAX_RANK) return hcl_error(m->ctx, HCL_ERR_SHAPE, "rank %d not in 0..%d", rank, HCL_MAX_RANK);
+    for (int i = 0; i < rank; i++) shape[i] = shape_in[i];
     if (m->count == m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 16;
         nn_node *p = realloc(m->nodes, cap * sizeof *p);

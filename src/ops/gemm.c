@@ -80,9 +80,11 @@ static hcl_status launch_small(hcl_context *ctx, const hcl_gemm_args *g) {
 
 /* gemm_dot_nt (gemm.cl): NT without packing, 4x4 block of row dot products per work-item. */
 enum { DOT_TM = 4, DOT_TN = 4, DOT_WG = 4 };
-/* ... when M or N is at most DOT_MAX_MN: packing costs (M + N) K, which the panels' faster inner
- * loop repays only when both M and N are large (1024^3 NT: 2.5x slower without the panels). */
-enum { DOT_MAX_MN = 128 };
+/* ... when M or N is at most DOT_MAX_MN and K >= DOT_K_PER_MN * min(M, N): packing costs (M + N) K,
+ * which the panels' faster inner loop repays unless K is long against the small side (PoCL, F16
+ * NT: 64x128x5408 dot 0.9 ms vs packed 3.5; 64x512x2048 2.7 vs 5.0; but 2048x128x128 dot 3.7 vs
+ * packed 1.0 and 64x192x64, an RNN step, 0.07 vs 0.03; 1024^3 NT: 2.5x slower without panels). */
+enum { DOT_MAX_MN = 128, DOT_K_PER_MN = 16 };
 /* ... and K >= DOT_MIN_K (below it the k loop is all scalar tail). */
 enum { DOT_MIN_K = 16 };
 
@@ -90,7 +92,9 @@ enum { DOT_MIN_K = 16 };
  * transposed B; the dot kernel reads rows): the transposing B pack and the panels cost more than they
  * save (measured on PoCL, AVX-512). GPUs keep the packed panels (coalesced along the tile). */
 static int uses_dot(const hcl_context *ctx, const hcl_gemm_args *g) {
-    return !ctx->info.is_gpu && !g->trans_a && g->trans_b && g->k >= DOT_MIN_K && (g->m <= DOT_MAX_MN || g->n <= DOT_MAX_MN);
+    size_t small = g->m < g->n ? g->m : g->n;
+    return !ctx->info.is_gpu && !g->trans_a && g->trans_b && g->k >= DOT_MIN_K && small <= DOT_MAX_MN &&
+           g->k >= DOT_K_PER_MN * small;
 }
 
 static hcl_status launch_dot(hcl_context *ctx, const hcl_gemm_args *g) {
