@@ -49,8 +49,11 @@ static int append(const char *path, uint8_t **x, uint8_t **y, size_t *n) {
 
 int main(int argc, char **argv) {
     ex_args a;
-    int pr = ex_parse(argc, argv, "cifar10", "cifar-10-batches-bin",
-                      "Trains the classic CIFAR-10 CNN (Conv 32, Conv 64, Conv 64, Dense 64, Dense 10).", &a);
+    ex_args_init(&a, "cifar-10-batches-bin");
+    const ex_program prog = {"cifar10",
+                             "Trains the classic CIFAR-10 CNN (Conv 32, Conv 64, Conv 64, Dense 64, Dense 10).",
+                             "DIR", "data set folder", NULL, 0};
+    int pr = ex_parse(argc, argv, &prog, &a);
     if (pr) return pr == 1 ? 0 : 2;
     uint8_t *xtr = NULL, *ytr = NULL, *xte = NULL, *yte = NULL;
     size_t ntr = 0, nte = 0;

@@ -43,8 +43,11 @@ static hcl_idx *load(const char *dir, const char *stem, int rank) {
 
 int main(int argc, char **argv) {
     ex_args a;
-    int pr = ex_parse(argc, argv, "fashion_mnist", "/usr/share/datasets/fashion-mnist",
-                      "Trains the classic Fashion-MNIST CNN (Conv 32 3x3 ReLU, MaxPool 2, Dense 128 ReLU, Dense 10).", &a);
+    ex_args_init(&a, "/usr/share/datasets/fashion-mnist");
+    const ex_program prog = {"fashion_mnist",
+                             "Trains the classic Fashion-MNIST CNN (Conv 32 3x3 ReLU, MaxPool 2, Dense 128 ReLU, Dense 10).",
+                             "DIR", "data set folder", NULL, 0};
+    int pr = ex_parse(argc, argv, &prog, &a);
     if (pr) return pr == 1 ? 0 : 2;
     hcl_idx *xtr = load(a.data, "train-images-idx3-ubyte", 3), *ytr = xtr ? load(a.data, "train-labels-idx1-ubyte", 1) : NULL;
     hcl_idx *xte = ytr ? load(a.data, "t10k-images-idx3-ubyte", 3) : NULL, *yte = xte ? load(a.data, "t10k-labels-idx1-ubyte", 1) : NULL;
