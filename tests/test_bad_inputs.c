@@ -179,6 +179,19 @@ static void matrix_begin(void) {
     n_seen = 0;
     A = profiled_context();
     B = profiled_context();
+    /* the checks must see what they look for: a launch, and a changed watched tensor */
+    hcl_tensor *t = NULL;
+    const int64_t n = 5;
+    CK_OK(A, hcl_tensor_create(A, HCL_F32, 1, &n, &t));
+    watch(t);
+    before_call();
+    CK_OK(A, hcl_tensor_fill(t, 1.0));
+    ck_assert_uint_gt(launches(A), launches_a);
+    unsigned char *now = download_bytes(t);
+    ck_assert(memcmp(now, watch_bits[0], hcl_tensor_bytes(t)) != 0);
+    free(now);
+    unwatch_all();
+    hcl_tensor_free(t);
 }
 
 /* Reports this test's calls and functions to main() and frees the contexts. */
@@ -208,7 +221,7 @@ static hcl_tensor *tensor(hcl_context *ctx, hcl_dtype dt, int rank, const int64_
 static hcl_tensor *tensor1(hcl_context *ctx, hcl_dtype dt, int64_t n) { return tensor(ctx, dt, 1, &n); }
 
 /* A temporary folder for the file cases, removed by the test. */
-static __attribute__((unused)) char *tmp_path(const char *dir, const char *name) {
+static char *tmp_path(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = malloc(n);
     ck_assert_ptr_nonnull(p);
@@ -216,7 +229,7 @@ static __attribute__((unused)) char *tmp_path(const char *dir, const char *name)
     return p;
 }
 
-static __attribute__((unused)) void write_file(const char *path, const void *data, size_t n) {
+static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot write %s", path);
     ck_assert(fwrite(data, 1, n, f) == n);
@@ -1133,6 +1146,401 @@ START_TEST(ops_h) {
 }
 END_TEST
 
+/* ================================================================ amp.h ==================== */
+
+/* An allocated fp32 parameter set on A: "w" (3,4) and "b" (4). */
+static hcl_params *small_params(hcl_precision policy) {
+    hcl_params *p = NULL;
+    CK(hcl_params_create(A, policy, &p));
+    const int64_t w[2] = {3, 4}, b[1] = {4};
+    CK(hcl_params_add(p, "w", 2, w, NULL));
+    CK(hcl_params_add(p, "b", 1, b, NULL));
+    CK(hcl_params_alloc(p));
+    return p;
+}
+
+/* No file appeared in dir (no temp file left by a failed writer). */
+static void assert_dir_empty(const char *dir, int line) {
+    ck_assert_msg(test_dir_entries(dir) == 0, "line %d: a failed write left a file in %s", line, dir);
+}
+
+START_TEST(amp_h) {
+    matrix_begin();
+    const int bad_policy[] = {-1, HCL_PRECISION_COUNT_, INT_MAX, INT_MIN};
+    hcl_precision pol = HCL_PRECISION_MIXED_BF16;
+    for (size_t k = 0; k < 4; k++) {
+        hcl_precision bp = (hcl_precision)bad_policy[k];
+        EXPECT_NULL(hcl_precision_name(bp));
+        EXPECT_VAL(hcl_dtype, hcl_precision_compute_dtype(bp), v_ == HCL_F32);
+        EXPECT_VAL(hcl_dtype, hcl_precision_grad_dtype(bp), v_ == HCL_F32);
+        EXPECT_VAL(int, hcl_precision_has_master(bp), v_ == 0);
+    }
+    EXPECT_STATUS(NULL, hcl_precision_parse(NULL, &pol), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_precision_parse("fp32", NULL), HCL_ERR_NULL_POINTER);
+    const char *bad_names[] = {"", "FP32", "mixed", "fp32 ", "bf16"};
+    for (size_t k = 0; k < sizeof bad_names / sizeof *bad_names; k++)
+        EXPECT_STATUS(NULL, hcl_precision_parse(bad_names[k], &pol), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_int_eq(pol, HCL_PRECISION_MIXED_BF16);
+
+    /* parameter sets */
+    hcl_params *p = (hcl_params *)&p;
+    EXPECT_STATUS(NULL, hcl_params_create(NULL, HCL_PRECISION_FP32, &p), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_create(A, HCL_PRECISION_FP32, NULL), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 4; k++)
+        EXPECT_STATUS(A, hcl_params_create(A, (hcl_precision)bad_policy[k], &p), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(p);
+    EXPECT_VOID(hcl_params_free(NULL));
+
+    hcl_params *d = NULL; /* declared, not allocated */
+    CK(hcl_params_create(A, HCL_PRECISION_MIXED_F16, &d));
+    const int64_t s34[2] = {3, 4};
+    size_t idx = 77;
+    EXPECT_STATUS(NULL, hcl_params_add(NULL, "w", 2, s34, &idx), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_add(d, NULL, 2, s34, &idx), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_add(d, "w", 2, NULL, &idx), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_add(d, "", 2, s34, &idx), HCL_ERR_INVALID_ARGUMENT);
+    char long_name[300];
+    memset(long_name, 'n', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    EXPECT_STATUS(A, hcl_params_add(d, long_name, 2, s34, &idx), HCL_ERR_INVALID_ARGUMENT);
+    const int bad_prank[] = {0, -1, HCL_MAX_RANK + 1, INT_MIN};
+    const int64_t dims9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_params_add(d, "w", bad_prank[k], dims9, &idx), HCL_ERR_SHAPE);
+    const int64_t bad_dims[][2] = {{0, 4}, {3, -1}, {INT64_MIN, 4}};
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_params_add(d, "w", 2, bad_dims[k], &idx), HCL_ERR_SHAPE);
+    const int64_t huge[][2] = {{INT64_MAX, 1}, {INT64_MAX, INT64_MAX}, {(int64_t)1 << 40, (int64_t)1 << 40}};
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_params_add(d, "w", 2, huge[k], &idx), HCL_ERR_OVERFLOW);
+    ck_assert_uint_eq(idx, 77);
+    CK(hcl_params_add(d, "w", 2, s34, NULL));
+    EXPECT_STATUS(A, hcl_params_add(d, "w", 2, s34, &idx), HCL_ERR_INVALID_ARGUMENT); /* declared twice */
+    /* two declarations that fit one by one but not together; then more than the device holds */
+    const int64_t big[1] = {(int64_t)1 << 60};
+    CK(hcl_params_add(d, "big", 1, big, NULL));
+    EXPECT_STATUS(A, hcl_params_add(d, "big2", 1, big, &idx), HCL_ERR_OVERFLOW);
+    ck_assert_uint_eq(hcl_params_count(d), 2);
+    hcl_memory_stats m0, m1;
+    hcl_memory_stats_get(A, &m0);
+    EXPECT_STATUS(A, hcl_params_alloc(d), HCL_ERR_DEVICE_MEMORY);
+    hcl_memory_stats_get(A, &m1);
+    ck_assert_uint_eq(m1.current_bytes, m0.current_bytes);
+    EXPECT_STATUS(NULL, hcl_params_alloc(NULL), HCL_ERR_NULL_POINTER);
+    hcl_params *empty = NULL;
+    CK(hcl_params_create(A, HCL_PRECISION_FP32, &empty));
+    EXPECT_STATUS(A, hcl_params_alloc(empty), HCL_ERR_INVALID_ARGUMENT);
+
+    /* accessors: NULL, out-of-range indices, not yet allocated */
+    EXPECT_VAL(hcl_precision, hcl_params_policy(NULL), v_ == HCL_PRECISION_FP32);
+    EXPECT_NULL(hcl_params_context(NULL));
+    EXPECT_VAL(size_t, hcl_params_count(NULL), v_ == 0);
+    EXPECT_VAL(size_t, hcl_params_numel(NULL), v_ == 0);
+    EXPECT_VAL(size_t, hcl_params_arena_numel(NULL), v_ == 0);
+    EXPECT_VAL(size_t, hcl_params_arena_numel(d), v_ == 0);
+    p = small_params(HCL_PRECISION_MIXED_F16);
+    EXPECT_STATUS(A, hcl_params_alloc(p), HCL_ERR_INVALID_ARGUMENT); /* twice */
+    EXPECT_STATUS(A, hcl_params_add(p, "late", 2, s34, &idx), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(NULL, hcl_params_find(NULL, "w", &idx), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_find(p, NULL, &idx), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_find(p, "w", NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_find(p, "nope", &idx), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_find(p, "", &idx), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(idx, 77);
+    const size_t bad_index[] = {2, 99, SIZE_MAX};
+    for (size_t k = 0; k < 3; k++) {
+        size_t i = bad_index[k];
+        EXPECT_NULL(hcl_params_name(p, i));
+        EXPECT_VAL(size_t, hcl_params_offset(p, i), v_ == 0);
+        EXPECT_NULL(hcl_params_weight(p, i));
+        EXPECT_NULL(hcl_params_grad(p, i));
+        EXPECT_NULL(hcl_params_master(p, i));
+    }
+    EXPECT_NULL(hcl_params_name(NULL, 0));
+    EXPECT_VAL(size_t, hcl_params_offset(NULL, 0), v_ == 0);
+    EXPECT_NULL(hcl_params_weight(NULL, 0));
+    EXPECT_NULL(hcl_params_grad(NULL, 0));
+    EXPECT_NULL(hcl_params_master(NULL, 0));
+    EXPECT_NULL(hcl_params_weight(d, 0)); /* not allocated */
+    EXPECT_NULL(hcl_params_weight_arena(NULL));
+    EXPECT_NULL(hcl_params_grad_arena(NULL));
+    EXPECT_NULL(hcl_params_master_arena(NULL));
+    EXPECT_NULL(hcl_params_weight_arena(d));
+    EXPECT_NULL(hcl_params_grad_arena(d));
+    EXPECT_NULL(hcl_params_master_arena(d));
+    EXPECT_NULL(hcl_params_master_arena(empty));
+
+    /* queued and blocking parameter calls: NULL, not allocated, bad index, wrong counts */
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_grad_arena(p));
+    watch(hcl_params_master_arena(p));
+    EXPECT_STATUS(NULL, hcl_params_zero_grad(NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_zero_grad(d), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(NULL, hcl_params_sync_weights(NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_sync_weights(d), HCL_ERR_INVALID_ARGUMENT);
+    float host[12] = {0};
+    EXPECT_STATUS(NULL, hcl_params_upload(NULL, 0, host, 12), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_upload(d, 0, host, 12), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_upload(p, 0, NULL, 12), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_params_download(NULL, 0, host, 12), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_download(d, 0, host, 12), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_download(p, 0, NULL, 12), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 3; k++) {
+        EXPECT_STATUS(A, hcl_params_upload(p, bad_index[k], host, 12), HCL_ERR_INVALID_ARGUMENT);
+        EXPECT_STATUS(A, hcl_params_download(p, bad_index[k], host, 12), HCL_ERR_INVALID_ARGUMENT);
+    }
+    const size_t bad_counts[] = {0, 4, 11, 13, SIZE_MAX};
+    for (size_t k = 0; k < 5; k++) {
+        EXPECT_STATUS(A, hcl_params_upload(p, 0, host, bad_counts[k]), HCL_ERR_SHAPE);
+        EXPECT_STATUS(A, hcl_params_download(p, 0, host, bad_counts[k]), HCL_ERR_SHAPE);
+    }
+
+    /* init: NULL, index, kind, bad values of the descriptor */
+    hcl_init ini = hcl_init_uniform(-1.0f, 1.0f);
+    EXPECT_STATUS(NULL, hcl_params_init(NULL, 0, &ini, 1), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_init(d, 0, &ini, 1), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_init(p, 0, NULL, 1), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_params_init(p, bad_index[k], &ini, 1), HCL_ERR_INVALID_ARGUMENT);
+    hcl_init bad_init[] = {hcl_init_uniform(NAN, 1.0f), hcl_init_uniform(-INFINITY, 1.0f), hcl_init_normal(0.0f, -1.0f),
+                           hcl_init_normal(NAN, 1.0f), hcl_init_he(0), hcl_init_xavier(1), ini, ini};
+    bad_init[4].gain = NAN;
+    bad_init[5].gain = INFINITY;
+    bad_init[6].kind = (hcl_init_kind)99;
+    bad_init[7].kind = (hcl_init_kind)-1;
+    for (size_t k = 0; k < sizeof bad_init / sizeof *bad_init; k++)
+        EXPECT_STATUS(A, hcl_params_init(p, 0, &bad_init[k], 1), HCL_ERR_INVALID_ARGUMENT);
+    /* the descriptor constructors take any value (the init call checks them) */
+    EXPECT_VAL(hcl_init, hcl_init_constant(NAN), v_.kind == HCL_INIT_CONSTANT);
+    EXPECT_VAL(hcl_init, hcl_init_uniform(INFINITY, -INFINITY), v_.kind == HCL_INIT_UNIFORM);
+    EXPECT_VAL(hcl_init, hcl_init_normal(NAN, -1.0f), v_.kind == HCL_INIT_NORMAL);
+    EXPECT_VAL(hcl_init, hcl_init_he(-7), v_.kind == HCL_INIT_HE_NORMAL);
+    EXPECT_VAL(hcl_init, hcl_init_xavier(INT_MIN), v_.kind == HCL_INIT_XAVIER_NORMAL);
+    /* fans: NULL shape and outputs, bad ranks, huge dims (saturate, no overflow) */
+    int64_t fi = -5, fo = -5;
+    const int64_t huge3[3] = {INT64_MAX, INT64_MAX, INT64_MAX};
+    EXPECT_VOID(hcl_init_fans(2, NULL, &fi, &fo));
+    ck_assert(fi == 1 && fo == 1);
+    EXPECT_VOID(hcl_init_fans(2, s34, NULL, NULL));
+    EXPECT_VOID(hcl_init_fans(-1, s34, &fi, &fo));
+    EXPECT_VOID(hcl_init_fans(INT_MIN, s34, &fi, &fo));
+    EXPECT_VOID(hcl_init_fans(3, huge3, &fi, &fo));
+    ck_assert(fi == INT64_MAX && fo == INT64_MAX);
+    /* huge fans in a descriptor: a tiny bound, no overflow (a valid call) */
+    hcl_init huge_fans = hcl_init_xavier(0);
+    huge_fans.fan_in = huge_fans.fan_out = INT64_MAX;
+    unwatch_all();
+    CK(hcl_params_init(p, 0, &huge_fans, 1));
+    CK(hcl_finish(A));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_grad_arena(p));
+    watch(hcl_params_master_arena(p));
+
+    /* configs */
+    EXPECT_VOID(hcl_scaler_config_init(NULL, HCL_PRECISION_MIXED_F16));
+    hcl_scaler_config sc;
+    EXPECT_VOID(hcl_scaler_config_init(&sc, (hcl_precision)99));
+    ck_assert_int_eq(sc.mode, HCL_SCALER_OFF);
+    EXPECT_VOID(hcl_optim_config_init(NULL, HCL_OPTIM_ADAM));
+    hcl_optim_config oc_bad;
+    EXPECT_VOID(hcl_optim_config_init(&oc_bad, (hcl_optim_kind)99));
+    const int bad_kind[] = {-1, HCL_OPTIM_COUNT_, INT_MAX, INT_MIN};
+    for (size_t k = 0; k < 4; k++) EXPECT_NULL(hcl_optim_name((hcl_optim_kind)bad_kind[k]));
+
+    /* optimizer creation: NULLs, unallocated parameters, every bad config and scaler field */
+    hcl_optimizer *o = (hcl_optimizer *)&o;
+    hcl_optim_config cfg;
+    hcl_optim_config_init(&cfg, HCL_OPTIM_ADAM);
+    EXPECT_STATUS(NULL, hcl_optimizer_create(NULL, &cfg, NULL, &o), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_optimizer_create(p, NULL, NULL, &o), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_optimizer_create(p, &cfg, NULL, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_optimizer_create(d, &cfg, NULL, &o), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(o);
+#define BAD_CFG(kind, stmt)                                                              \
+    do {                                                                                 \
+        hcl_optim_config c_;                                                             \
+        hcl_optim_config_init(&c_, kind);                                                \
+        stmt;                                                                            \
+        EXPECT_STATUS(A, hcl_optimizer_create(p, &c_, NULL, &o), HCL_ERR_INVALID_ARGUMENT); \
+    } while (0)
+    for (size_t k = 0; k < 4; k++) BAD_CFG(HCL_OPTIM_SGD, c_.kind = (hcl_optim_kind)bad_kind[k]);
+    BAD_CFG(HCL_OPTIM_SGD, c_.weight_decay = -1.0f);
+    BAD_CFG(HCL_OPTIM_SGD, c_.weight_decay = NAN);
+    BAD_CFG(HCL_OPTIM_SGD, c_.max_grad_norm = -1.0f);
+    BAD_CFG(HCL_OPTIM_SGD, c_.max_grad_norm = INFINITY);
+    BAD_CFG(HCL_OPTIM_SGD, c_.momentum = -0.5f);
+    BAD_CFG(HCL_OPTIM_SGD, c_.dampening = 2.0f);
+    BAD_CFG(HCL_OPTIM_SGD, c_.nesterov = 1);
+    BAD_CFG(HCL_OPTIM_SGD, (c_.nesterov = 1, c_.momentum = 0.9f, c_.dampening = 0.1f));
+    BAD_CFG(HCL_OPTIM_ADAM, c_.beta1 = 1.0f);
+    BAD_CFG(HCL_OPTIM_ADAM, c_.beta2 = -0.1f);
+    BAD_CFG(HCL_OPTIM_ADAMW, c_.beta1 = NAN);
+    BAD_CFG(HCL_OPTIM_ADAMW, c_.eps = -1e-8f);
+    BAD_CFG(HCL_OPTIM_RMSPROP, c_.alpha = 1.5f);
+    BAD_CFG(HCL_OPTIM_RMSPROP, c_.eps = INFINITY);
+    BAD_CFG(HCL_OPTIM_RMSPROP, c_.momentum = NAN);
+    BAD_CFG(HCL_OPTIM_ADAGRAD, c_.lr_decay = -1.0f);
+    BAD_CFG(HCL_OPTIM_ADAGRAD, c_.initial_accumulator_value = -1.0f);
+    BAD_CFG(HCL_OPTIM_ADAGRAD, c_.eps = NAN);
+#undef BAD_CFG
+#define BAD_SCALER(stmt)                                                                   \
+    do {                                                                                   \
+        hcl_scaler_config s_;                                                              \
+        hcl_scaler_config_init(&s_, HCL_PRECISION_MIXED_F16);                              \
+        stmt;                                                                              \
+        EXPECT_STATUS(A, hcl_optimizer_create(p, &cfg, &s_, &o), HCL_ERR_INVALID_ARGUMENT); \
+    } while (0)
+    BAD_SCALER(s_.mode = (hcl_scaler_mode)99);
+    BAD_SCALER(s_.mode = (hcl_scaler_mode)-1);
+    BAD_SCALER(s_.init_scale = 0.0f);
+    BAD_SCALER(s_.init_scale = -1.0f);
+    BAD_SCALER(s_.init_scale = INFINITY);
+    BAD_SCALER(s_.init_scale = NAN);
+    BAD_SCALER(s_.growth_factor = 0.5f);
+    BAD_SCALER(s_.backoff_factor = 0.0f);
+    BAD_SCALER(s_.backoff_factor = 1.5f);
+    BAD_SCALER(s_.growth_interval = 0);
+    BAD_SCALER(s_.min_scale = 1e9f);
+    BAD_SCALER(s_.max_scale = INFINITY);
+    BAD_SCALER(s_.min_scale = 0.0f);
+#undef BAD_SCALER
+    ck_assert_ptr_null(o);
+    EXPECT_VOID(hcl_optimizer_free(NULL));
+
+    unwatch_all();
+    CK(hcl_optimizer_create(p, &cfg, NULL, &o));
+    CK(hcl_finish(A));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_grad_arena(p));
+    watch(hcl_params_master_arena(p));
+    for (size_t s = 0; s < hcl_optimizer_state_count(o); s++) watch(hcl_optimizer_state(o, s));
+    watch(hcl_optimizer_grad_scale(o));
+    EXPECT_NULL(hcl_optimizer_grad_scale(NULL));
+    EXPECT_NULL(hcl_optimizer_params(NULL));
+    EXPECT_NULL(hcl_optimizer_config(NULL));
+    EXPECT_VAL(size_t, hcl_optimizer_state_count(NULL), v_ == 0);
+    EXPECT_VAL(uint64_t, hcl_optimizer_host_step(NULL), v_ == 0);
+    EXPECT_NULL(hcl_optimizer_state_name(NULL, 0));
+    EXPECT_NULL(hcl_optimizer_state(NULL, 0));
+    for (size_t k = 0; k < 3; k++) {
+        EXPECT_NULL(hcl_optimizer_state_name(o, bad_index[k]));
+        EXPECT_NULL(hcl_optimizer_state(o, bad_index[k]));
+    }
+    EXPECT_STATUS(NULL, hcl_optimizer_step(NULL, 0.1f), HCL_ERR_NULL_POINTER);
+    const float bad_lr[] = {-0.1f, NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_optimizer_step(o, bad_lr[k]), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_uint_eq(hcl_optimizer_host_step(o), 0);
+    hcl_amp_stats stats;
+    EXPECT_STATUS(NULL, hcl_optimizer_read_stats(NULL, &stats), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_optimizer_read_stats(o, NULL), HCL_ERR_NULL_POINTER);
+
+    /* learning-rate schedules: NULL, huge and negative steps, odd schedules stay finite */
+    EXPECT_VOID(hcl_lr_schedule_init(NULL, 0.1f));
+    EXPECT_VAL(float, hcl_lr_at(NULL, 5), v_ == 0.0f);
+    hcl_lr_schedule ls;
+    hcl_lr_schedule_init(&ls, 0.1f);
+    const int64_t steps[] = {INT64_MIN, -1, INT64_MAX};
+    const int64_t odd[] = {INT64_MIN, -1, 0, INT64_MAX};
+    for (int decay = -1; decay <= HCL_LR_LINEAR + 1; decay++)
+        for (size_t w = 0; w < 4; w++)
+            for (size_t k = 0; k < 3; k++) {
+                hcl_lr_schedule_init(&ls, 0.1f);
+                ls.decay = (hcl_lr_decay)decay;
+                ls.warmup_steps = odd[w];
+                ls.step_size = odd[(w + 1) % 4];
+                ls.decay_steps = odd[(w + 2) % 4];
+                EXPECT_VAL(float, hcl_lr_at(&ls, steps[k]), isfinite(v_) && v_ >= 0.0f);
+            }
+
+    /* checkpoints and exports: NULLs, reserved or NULL metadata, unwritable paths, bad dtypes */
+    char *dir = test_make_tmpdir("matrix-amp");
+    char *ck = tmp_path(dir, "ck.safetensors"), *nodir = tmp_path(dir, "missing/ck.safetensors");
+    hcl_checkpoint_meta meta_ok = {"note", "x"}, meta_nullkey = {NULL, "x"}, meta_nullval = {"k", NULL},
+                        meta_reserved = {"halfcl.policy", "fp32"};
+    hcl_checkpoint_extra ex = {0};
+    EXPECT_STATUS(NULL, hcl_checkpoint_save(NULL, ck, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, NULL, NULL), HCL_ERR_NULL_POINTER);
+    ex.meta_count = 2;
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, ck, &ex), HCL_ERR_NULL_POINTER);
+    ex.meta_count = 1;
+    ex.meta = &meta_nullkey;
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, ck, &ex), HCL_ERR_NULL_POINTER);
+    ex.meta = &meta_nullval;
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, ck, &ex), HCL_ERR_NULL_POINTER);
+    ex.meta = &meta_reserved;
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, ck, &ex), HCL_ERR_INVALID_ARGUMENT);
+    ex.meta = &meta_ok;
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, nodir, &ex), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, dir, &ex), HCL_ERR_IO); /* a folder */
+    EXPECT_STATUS(A, hcl_checkpoint_save(o, "", &ex), HCL_ERR_IO);
+    assert_dir_empty(dir, __LINE__);
+    EXPECT_STATUS(NULL, hcl_params_export(NULL, ck, HCL_F16, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_export(p, NULL, HCL_F16, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_export(d, ck, HCL_F16, NULL, 0), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_export(p, ck, HCL_I32, NULL, 0), HCL_ERR_DTYPE);
+    EXPECT_STATUS(A, hcl_params_export(p, ck, (hcl_dtype)99, NULL, 0), HCL_ERR_DTYPE);
+    EXPECT_STATUS(A, hcl_params_export(p, ck, HCL_F16, NULL, 3), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_export(p, ck, HCL_F16, &meta_nullkey, 1), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_export(p, ck, HCL_F16, &meta_reserved, 1), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_params_export(p, nodir, HCL_F16, NULL, 0), HCL_ERR_IO);
+    assert_dir_empty(dir, __LINE__);
+    /* loading: NULL, missing, not a checkpoint, another optimizer, other parameters, truncated */
+    EXPECT_STATUS(NULL, hcl_checkpoint_load(NULL, ck, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, NULL, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, ck, NULL), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, dir, NULL), -1);
+    char *junk = tmp_path(dir, "junk.safetensors");
+    write_file(junk, "not a checkpoint at all", 23);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, junk, NULL), HCL_ERR_FORMAT);
+    /* a plain export is a safetensors file but not a checkpoint */
+    unwatch_all();
+    CK(hcl_params_export(p, ck, HCL_F32, NULL, 0));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_master_arena(p));
+    for (size_t s = 0; s < hcl_optimizer_state_count(o); s++) watch(hcl_optimizer_state(o, s));
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, ck, &ex), HCL_ERR_FORMAT);
+    /* checkpoints of an SGD optimizer, and of other parameters */
+    hcl_optim_config sgd;
+    hcl_optim_config_init(&sgd, HCL_OPTIM_SGD);
+    hcl_params *p2 = small_params(HCL_PRECISION_MIXED_F16), *p3 = NULL;
+    hcl_optimizer *o2 = NULL, *o3 = NULL;
+    CK(hcl_optimizer_create(p2, &sgd, NULL, &o2));
+    char *ck_sgd = tmp_path(dir, "sgd.safetensors"), *ck_other = tmp_path(dir, "other.safetensors");
+    CK(hcl_checkpoint_save(o2, ck_sgd, NULL));
+    CK(hcl_params_create(A, HCL_PRECISION_MIXED_F16, &p3));
+    const int64_t s35[2] = {3, 5}, s4[1] = {4};
+    CK(hcl_params_add(p3, "w", 2, s35, NULL));
+    CK(hcl_params_add(p3, "b", 1, s4, NULL));
+    CK(hcl_params_alloc(p3));
+    CK(hcl_optimizer_create(p3, &cfg, NULL, &o3));
+    CK(hcl_checkpoint_save(o3, ck_other, NULL));
+    CK(hcl_finish(A));
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, ck_sgd, &ex), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, ck_other, &ex), HCL_ERR_SHAPE);
+    size_t n = 0;
+    unsigned char *bytes = test_read_bytes(ck_other, &n);
+    write_file(junk, bytes, n / 2);
+    free(bytes);
+    EXPECT_STATUS(A, hcl_checkpoint_load(o, junk, &ex), HCL_ERR_FORMAT);
+    ck_assert_uint_eq(hcl_optimizer_host_step(o), 0);
+    ck_assert(ex.rng_seed == 0 && ex.rng_offset == 0);
+
+    unwatch_all();
+    hcl_optimizer_free(o);
+    hcl_optimizer_free(o2);
+    hcl_optimizer_free(o3);
+    hcl_params_free(p);
+    hcl_params_free(p2);
+    hcl_params_free(p3);
+    hcl_params_free(d);
+    hcl_params_free(empty);
+    test_rm_rf(dir);
+    free(ck);
+    free(nodir);
+    free(junk);
+    free(ck_sgd);
+    free(ck_other);
+    free(dir);
+    matrix_end("amp.h");
+}
+END_TEST
+
 /* ================================================================ main: totals and coverage == */
 
 /* The public functions: identifiers followed by '(' in the headers outside comments and
@@ -1188,6 +1596,7 @@ static Suite *matrix_suite(void) {
     tcase_add_test(tc, runtime_h);
     tcase_add_test(tc, tensor_h);
     tcase_add_test(tc, ops_h);
+    tcase_add_test(tc, amp_h);
     suite_add_tcase(s, tc);
     return s;
 }
