@@ -1541,6 +1541,377 @@ START_TEST(amp_h) {
 }
 END_TEST
 
+/* ================================================================ io.h ===================== */
+
+/* The file readers: NULL arguments, a missing file, a folder, an empty file and garbage. Each
+ * must fail with HCL_ERR_IO or HCL_ERR_FORMAT (any error for the folder) and leave *out NULL. */
+typedef hcl_status (*reader_fn)(hcl_context *ctx, const char *path, void **out);
+static hcl_status rd_safetensors(hcl_context *c, const char *p, void **o) { return hcl_safetensors_load(c, p, (hcl_safetensors **)o); }
+static hcl_status rd_idx(hcl_context *c, const char *p, void **o) { return hcl_idx_load(c, p, (hcl_idx **)o); }
+static hcl_status rd_cifar(hcl_context *c, const char *p, void **o) { return hcl_cifar10_load(c, p, (hcl_cifar10 **)o); }
+static hcl_status rd_tsv(hcl_context *c, const char *p, void **o) { return hcl_text_read_tsv(c, p, (hcl_text_corpus **)o); }
+static hcl_status rd_vocab(hcl_context *c, const char *p, void **o) { return hcl_vocab_load(c, p, (hcl_vocab **)o); }
+static const struct { const char *fn; reader_fn read; } readers[] = {
+    {"hcl_safetensors_load", rd_safetensors}, {"hcl_idx_load", rd_idx}, {"hcl_cifar10_load", rd_cifar},
+    {"hcl_text_read_tsv", rd_tsv}, {"hcl_vocab_load", rd_vocab},
+};
+
+static void reader_expect(size_t r, hcl_context *ctx, const char *path, void **out, int want, const char *what, int line) {
+    char desc[256];
+    snprintf(desc, sizeof desc, "%s with %s", readers[r].fn, what);
+    before_call();
+    hcl_status st = readers[r].read(ctx, path, out);
+    after_err(ctx, readers[r].fn, desc, st, want, line);
+    if (out) ck_assert_msg(*out == NULL, "line %d: %s: *out is not NULL after a failure", line, desc);
+}
+
+/* 2 x 3 images of 1 x 2 x 2 bytes, labels, 3 token rows of 4 with lengths */
+static const uint8_t img[3 * 4] = {0}, lab[3] = {0};
+static const int32_t toks[3 * 4] = {0}, tlens[3] = {1, 2, 4}, tlabs[3] = {0, 1, 0};
+
+START_TEST(io_h) {
+    matrix_begin();
+    char *dir = test_make_tmpdir("matrix-io");
+    char *missing = tmp_path(dir, "missing"), *nodir = tmp_path(dir, "no/such/file"), *empty = tmp_path(dir, "empty"),
+         *junk = tmp_path(dir, "junk"), *good = tmp_path(dir, "good.safetensors");
+    write_file(empty, "", 0);
+    write_file(junk, "\x01\x02\x03\xff garbage \x00\x00 that is no format at all", 44);
+
+    /* every reader */
+    for (size_t r = 0; r < sizeof readers / sizeof *readers; r++) {
+        void *out = (void *)&out;
+        reader_expect(r, A, junk, NULL, HCL_ERR_NULL_POINTER, "out NULL", __LINE__);
+        reader_expect(r, A, NULL, &out, HCL_ERR_NULL_POINTER, "path NULL", __LINE__);
+        reader_expect(r, A, missing, &out, HCL_ERR_IO, "a missing file", __LINE__);
+        reader_expect(r, A, nodir, &out, HCL_ERR_IO, "a missing folder", __LINE__);
+        reader_expect(r, A, "", &out, HCL_ERR_IO, "path \"\"", __LINE__);
+        reader_expect(r, A, dir, &out, -1, "a folder", __LINE__);
+        reader_expect(r, A, empty, &out, HCL_ERR_FORMAT, "an empty file", __LINE__);
+        reader_expect(r, A, junk, &out, HCL_ERR_FORMAT, "garbage", __LINE__);
+        /* no context: the status alone */
+        reader_expect(r, NULL, junk, &out, HCL_ERR_FORMAT, "garbage and no context", __LINE__);
+    }
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, dir, "train", NULL), HCL_ERR_NULL_POINTER);
+    hcl_text_corpus *corpus = (hcl_text_corpus *)&corpus;
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, NULL, "train", &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, dir, NULL, &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, dir, "unsup", &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, dir, "", &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, missing, "train", &corpus), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_text_read_imdb(A, dir, "test", &corpus), HCL_ERR_IO); /* no test/neg folder */
+    ck_assert_ptr_null(corpus);
+    EXPECT_VOID(hcl_safetensors_free(NULL));
+    EXPECT_VOID(hcl_idx_free(NULL));
+    EXPECT_VOID(hcl_cifar10_free(NULL));
+    EXPECT_VOID(hcl_text_corpus_free(NULL));
+    EXPECT_VOID(hcl_vocab_free(NULL));
+    EXPECT_VOID(hcl_text_encoded_free(NULL));
+
+    /* safetensors writer: every bad entry field, metadata, paths; nothing is left in the folder */
+    const int64_t s23[2] = {2, 3}, neg[2] = {2, -3}, huge[2] = {INT64_MAX, INT64_MAX}, big[2] = {(int64_t)1 << 40, 1 << 20};
+    float data[6] = {0};
+    hcl_safetensors_entry ok = {"t", HCL_F32, 2, s23, data, sizeof data};
+    hcl_safetensors_meta mok = {"k", "v"};
+    char long_name[HCL_SAFETENSORS_MAX_NAME + 2];
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    char *bad_dir_file = tmp_path(dir, "sub");
+    mkdir(bad_dir_file, 0700); /* a folder where the file should go */
+#define BAD_ENTRY(stmt, want)                                                                  \
+    do {                                                                                       \
+        hcl_safetensors_entry e_[2] = {ok, ok};                                                \
+        e_[1].name = "u";                                                                      \
+        stmt;                                                                                  \
+        EXPECT_STATUS(A, hcl_safetensors_save(A, good, e_, 2, &mok, 1), want);                 \
+    } while (0)
+    BAD_ENTRY(e_[0].name = NULL, HCL_ERR_NULL_POINTER);
+    BAD_ENTRY(e_[0].name = "", HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[0].name = long_name, HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[0].name = "__metadata__", HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[0].name = "\xff\xfe", HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[1].name = "t", HCL_ERR_INVALID_ARGUMENT); /* twice */
+    BAD_ENTRY(e_[0].dtype = (hcl_dtype)99, HCL_ERR_DTYPE);
+    BAD_ENTRY(e_[0].dtype = (hcl_dtype)-1, HCL_ERR_DTYPE);
+    BAD_ENTRY(e_[0].rank = -1, HCL_ERR_SHAPE);
+    BAD_ENTRY(e_[0].rank = HCL_MAX_RANK + 1, HCL_ERR_SHAPE);
+    BAD_ENTRY(e_[0].shape = NULL, HCL_ERR_NULL_POINTER);
+    BAD_ENTRY(e_[0].shape = neg, HCL_ERR_SHAPE);
+    BAD_ENTRY(e_[0].shape = huge, HCL_ERR_OVERFLOW);
+    BAD_ENTRY(e_[0].shape = big, HCL_ERR_OVERFLOW);
+    BAD_ENTRY(e_[0].bytes = 23, HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[0].bytes = SIZE_MAX, HCL_ERR_INVALID_ARGUMENT);
+    BAD_ENTRY(e_[0].data = NULL, HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save(A, NULL, &ok, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save(A, good, NULL, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save(A, good, &ok, 1, NULL, 2), HCL_ERR_NULL_POINTER);
+    hcl_safetensors_meta bad_meta[] = {{NULL, "v"}, {"k", NULL}, {"", "v"}, {long_name, "v"}, {"k", "\xc3"}};
+    const int bad_meta_want[] = {HCL_ERR_NULL_POINTER, HCL_ERR_NULL_POINTER, HCL_ERR_INVALID_ARGUMENT,
+                                 HCL_ERR_INVALID_ARGUMENT, HCL_ERR_INVALID_ARGUMENT};
+    for (size_t k = 0; k < sizeof bad_meta / sizeof *bad_meta; k++)
+        EXPECT_STATUS(A, hcl_safetensors_save(A, good, &ok, 1, &bad_meta[k], 1), bad_meta_want[k]);
+    hcl_safetensors_meta dup_meta[2] = {mok, mok};
+    EXPECT_STATUS(A, hcl_safetensors_save(A, good, &ok, 1, dup_meta, 2), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_safetensors_save(A, nodir, &ok, 1, NULL, 0), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_safetensors_save(A, bad_dir_file, &ok, 1, NULL, 0), HCL_ERR_IO);
+    EXPECT_STATUS(NULL, hcl_safetensors_save(NULL, nodir, &ok, 1, NULL, 0), HCL_ERR_IO); /* host only: no context */
+    ck_assert_int_eq(test_dir_entries(dir), 3); /* empty, junk, sub and nothing else */
+
+    /* device tensors to a file and back */
+    hcl_tensor *t = tensor(A, HCL_F32, 2, s23), *tb = tensor(B, HCL_F32, 2, s23);
+    const hcl_tensor *ts[2] = {t, t};
+    const char *names[2] = {"t", "u"};
+    watch(t);
+    watch(tb);
+    EXPECT_STATUS(NULL, hcl_safetensors_save_tensors(NULL, good, names, ts, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, NULL, names, ts, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, NULL, ts, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, names, NULL, 1, NULL, 0), HCL_ERR_NULL_POINTER);
+    const hcl_tensor *with_null[2] = {t, NULL}, *with_b[2] = {t, tb};
+    const char *null_name[2] = {"t", NULL}, *same_names[2] = {"t", "t"};
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, names, with_null, 2, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, names, with_b, 2, NULL, 0), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, null_name, ts, 2, NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, same_names, ts, 2, NULL, 0), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, good, names, ts, 2, NULL, 1), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_save_tensors(A, nodir, names, ts, 2, NULL, 0), HCL_ERR_IO);
+    ck_assert_int_eq(test_dir_entries(dir), 3);
+    /* a valid file to read back from */
+    const int64_t s32[2] = {3, 2}, s6[1] = {6};
+    int32_t i6[6] = {0};
+    hcl_safetensors_entry ents[3] = {ok, {"i", HCL_I32, 2, s23, i6, sizeof i6}, {"h", HCL_F16, 1, s6, i6, 12}};
+    CK(hcl_safetensors_save(A, good, ents, 3, &mok, 1));
+    hcl_safetensors *f = NULL;
+    CK(hcl_safetensors_load(A, good, &f));
+    EXPECT_VAL(size_t, hcl_safetensors_count(NULL), v_ == 0);
+    EXPECT_NULL(hcl_safetensors_at(NULL, 0));
+    EXPECT_NULL(hcl_safetensors_at(f, 3));
+    EXPECT_NULL(hcl_safetensors_at(f, SIZE_MAX));
+    EXPECT_NULL(hcl_safetensors_find(NULL, "t"));
+    EXPECT_NULL(hcl_safetensors_find(f, NULL));
+    EXPECT_NULL(hcl_safetensors_find(f, "nope"));
+    EXPECT_NULL(hcl_safetensors_find(f, ""));
+    EXPECT_NULL(hcl_safetensors_metadata(NULL, "k"));
+    EXPECT_NULL(hcl_safetensors_metadata(f, NULL));
+    EXPECT_NULL(hcl_safetensors_metadata(f, "nope"));
+    EXPECT_VAL(size_t, hcl_safetensors_metadata_count(NULL), v_ == 0);
+    EXPECT_NULL(hcl_safetensors_metadata_at(NULL, 0));
+    EXPECT_NULL(hcl_safetensors_metadata_at(f, 1));
+    EXPECT_NULL(hcl_safetensors_metadata_at(f, SIZE_MAX));
+    hcl_tensor *t32 = tensor(A, HCL_F32, 2, s32), *ti = tensor(A, HCL_I32, 2, s23), *t16 = tensor(A, HCL_F16, 2, s23);
+    watch(t32);
+    watch(ti);
+    watch(t16);
+    EXPECT_STATUS(NULL, hcl_safetensors_load_tensor(NULL, f, "t", t, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, NULL, "t", t, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, NULL, t, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "t", NULL, 0), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "nope", t, 0), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "t", tb, 0), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "t", t32, 0), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "h", t16, 1), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "t", ti, 1), HCL_ERR_DTYPE);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "i", t, 1), HCL_ERR_DTYPE);
+    EXPECT_STATUS(A, hcl_safetensors_load_tensor(A, f, "t", t16, 0), HCL_ERR_DTYPE);
+    hcl_safetensors_free(f);
+    /* a truncated copy of a valid file */
+    size_t n = 0;
+    unsigned char *bytes = test_read_bytes(good, &n);
+    for (size_t cut = 1; cut < n; cut += n / 5) {
+        write_file(junk, bytes, cut);
+        void *out = NULL;
+        reader_expect(0, A, junk, &out, HCL_ERR_FORMAT, "a truncated file", __LINE__);
+    }
+    free(bytes);
+
+    /* image batcher */
+    hcl_batcher_options bo;
+    EXPECT_VOID(hcl_batcher_options_init(NULL));
+    hcl_batcher_options_init(&bo);
+    bo.batch = 2;
+    const int64_t sample[3] = {1, 2, 2};
+    hcl_batcher *b = (hcl_batcher *)&b;
+    EXPECT_STATUS(NULL, hcl_batcher_create(NULL, img, lab, 3, 3, sample, &bo, &b), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_create(A, NULL, lab, 3, 3, sample, &bo, &b), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 3, 3, NULL, &bo, &b), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 3, 3, sample, NULL, &b), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 3, 3, sample, &bo, NULL), HCL_ERR_NULL_POINTER);
+    ck_assert_ptr_null(b);
+    EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 0, 3, sample, &bo, &b), HCL_ERR_INVALID_ARGUMENT);
+    const size_t huge_counts[] = {SIZE_MAX, SIZE_MAX / 8 + 2, SIZE_MAX / 4 + 1};
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, huge_counts[k], 3, sample, &bo, &b), HCL_ERR_OVERFLOW);
+    const int bad_brank[] = {0, -1, HCL_MAX_RANK, INT_MIN};
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 3, bad_brank[k], sample, &bo, &b), HCL_ERR_SHAPE);
+    const int64_t bad_samples[][3] = {{0, 2, 2}, {1, -2, 2}, {17, 2, 2}, {1, INT64_MAX, 2}, {INT64_MAX, INT64_MAX, INT64_MAX},
+                                      {1, (int64_t)1 << 32, (int64_t)1 << 32}};
+    for (size_t k = 0; k < sizeof bad_samples / sizeof *bad_samples; k++)
+        EXPECT_ERR(A, hcl_batcher_create(A, img, lab, 3, 3, bad_samples[k], &bo, &b));
+#define BAD_OPT(stmt, want)                                                             \
+    do {                                                                                \
+        hcl_batcher_options o_ = bo;                                                    \
+        stmt;                                                                           \
+        EXPECT_STATUS(A, hcl_batcher_create(A, img, lab, 3, 3, sample, &o_, &b), want); \
+    } while (0)
+    BAD_OPT(o_.batch = 0, HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.batch = -1, HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.batch = INT64_MIN, HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.batch = INT64_MAX, HCL_ERR_OVERFLOW);
+    BAD_OPT(o_.batch = (int64_t)1 << 61, HCL_ERR_OVERFLOW);
+    BAD_OPT((o_.drop_last = 1, o_.batch = 4), HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.dtype = HCL_I32, HCL_ERR_DTYPE);
+    BAD_OPT(o_.dtype = (hcl_dtype)99, HCL_ERR_DTYPE);
+    BAD_OPT(o_.std[0] = 0.0f, HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.std[0] = -1.0f, HCL_ERR_INVALID_ARGUMENT);
+    BAD_OPT(o_.std[0] = NAN, HCL_ERR_INVALID_ARGUMENT);
+#undef BAD_OPT
+    ck_assert_ptr_null(b);
+    EXPECT_VOID(hcl_batcher_free(NULL));
+    EXPECT_VAL(size_t, hcl_batcher_count(NULL), v_ == 0);
+    EXPECT_VAL(size_t, hcl_batcher_batches(NULL), v_ == 0);
+    EXPECT_VAL(int64_t, hcl_batcher_batch_size(NULL), v_ == 0);
+    EXPECT_VAL(hcl_dtype, hcl_batcher_dtype(NULL), v_ == HCL_F32);
+    EXPECT_VAL(uint64_t, hcl_batcher_epoch(NULL), v_ == 0);
+    EXPECT_STATUS(NULL, hcl_batcher_seek_epoch(NULL, 1), HCL_ERR_NULL_POINTER);
+    CK(hcl_batcher_create(A, img, lab, 3, 3, sample, &bo, &b));
+    const hcl_tensor *bi = NULL, *bl = NULL;
+    size_t bn = 99;
+    EXPECT_STATUS(NULL, hcl_batcher_next(NULL, &bi, &bl, &bn), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_next(b, NULL, &bl, &bn), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_batcher_next(b, &bi, &bl, NULL), HCL_ERR_NULL_POINTER);
+    ck_assert_uint_eq(hcl_batcher_epoch(b), 0);
+    hcl_batcher_free(b);
+
+    /* token batcher */
+    hcl_token_batcher *tbt = (hcl_token_batcher *)&tbt;
+    EXPECT_STATUS(NULL, hcl_token_batcher_create(NULL, toks, tlens, tlabs, 3, 4, &bo, &tbt), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, NULL, tlens, tlabs, 3, 4, &bo, &tbt), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, NULL, &tbt), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, &bo, NULL), HCL_ERR_NULL_POINTER);
+    ck_assert_ptr_null(tbt);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 0, 4, &bo, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, NULL, NULL, SIZE_MAX, 4, &bo, &tbt), HCL_ERR_OVERFLOW);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, NULL, NULL, SIZE_MAX / 16 + 1, 4, &bo, &tbt), HCL_ERR_OVERFLOW);
+    const int64_t bad_len[] = {0, -1, INT64_MIN, INT64_MAX, HCL_TEXT_MAX_LEN + 1};
+    for (size_t k = 0; k < sizeof bad_len / sizeof *bad_len; k++)
+        EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, bad_len[k], &bo, &tbt), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 3, &bo, &tbt), HCL_ERR_INVALID_ARGUMENT); /* a length 4 > 3 */
+    const int32_t neg_len[3] = {1, -1, 2};
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, neg_len, tlabs, 3, 4, &bo, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    hcl_batcher_options to = bo;
+    to.trim = 1;
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, NULL, tlabs, 3, 4, &to, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    to = bo;
+    to.bucket = 2;
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, NULL, tlabs, 3, 4, &to, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    to.bucket = -1;
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, &to, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    to = bo;
+    to.batch = 0;
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, &to, &tbt), HCL_ERR_INVALID_ARGUMENT);
+    to.batch = INT64_MAX;
+    EXPECT_STATUS(A, hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, &to, &tbt), HCL_ERR_OVERFLOW);
+    ck_assert_ptr_null(tbt);
+    EXPECT_VOID(hcl_token_batcher_free(NULL));
+    EXPECT_VAL(size_t, hcl_token_batcher_count(NULL), v_ == 0);
+    EXPECT_VAL(size_t, hcl_token_batcher_batches(NULL), v_ == 0);
+    EXPECT_VAL(int64_t, hcl_token_batcher_batch_size(NULL), v_ == 0);
+    EXPECT_VAL(uint64_t, hcl_token_batcher_epoch(NULL), v_ == 0);
+    EXPECT_STATUS(NULL, hcl_token_batcher_seek_epoch(NULL, 1), HCL_ERR_NULL_POINTER);
+    CK(hcl_token_batcher_create(A, toks, tlens, tlabs, 3, 4, &bo, &tbt));
+    const hcl_tensor *tt = NULL, *tl = NULL, *tla = NULL;
+    EXPECT_STATUS(NULL, hcl_token_batcher_next(NULL, &tt, &tl, &tla, &bn), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_token_batcher_next(tbt, NULL, &tl, &tla, &bn), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_token_batcher_next(tbt, &tt, &tl, &tla, NULL), HCL_ERR_NULL_POINTER);
+    hcl_token_batcher_free(tbt);
+
+    /* text corpora, splits, vocabularies, encodings */
+    const char *texts[3] = {"a b", "b c", "c a"};
+    const int32_t labels[3] = {0, 1, 0}, bad_labels[3] = {0, 2, 0}, neg_labels[3] = {0, -1, 0};
+    const char *cls[2] = {"x", "y"}, *cls_null[2] = {"x", NULL}, *texts_null[3] = {"a", NULL, "c"};
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, labels, 3, 2, cls, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, NULL, labels, 3, 2, cls, &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, NULL, 3, 2, cls, &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts_null, labels, 3, 2, cls, &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, labels, 3, 2, cls_null, &corpus), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, bad_labels, 3, 2, cls, &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, neg_labels, 3, 2, cls, &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, labels, 3, 0, NULL, &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, labels, 3, SIZE_MAX, NULL, &corpus), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_text_corpus_create(A, texts, labels, 3, (size_t)INT32_MAX + 1, NULL, &corpus),
+                  HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(corpus);
+    CK(hcl_text_corpus_create(A, texts, labels, 3, 2, cls, &corpus));
+    hcl_text_corpus *tr = (hcl_text_corpus *)&tr, *te = (hcl_text_corpus *)&te;
+    EXPECT_STATUS(A, hcl_text_split(A, NULL, 0.5, 1, &tr, &te), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_split(A, corpus, 0.5, 1, NULL, &te), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_split(A, corpus, 0.5, 1, &tr, NULL), HCL_ERR_NULL_POINTER);
+    const double bad_frac[] = {-0.1, 1.5, NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < 5; k++) EXPECT_STATUS(A, hcl_text_split(A, corpus, bad_frac[k], 1, &tr, &te), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert(tr == NULL && te == NULL);
+    hcl_text_options tops;
+    EXPECT_VOID(hcl_text_options_init(NULL));
+    hcl_text_options_init(&tops);
+    hcl_vocab *voc = (hcl_vocab *)&voc;
+    EXPECT_STATUS(A, hcl_vocab_build(A, corpus, &tops, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_vocab_build(A, NULL, &tops, &voc), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_vocab_build(A, corpus, NULL, &voc), HCL_ERR_NULL_POINTER);
+#define BAD_TOPT(stmt, call)                           \
+    do {                                               \
+        hcl_text_options o_ = tops;                    \
+        stmt;                                          \
+        EXPECT_STATUS(A, call, HCL_ERR_INVALID_ARGUMENT); \
+    } while (0)
+    BAD_TOPT(o_.level = (hcl_text_level)2, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.level = (hcl_text_level)-1, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.max_vocab = 1, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.max_vocab = SIZE_MAX, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.max_len = 0, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.max_len = INT64_MAX, hcl_vocab_build(A, corpus, &o_, &voc));
+    BAD_TOPT(o_.max_len = INT64_MIN, hcl_vocab_build(A, corpus, &o_, &voc));
+    ck_assert_ptr_null(voc);
+    CK(hcl_vocab_build(A, corpus, &tops, &voc));
+    EXPECT_VAL(size_t, hcl_vocab_size(NULL), v_ == 0);
+    const int32_t bad_ids[] = {-1, INT32_MIN, INT32_MAX, 5};
+    for (size_t k = 0; k < 4; k++) EXPECT_NULL(hcl_vocab_token(voc, bad_ids[k]));
+    EXPECT_NULL(hcl_vocab_token(NULL, 0));
+    EXPECT_VAL(int32_t, hcl_vocab_lookup(NULL, "a"), v_ == HCL_TEXT_UNK);
+    EXPECT_VAL(int32_t, hcl_vocab_lookup(voc, NULL), v_ == HCL_TEXT_UNK);
+    EXPECT_VAL(int32_t, hcl_vocab_lookup(voc, "zzz"), v_ == HCL_TEXT_UNK);
+    char *vpath = tmp_path(dir, "vocab.txt");
+    EXPECT_STATUS(A, hcl_vocab_save(A, NULL, vpath), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_vocab_save(A, voc, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_vocab_save(A, voc, nodir), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_vocab_save(A, voc, bad_dir_file), HCL_ERR_IO);
+    /* vocabulary files whose first lines are not <pad> <unk>, with empty or repeated tokens */
+    const char *bad_vocabs[] = {"<unk>\n<pad>\n", "<pad>\n", "<pad>\n<unk>\n\nx\n", "<pad>\n<unk>\nx\nx\n",
+                                "<pad>\n<unk>\n\xff\n"};
+    for (size_t k = 0; k < sizeof bad_vocabs / sizeof *bad_vocabs; k++) {
+        write_file(junk, bad_vocabs[k], strlen(bad_vocabs[k]));
+        void *out = NULL;
+        reader_expect(4, A, junk, &out, HCL_ERR_FORMAT, bad_vocabs[k], __LINE__);
+    }
+    hcl_text_encoded *enc = (hcl_text_encoded *)&enc;
+    EXPECT_STATUS(A, hcl_text_encode(A, corpus, voc, &tops, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_encode(A, NULL, voc, &tops, &enc), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_encode(A, corpus, NULL, &tops, &enc), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_text_encode(A, corpus, voc, NULL, &enc), HCL_ERR_NULL_POINTER);
+    BAD_TOPT(o_.max_len = 0, hcl_text_encode(A, corpus, voc, &o_, &enc));
+    BAD_TOPT(o_.max_len = HCL_TEXT_MAX_LEN + 1, hcl_text_encode(A, corpus, voc, &o_, &enc));
+    BAD_TOPT(o_.level = (hcl_text_level)7, hcl_text_encode(A, corpus, voc, &o_, &enc));
+#undef BAD_TOPT
+    ck_assert_ptr_null(enc);
+
+    unwatch_all();
+    hcl_vocab_free(voc);
+    hcl_text_corpus_free(corpus);
+    hcl_tensor *all[] = {t, tb, t32, ti, t16};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) hcl_tensor_free(all[k]);
+    test_rm_rf(dir);
+    char *paths[] = {dir, missing, nodir, empty, junk, good, bad_dir_file, vpath};
+    for (size_t k = 0; k < sizeof paths / sizeof *paths; k++) free(paths[k]);
+    matrix_end("io.h");
+}
+END_TEST
+
 /* ================================================================ main: totals and coverage == */
 
 /* The public functions: identifiers followed by '(' in the headers outside comments and
@@ -1597,6 +1968,7 @@ static Suite *matrix_suite(void) {
     tcase_add_test(tc, tensor_h);
     tcase_add_test(tc, ops_h);
     tcase_add_test(tc, amp_h);
+    tcase_add_test(tc, io_h);
     suite_add_tcase(s, tc);
     return s;
 }
