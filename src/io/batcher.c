@@ -377,6 +377,10 @@ hcl_status hcl_batcher_create(hcl_context *ctx, const uint8_t *images, const uin
 }
 
 void hcl_batcher_free(hcl_batcher *b) { core_free(b); }
+void hcl_batcher_probe(const hcl_batcher *b, const hcl_tensor **images, int *has_labels) {
+    *images = b->slot[0].dev[0];
+    *has_labels = b->slot[0].dev[1] != NULL;
+}
 size_t hcl_batcher_count(const hcl_batcher *b) { return b ? b->count : 0; }
 size_t hcl_batcher_batches(const hcl_batcher *b) { return b ? b->batches : 0; }
 int64_t hcl_batcher_batch_size(const hcl_batcher *b) { return b ? b->opt.batch : 0; }
