@@ -71,6 +71,10 @@ hcl_status hcl_amp_check_enqueue(hcl_optimizer *opt);
 /* Enqueues pass 3 alone (the fused optimizer over the arena). */
 hcl_status hcl_amp_update_enqueue(hcl_optimizer *opt, float lr);
 
+/* Checks an optimizer config and a scaler config (NULL: none) as hcl_optimizer_create does, so a
+ * caller can reject them before doing anything else (the model build). */
+hcl_status hcl_optim_validate(hcl_context *ctx, const hcl_optim_config *config, const hcl_scaler_config *scaler);
+
 /* Writes the initial amp state words (scale from the scaler config, counters zero). Blocking. */
 hcl_status hcl_amp_state_reset(hcl_optimizer *opt);
 

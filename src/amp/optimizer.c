@@ -93,6 +93,11 @@ static hcl_status validate_scaler(hcl_context *ctx, const hcl_scaler_config *s) 
     return HCL_OK;
 }
 
+hcl_status hcl_optim_validate(hcl_context *ctx, const hcl_optim_config *config, const hcl_scaler_config *scaler) {
+    HCL_TRY(validate_config(ctx, config));
+    return scaler ? validate_scaler(ctx, scaler) : HCL_OK;
+}
+
 /* "-DG_DT=f16 -DP_DT=f32 -DW_DT=f16 -DHAS_WORK=1": one program for the three kernels of a step */
 static const char *options(const hcl_params *p, char *buf, size_t len) {
     hcl_dtype pdt = p->master_arena ? HCL_F32 : p->weight_dt;

@@ -173,7 +173,9 @@ size_t hcl_params_numel(const hcl_params *p) { return p ? p->numel : 0; }
 size_t hcl_params_arena_numel(const hcl_params *p) { return p && p->allocated ? p->arena_numel : 0; }
 
 hcl_status hcl_params_find(const hcl_params *p, const char *name, size_t *index) {
-    if (!p || !name || !index) return HCL_ERR_NULL_POINTER;
+    if (!p) return HCL_ERR_NULL_POINTER;
+    HCL_CHECK_NULL(p->ctx, name);
+    HCL_CHECK_NULL(p->ctx, index);
     for (size_t i = 0; i < p->count; i++) {
         if (!strcmp(p->p[i].name, name)) {
             *index = i;
@@ -234,14 +236,17 @@ hcl_status hcl_params_download(const hcl_params *p, size_t i, float *host, size_
 
 /* ---- init ---- */
 
+/* a * b for dims >= 1, saturated at INT64_MAX (huge shapes must not overflow) */
+static int64_t mul_sat(int64_t a, int64_t b) { return a > 0 && b > INT64_MAX / a ? INT64_MAX : a * b; }
+
 void hcl_init_fans(int rank, const int64_t *shape, int64_t *fan_in, int64_t *fan_out) {
     int64_t fi = 1, fo = 1;
     if (rank == 1 && shape) fi = fo = shape[0];
     else if (rank >= 2 && shape) {
         int64_t rf = 1;
-        for (int i = 2; i < rank; i++) rf *= shape[i];
-        fi = shape[1] * rf;
-        fo = shape[0] * rf;
+        for (int i = 2; i < rank; i++) rf = mul_sat(rf, shape[i]);
+        fi = mul_sat(shape[1], rf);
+        fo = mul_sat(shape[0], rf);
     }
     if (fan_in) *fan_in = fi;
     if (fan_out) *fan_out = fo;
@@ -281,12 +286,12 @@ hcl_status hcl_params_init(hcl_params *p, size_t i, const hcl_init *init, uint64
     }
     case HCL_INIT_HE_NORMAL: st = hcl_random_normal(ctx, dst, 0.0f, (float)(gain / sqrt((double)fi)), seed, offset); break;
     case HCL_INIT_XAVIER_UNIFORM: {
-        float bound = (float)(gain * sqrt(6.0 / (double)(fi + fo)));
+        float bound = (float)(gain * sqrt(6.0 / ((double)fi + (double)fo)));
         st = hcl_random_uniform(ctx, dst, -bound, bound, seed, offset);
         break;
     }
     case HCL_INIT_XAVIER_NORMAL:
-        st = hcl_random_normal(ctx, dst, 0.0f, (float)(gain * sqrt(2.0 / (double)(fi + fo))), seed, offset);
+        st = hcl_random_normal(ctx, dst, 0.0f, (float)(gain * sqrt(2.0 / ((double)fi + (double)fo))), seed, offset);
         break;
     default: return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "invalid init kind %d", (int)init->kind);
     }

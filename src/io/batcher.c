@@ -165,6 +165,8 @@ static hcl_status core_create(hcl_context *ctx, const char *what, size_t count, 
                               hcl_batcher **out) {
     if (count == 0) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: the data set is empty", what);
     if (o->batch < 1) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: batch %lld < 1", what, (long long)o->batch);
+    if (count > SIZE_MAX / sizeof(size_t))
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "%s: %zu samples overflow the permutation's size", what, count);
     if (o->drop_last && count < (size_t)o->batch)
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: drop_last with %zu samples < batch %lld", what, count,
                          (long long)o->batch);
@@ -192,10 +194,14 @@ static hcl_status core_slots(hcl_batcher *b, const int *present, const hcl_dtype
     for (int k = 0; k < OUTS; k++) {
         if (!present[k]) continue;
         size_t elems = 1;
-        for (int i = 0; i < ranks[k]; i++) elems *= (size_t)sample_shape[k][i];
+        for (int i = 0; i < ranks[k]; i++) elems *= (size_t)sample_shape[k][i]; /* checked by the callers */
         b->row_elems[k] = elems;
         b->row_bytes[k] = elems * hcl_dtype_size(dtypes[k]);
         b->stage_at[k] = stage_bytes;
+        size_t limit = (SIZE_MAX - 64 - stage_bytes) / (b->row_bytes[k] ? b->row_bytes[k] : 1);
+        if ((uint64_t)b->opt.batch > limit)
+            return hcl_error(ctx, HCL_ERR_OVERFLOW, "batcher: batch %lld of %zu-byte rows overflows the staging size",
+                             (long long)b->opt.batch, b->row_bytes[k]);
         stage_bytes += ((size_t)b->opt.batch * b->row_bytes[k] + 63) & ~(size_t)63;
     }
     for (int j = 0; j < SLOTS; j++) {
@@ -324,8 +330,12 @@ hcl_status hcl_batcher_create(hcl_context *ctx, const uint8_t *images, const uin
     size_t sample = 1;
     for (int i = 0; i < rank; i++) {
         if (sample_shape[i] < 1) return hcl_error(ctx, HCL_ERR_SHAPE, "batcher: sample dim %d is %lld", i, (long long)sample_shape[i]);
+        if ((uint64_t)sample_shape[i] > SIZE_MAX / 4 / sample) /* 4: room for the F32 rows */
+            return hcl_error(ctx, HCL_ERR_OVERFLOW, "batcher: the sample size overflows at dim %d", i);
         sample *= (size_t)sample_shape[i];
     }
+    if (count > SIZE_MAX / sample)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "batcher: %zu samples of %zu bytes overflow", count, sample);
     size_t channels = rank == 3 ? (size_t)sample_shape[0] : 1;
     if (channels > HCL_BATCHER_MAX_CHANNELS)
         return hcl_error(ctx, HCL_ERR_SHAPE, "batcher: %zu channels (at most %d)", channels, HCL_BATCHER_MAX_CHANNELS);
@@ -367,6 +377,10 @@ hcl_status hcl_batcher_create(hcl_context *ctx, const uint8_t *images, const uin
 }
 
 void hcl_batcher_free(hcl_batcher *b) { core_free(b); }
+void hcl_batcher_probe(const hcl_batcher *b, const hcl_tensor **images, int *has_labels) {
+    *images = b->slot[0].dev[0];
+    *has_labels = b->slot[0].dev[1] != NULL;
+}
 size_t hcl_batcher_count(const hcl_batcher *b) { return b ? b->count : 0; }
 size_t hcl_batcher_batches(const hcl_batcher *b) { return b ? b->batches : 0; }
 int64_t hcl_batcher_batch_size(const hcl_batcher *b) { return b ? b->opt.batch : 0; }
@@ -415,6 +429,9 @@ hcl_status hcl_token_batcher_create(hcl_context *ctx, const int32_t *tokens, con
     if (max_len < 1 || max_len > HCL_TEXT_MAX_LEN)
         return hcl_error(ctx, HCL_ERR_SHAPE, "token batcher: max_len %lld not in 1..%lld", (long long)max_len,
                          (long long)HCL_TEXT_MAX_LEN);
+    if (count > SIZE_MAX / sizeof(int32_t) / (size_t)max_len)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "token batcher: %zu sequences of %lld tokens overflow", count,
+                         (long long)max_len);
     for (size_t i = 0; lengths && i < count; i++)
         if (lengths[i] < 0 || lengths[i] > max_len)
             return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "token batcher: lengths[%zu] = %d not in 0..%lld", i,

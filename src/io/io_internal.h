@@ -50,4 +50,10 @@ hcl_status hcl_write_atomic(hcl_context *ctx, const char *kind, const char *path
  * tag 'shuf'; the text split stream = class id and tag 'splt'. */
 void hcl_philox_shuffle(size_t *perm, size_t n, uint64_t seed, uint64_t stream, uint32_t tag);
 
+/* The image tensor of the batcher's first slot ((batch, sample...) in its dtype and context) and
+ * whether it produces labels: for callers that check a batcher's batches before using it (nn's
+ * evaluate checks them against the model before queueing anything). */
+typedef struct hcl_batcher hcl_batcher;
+void hcl_batcher_probe(const hcl_batcher *batcher, const struct hcl_tensor **images, int *has_labels);
+
 #endif

@@ -3,10 +3,12 @@
  * written by the first and added to by the others), the optimizer step, device-side metrics,
  * evaluation over a batcher and the device ring buffer of per-step loss and amp state. Everything
  * here is queued: nothing syncs except the explicit reads. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "nn/nn_internal.h"
+#include "io/io_internal.h"
 
 /* A struct view (never freed) of `bytes_off` in the arena with dtype and shape (n, shape...). */
 static void arena_view(hcl_model *m, hcl_tensor *v, size_t bytes_off, hcl_dtype dt, int64_t n, int rank,
@@ -199,15 +201,25 @@ static hcl_status check_input(hcl_model *m, const hcl_tensor *x) {
     return HCL_OK;
 }
 
-hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train) {
-    if (!m) return HCL_ERR_NULL_POINTER;
+/* Checks x and the pending lengths (cleared when they do not fit) and sets the views for x's
+ * batch: host work only, so a caller can check everything before queueing. */
+static hcl_status prepare_input(hcl_model *m, const hcl_tensor *x) {
     HCL_TRY(check_input(m, x));
     const hcl_tensor *len = m->next_lengths;
-    m->next_lengths = NULL;
-    if (len && (int64_t)len->count != x->shape[0])
+    if (len && (int64_t)len->count != x->shape[0]) {
+        m->next_lengths = NULL;
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "lengths has %zu values for a batch of %lld", len->count, (long long)x->shape[0]);
+    }
     int64_t t = m->nodes[0].seq ? x->shape[1] : m->nodes[0].shape[0];
     if (x->shape[0] != m->cur_n || t != m->cur_t) HCL_TRY(nn_set_views(m, x->shape[0], t));
+    return HCL_OK;
+}
+
+hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    HCL_TRY(prepare_input(m, x));
+    const hcl_tensor *len = m->next_lengths;
+    m->next_lengths = NULL;
     m->x = x;
     m->lengths = len;
     m->last_train = 0;
@@ -425,6 +437,13 @@ hcl_status hcl_model_step(hcl_model *m, float lr) {
 hcl_status hcl_model_train_step(hcl_model *m, const hcl_tensor *x, const hcl_tensor *target, float lr) {
     if (!m) return HCL_ERR_NULL_POINTER;
     if (!m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is not built (call hcl_model_build)");
+    /* x, target and lr are checked before the first launch: a bad call queues nothing */
+    HCL_TRY(prepare_input(m, x));
+    hcl_tensor out2, t2;
+    size_t rows = 0;
+    HCL_TRY(check_target(m, target, &m->nodes[m->output].out, &out2, &t2, &rows));
+    if (!isfinite(lr) || lr < 0.0f)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
     HCL_TRY(hcl_params_zero_grad(m->params));
     HCL_TRY(hcl_model_forward(m, x, 1));
     HCL_TRY(hcl_model_backward(m, target));
@@ -498,6 +517,13 @@ hcl_status hcl_model_evaluate(hcl_model *m, hcl_batcher *data, hcl_metrics *out)
     if (hcl_batcher_batch_size(data) > m->opt.max_batch)
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "evaluate: batcher batch %lld exceeds max_batch %lld",
                          (long long)hcl_batcher_batch_size(data), (long long)m->opt.max_batch);
+    /* the batches are checked against the model (context, dtype, shape, labels) before anything is queued */
+    const hcl_tensor *probe = NULL;
+    int has_labels = 0;
+    hcl_batcher_probe(data, &probe, &has_labels);
+    if (probe->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "evaluate: the batcher belongs to another context");
+    if (!has_labels) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "evaluate: the batcher has no labels");
+    HCL_TRY(check_input(m, probe));
     HCL_TRY(hcl_model_eval_reset(m));
     for (;;) {
         const hcl_tensor *x, *y;

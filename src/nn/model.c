@@ -112,6 +112,8 @@ hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, in
         if (shape[i] < 1)
             return hcl_error(m->ctx, HCL_ERR_SHAPE, "%s: output dim %d would be %lld (the input is too small)", kind_names[kind],
                              i, (long long)shape[i]);
+        if ((uint64_t)shape[i] > (SIZE_MAX / 8) / n->sample) /* 8: room for F32 bytes and a batch */
+            return hcl_error(m->ctx, HCL_ERR_OVERFLOW, "%s: the per-sample output size overflows at dim %d", kind_names[kind], i);
         n->shape[i] = shape[i];
         n->sample *= (size_t)shape[i];
     }
@@ -130,6 +132,17 @@ hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, in
     if (id) *id = (int)m->count;
     m->count++;
     *node = n;
+    return HCL_OK;
+}
+
+/* A weight of this shape has a size (elements, F32 bytes) that fits size_t. */
+static hcl_status check_weight(hcl_model *m, const char *what, int rank, const int64_t *shape) {
+    size_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        if (shape[i] > 0 && (uint64_t)shape[i] > SIZE_MAX / 8 / n)
+            return hcl_error(m->ctx, HCL_ERR_OVERFLOW, "%s: the weight's size overflows at dim %d", what, i);
+        n *= shape[i] > 0 ? (size_t)shape[i] : 1;
+    }
     return HCL_OK;
 }
 
@@ -168,6 +181,8 @@ static hcl_status add_conv(hcl_model *m, int in, int out_ch, int kernel, int str
     int64_t c = p->shape[0];
     int64_t sh[3] = {depthwise ? c : out_ch, hcl_conv2d_out_size(p->shape[1], kernel, stride, pad, 1),
                      hcl_conv2d_out_size(p->shape[2], kernel, stride, pad, 1)};
+    const int64_t wsh[4] = {sh[0], depthwise ? 1 : c, kernel, kernel};
+    if (sh[1] >= 1 && sh[2] >= 1) HCL_TRY(check_weight(m, "conv2d", 4, wsh)); /* nn_push reports an empty output */
     nn_node *n = NULL;
     HCL_TRY(nn_push(m, HCL_LAYER_CONV2D, &in, 1, 3, sh, &n, id));
     n->out_ch = (int)sh[0];
@@ -233,7 +248,7 @@ hcl_status hcl_model_batchnorm2d(hcl_model *m, int in, float momentum, float eps
     OPEN(m);
     HCL_TRY(nn_resolve(m, &in, "batchnorm2d"));
     HCL_TRY(need_chw(m, in, "batchnorm2d"));
-    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f))
+    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f) || isinf(eps))
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "batchnorm2d: momentum %g in [0,1], eps %g > 0", (double)momentum,
                          (double)eps);
     nn_node *n = NULL;
@@ -257,6 +272,8 @@ hcl_status hcl_model_linear(hcl_model *m, int in, int out_features, int *id) {
     memcpy(sh, p->shape, sizeof sh);
     int64_t fin = sh[p->rank - 1];
     sh[p->rank - 1] = out_features;
+    const int64_t wsh[2] = {out_features, fin};
+    HCL_TRY(check_weight(m, "linear", 2, wsh));
     nn_node *n = NULL;
     HCL_TRY(nn_push(m, HCL_LAYER_LINEAR, &in, 1, m->nodes[in].rank, sh, &n, id));
     n->out_ch = out_features;
@@ -713,6 +730,21 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     if (o->max_batch < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: max_batch %lld < 1", (long long)o->max_batch);
     if ((unsigned)o->loss > HCL_LOSS_BCE_WITH_LOGITS) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid loss %d", (int)o->loss);
     if ((unsigned)o->init > HCL_WINIT_XAVIER_NORMAL) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid init %d", (int)o->init);
+    if (!(o->label_smoothing >= 0.0f && o->label_smoothing < 1.0f))
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: label_smoothing %g is not in [0, 1)", (double)o->label_smoothing);
+    HCL_TRY(hcl_optim_validate(m->ctx, &o->optim, &o->scaler));
+    /* every buffer at max_batch and every parameter must have a size (nothing is queued yet) */
+    int trainable = 0;
+    for (size_t i = 0; i < m->count; i++) {
+        const nn_node *n = &m->nodes[i];
+        trainable |= n->wrank > 0 || n->nextra > 0;
+        if ((uint64_t)o->max_batch > SIZE_MAX / 8 / n->sample)
+            return hcl_error(m->ctx, HCL_ERR_OVERFLOW, "build: max_batch %lld x %zu elements of %s overflows",
+                             (long long)o->max_batch, n->sample, n->name);
+        HCL_TRY(check_weight(m, n->name, n->wrank, n->wshape));
+        for (int k = 0; k < n->nextra; k++) HCL_TRY(check_weight(m, n->name, n->extra[k].rank, n->extra[k].shape));
+    }
+    if (!trainable) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: the model has no trainable layer");
     m->opt = *o;
     m->output = (int)m->count - 1;
     const nn_node *out = &m->nodes[m->output];

@@ -51,9 +51,11 @@ void hcl_conv2d_desc_init(hcl_conv2d_desc *d) {
 
 int64_t hcl_conv2d_out_size(int64_t in, int64_t k, int stride, int pad, int dilation) {
     if (in < 1 || k < 1 || stride < 1 || pad < 0 || dilation < 1) return 0;
-    int64_t num = in + 2 * (int64_t)pad - (int64_t)dilation * (k - 1) - 1;
-    if (num < 0) return 0;
-    return num / stride + 1;
+    /* unsigned, so that no size overflows: span < 2^64 since in < 2^63 and pad < 2^31 */
+    uint64_t span = (uint64_t)in + 2 * (uint64_t)pad, kk = (uint64_t)(k - 1);
+    if (kk > (span - 1) / (uint64_t)dilation) return 0; /* the window (dilation (k - 1) + 1) exceeds span */
+    uint64_t out = (span - 1 - kk * (uint64_t)dilation) / (uint64_t)stride + 1;
+    return out > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)out;
 }
 
 /* Shapes of one conv call (the first 16 in the order of the kernels' geometry arguments). */

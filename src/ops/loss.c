@@ -135,6 +135,7 @@ static hcl_status ew_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *grad, 
     HCL_TRY(hcl_check_float(ctx, x, x_name));
     HCL_CHECK_NULL(ctx, t);
     if (t->dtype != HCL_I32 || kind != 1) HCL_TRY(hcl_check_float(ctx, t, t_name)); /* BCE: also I32 0/1 labels */
+    else HCL_TRY(hcl_check_tensor(ctx, t, t_name));
     HCL_TRY(hcl_check_same_shape(ctx, x, x_name, t, t_name));
     HCL_TRY(loss_check_common(ctx, loss, grad, grad_name, x, x_name, t, t_name, grad_scale));
     char opts[128];

@@ -44,7 +44,7 @@ static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const h
     if (d->kernel_h < 1 || d->kernel_w < 1 || d->stride_h < 1 || d->stride_w < 1 || d->pad_h < 0 || d->pad_w < 0)
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "pool desc: kernel %dx%d, stride %dx%d (>= 1), pad %dx%d (>= 0)",
                          d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w);
-    if (2 * d->pad_h > d->kernel_h || 2 * d->pad_w > d->kernel_w)
+    if (d->pad_h > d->kernel_h / 2 || d->pad_w > d->kernel_w / 2) /* 2 pad > kernel, without overflow */
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "pool pad %dx%d must be at most half the kernel %dx%d", d->pad_h,
                          d->pad_w, d->kernel_h, d->kernel_w);
     for (int i = 0; i < 4; i++)

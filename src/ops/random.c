@@ -12,6 +12,7 @@
 #define PHILOX_W1 0xBB67AE85u
 
 void hcl_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]) {
+    if (!counter || !key || !out) return;
     uint32_t c0 = counter[0], c1 = counter[1], c2 = counter[2], c3 = counter[3];
     uint32_t k0 = key[0], k1 = key[1];
     for (int r = 0; r < 10; r++) {

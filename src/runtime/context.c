@@ -81,7 +81,10 @@ static void report(hcl_context *ctx, char *error, size_t error_len) {
 
 hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts, char *error, size_t error_len) {
     if (error && error_len) error[0] = '\0';
-    if (!out) return HCL_ERR_NULL_POINTER;
+    if (!out) {
+        if (error && error_len) snprintf(error, error_len, "context (the pointer to the new context) is NULL");
+        return HCL_ERR_NULL_POINTER;
+    }
     *out = NULL;
     hcl_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return HCL_ERR_HOST_MEMORY;
@@ -124,7 +127,10 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
                                       cl_command_queue queue, const hcl_context_options *opts,
                                       char *error, size_t error_len) {
     if (error && error_len) error[0] = '\0';
-    if (!out) return HCL_ERR_NULL_POINTER;
+    if (!out) {
+        if (error && error_len) snprintf(error, error_len, "context (the pointer to the new context) is NULL");
+        return HCL_ERR_NULL_POINTER;
+    }
     *out = NULL;
     if (!cl_ctx || !device || !queue) {
         if (error && error_len) snprintf(error, error_len, "cl_context, cl_device_id and cl_command_queue must all be given");
@@ -139,6 +145,16 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
         if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetCommandQueueInfo", __FILE__, __LINE__);
         else if (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
             st = hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "the command queue must be in-order");
+    }
+    if (st == HCL_OK) { /* the queue must be one of this OpenCL context and device */
+        cl_context qctx = NULL;
+        cl_device_id qdev = NULL;
+        cl_int err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof qctx, &qctx, NULL);
+        if (err == CL_SUCCESS) err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof qdev, &qdev, NULL);
+        if (err != CL_SUCCESS) st = hcl_cl_error_at(ctx, err, "clGetCommandQueueInfo", __FILE__, __LINE__);
+        else if (qctx != cl_ctx || qdev != device)
+            st = hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "the command queue belongs to another %s",
+                           qctx != cl_ctx ? "OpenCL context" : "device");
     }
     if (st == HCL_OK) {
         cl_int err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof ctx->platform, &ctx->platform, NULL);

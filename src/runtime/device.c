@@ -173,8 +173,11 @@ static size_t best_cpu(const hcl_device_info *devices, size_t count) {
 
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len) {
-    if (!index || (!devices && count)) return HCL_ERR_NULL_POINTER;
     if (message && message_len) message[0] = '\0';
+    if (!index || (!devices && count)) {
+        if (message && message_len) snprintf(message, message_len, "%s is NULL", index ? "devices" : "index");
+        return HCL_ERR_NULL_POINTER;
+    }
     if (count == 0) {
         if (message && message_len) snprintf(message, message_len, "no OpenCL device found (is an ICD such as pocl-opencl-icd installed?)");
         return HCL_ERR_NO_DEVICE;

@@ -104,7 +104,7 @@ void hcl_log(hcl_context *ctx, hcl_log_level level, const char *fmt, ...) {
 void hcl_log_stderr(void *user, hcl_log_level level, const char *message) {
     static const char *names[] = {"error", "warn", "info", "debug"};
     (void)user;
-    fprintf(stderr, "halfcl: %s: %s\n", names[(unsigned)level < 4 ? level : 3], message);
+    fprintf(stderr, "halfcl: %s: %s\n", names[(unsigned)level < 4 ? level : 3], message ? message : "");
 }
 
 const char *hcl_env(const char *name) {

@@ -48,15 +48,20 @@ uint16_t hcl_f32_to_bf16(float f) {
     return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
 }
 
+/* NULL arrays: nothing to convert (no crash). */
 void hcl_f32_to_f16_array(uint16_t *dst, const float *src, size_t n) {
+    if (!dst || !src) return;
     for (size_t i = 0; i < n; i++) dst[i] = hcl_f32_to_f16(src[i]);
 }
 void hcl_f16_to_f32_array(float *dst, const uint16_t *src, size_t n) {
+    if (!dst || !src) return;
     for (size_t i = 0; i < n; i++) dst[i] = hcl_f16_to_f32(src[i]);
 }
 void hcl_f32_to_bf16_array(uint16_t *dst, const float *src, size_t n) {
+    if (!dst || !src) return;
     for (size_t i = 0; i < n; i++) dst[i] = hcl_f32_to_bf16(src[i]);
 }
 void hcl_bf16_to_f32_array(float *dst, const uint16_t *src, size_t n) {
+    if (!dst || !src) return;
     for (size_t i = 0; i < n; i++) dst[i] = hcl_bf16_to_f32(src[i]);
 }
