@@ -97,7 +97,8 @@ hcl_status hcl_model_add(hcl_model *m, int a, int b, int *id);
  * batches bucketed by length run only the steps they need; buffers are planned for T), else
  * (N, T). A per-step output then has T' steps. */
 hcl_status hcl_model_input_tokens(hcl_model *m, int64_t T, int *id);
-/* (T) ids -> (T, dim) rows of a (vocab, dim) table, initialised N(0, 1) as PyTorch's. padding_idx
+/* (T) ids -> (T, dim) rows of a (vocab, dim) table (vocab <= 2^31 - 1: I32 ids), initialised N(0, 1)
+ * as PyTorch's (re-initialise it with hcl_params_init for e.g. a tied head's N(0, 0.02)). padding_idx
  * -1 or an id whose row starts at 0 and never receives a gradient (PyTorch's padding_idx). Ids
  * outside 0..vocab-1 give NaN rows. */
 hcl_status hcl_model_embedding(hcl_model *m, int input, int64_t vocab, int dim, int padding_idx, int *id);

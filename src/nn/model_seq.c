@@ -37,7 +37,7 @@ hcl_status hcl_model_embedding(hcl_model *m, int in, int64_t vocab, int dim, int
     HCL_TRY(nn_resolve(m, &in, "embedding"));
     const nn_node *p = &m->nodes[in];
     if (!p->tokens) return hcl_error(m->ctx, HCL_ERR_DTYPE, "embedding: node %d (%s) is not a token input", in, p->name);
-    if (vocab < 1 || dim < 1 || padding_idx < -1 || padding_idx >= vocab)
+    if (vocab < 1 || vocab > INT32_MAX || dim < 1 || padding_idx < -1 || padding_idx >= vocab) /* ids are I32 */
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "embedding: vocab %lld, dim %d, padding_idx %d (-1 or < vocab)",
                          (long long)vocab, dim, padding_idx);
     int64_t sh[2] = {p->shape[0], dim};
@@ -55,6 +55,14 @@ static hcl_status need_td(hcl_model *m, int in, const char *what) {
     const nn_node *p = &m->nodes[in];
     if (p->rank != 2)
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "%s needs a (T, D) input; node %d (%s) gives rank %d", what, in, p->name, p->rank);
+    return HCL_OK;
+}
+
+/* A width E split into `heads` heads of at most HCL_ATTENTION_MAX_D. */
+static hcl_status check_heads(hcl_model *m, int64_t E, int heads, const char *what) {
+    if (heads < 1 || E % heads || E / heads > HCL_ATTENTION_MAX_D)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "%s: width %lld is not heads %d x a head dim of 1..%d", what,
+                         (long long)E, heads, HCL_ATTENTION_MAX_D);
     return HCL_OK;
 }
 
@@ -78,7 +86,8 @@ hcl_status hcl_model_pos_embedding(hcl_model *m, int in, hcl_pos_kind kind, int 
 hcl_status hcl_model_layernorm(hcl_model *m, int in, float eps, int *id) {
     OPEN(m);
     HCL_TRY(nn_resolve(m, &in, "layernorm"));
-    if (!(eps > 0.0f)) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "layernorm: eps %g must be > 0", (double)eps);
+    if (!(eps > 0.0f && eps < INFINITY))
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "layernorm: eps %g must be finite and > 0", (double)eps);
     const nn_node *p = &m->nodes[in];
     nn_node *n = NULL;
     int64_t sh[HCL_MAX_RANK];
@@ -104,9 +113,7 @@ hcl_status hcl_model_attention(hcl_model *m, int q, int k, int v, int heads, int
         return hcl_error(m->ctx, HCL_ERR_SHAPE, "attention: q (%lld, %lld), k (%lld, %lld) and v (%lld, %lld) do not fit",
                          (long long)pq->shape[0], (long long)E, (long long)pk->shape[0], (long long)pk->shape[1],
                          (long long)pv->shape[0], (long long)pv->shape[1]);
-    if (heads < 1 || E % heads || E / heads > HCL_ATTENTION_MAX_D)
-        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "attention: width %lld is not heads %d x a head dim of 1..%d",
-                         (long long)E, heads, HCL_ATTENTION_MAX_D);
+    HCL_TRY(check_heads(m, E, heads, "attention"));
     nn_node *n = NULL;
     int64_t sh[2] = {pq->shape[0], E};
     HCL_TRY(nn_push(m, HCL_LAYER_ATTENTION, ids, 3, 2, sh, &n, id));
@@ -123,6 +130,7 @@ static void rename_last(hcl_model *m, const char *base, const char *what) {
 /* Q, K, V projections, attention, output projection; names under `base`. */
 static hcl_status add_mha(hcl_model *m, int in, int heads, int causal, const char *base, int *id) {
     HCL_TRY(need_td(m, in, "mha"));
+    HCL_TRY(check_heads(m, m->nodes[in].shape[1], heads, "mha")); /* before any node is added */
     int E = (int)m->nodes[in].shape[1], q, k, v, a;
     HCL_TRY(hcl_model_linear(m, in, E, &q));
     rename_last(m, base, "q");
@@ -152,6 +160,7 @@ hcl_status hcl_model_transformer_block(hcl_model *m, int in, int heads, int mlp_
     if (mlp_hidden < 1 || !(dropout >= 0.0f && dropout < 1.0f))
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "transformer_block: mlp_hidden %d >= 1, dropout %g in [0,1)",
                          mlp_hidden, (double)dropout);
+    HCL_TRY(check_heads(m, m->nodes[in].shape[1], heads, "transformer_block")); /* before any node is added */
     char base[NN_NAME_MAX];
     snprintf(base, sizeof base, "block_%zu", m->count);
     int E = (int)m->nodes[in].shape[1], x = in, t;
@@ -262,9 +271,9 @@ hcl_status hcl_model_set_lengths(hcl_model *m, const hcl_tensor *lengths) {
     if (!m) return HCL_ERR_NULL_POINTER;
     if (lengths) {
         if (lengths->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "lengths belong to another context");
-        if (lengths->dtype != HCL_I32 || lengths->rank != 1)
-            return hcl_error(m->ctx, HCL_ERR_DTYPE, "lengths must be (N) I32, are %s of rank %d", hcl_dtype_name(lengths->dtype),
-                             lengths->rank);
+        if (lengths->dtype != HCL_I32)
+            return hcl_error(m->ctx, HCL_ERR_DTYPE, "lengths must be (N) I32, are %s", hcl_dtype_name(lengths->dtype));
+        if (lengths->rank != 1) return hcl_error(m->ctx, HCL_ERR_SHAPE, "lengths must be (N), have rank %d", lengths->rank);
     }
     m->next_lengths = lengths;
     return HCL_OK;
