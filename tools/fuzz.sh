@@ -8,6 +8,7 @@
 #   harnesses: idx cifar10 safetensors checkpoint cache (all by default)
 #   FUZZ_BUILD   build folder (build-fuzz)       FUZZ_JOBS  harnesses run at once (1)
 #   CC           the clang to use (clang)        HALFCL_DEVICE  the checkpoint harness's device (pocl)
+#   FUZZ_FLAGS   more libFuzzer flags, e.g. "-use_value_profile=1"
 # The corpus each run finds is kept in build-fuzz/fuzz/<harness>/corpus and grows run after run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +58,7 @@ run_one() {
   # libFuzzer's own exit code for a finding is 77 by default: 1 here, as 77 means "no device"
   "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -error_exitcode=1 -timeout_exitcode=1 \
     -max_len="$(max_len "$h")" \
-    -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${dict[@]}" \
+    -print_final_stats=1 -artifact_prefix="$work/artifacts/" "${dict[@]}" ${FUZZ_FLAGS:-} \
     "$work/corpus" "$work/seeds" >>"$work/log" 2>&1 || rc=$?
   echo $rc >"$work/rc"
 }
