@@ -227,9 +227,8 @@ static hcl_status load_image(hcl_optimizer *o, const hcl_safetensors *f, const c
         return hcl_error(ctx, HCL_ERR_SHAPE, "%s: checkpoint has %" PRIu64 " parameters, this model %zu", path, np, p->count);
     HCL_TRY(image_alloc(o, im));
     ckpt_layout l;
-    HCL_TRY(layout_build(o, im, &l));
-    hcl_status st = HCL_OK;
-    if (hcl_safetensors_count(f) != l.count)
+    hcl_status st = layout_build(o, im, &l);
+    if (st == HCL_OK && hcl_safetensors_count(f) != l.count)
         st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %zu tensors, expected %zu (parameters, %zu optimizer states each, amp state)", path,
                        hcl_safetensors_count(f), l.count, o->nstates);
     for (size_t k = 0; st == HCL_OK && k < l.count; k++) {
