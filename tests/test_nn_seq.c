@@ -669,6 +669,44 @@ START_TEST(bad_graphs_and_inputs) {
 }
 END_TEST
 
+/* A model larger than the device memory (here a 4 MiB limit on the context): the build fails with
+ * HCL_ERR_DEVICE_MEMORY naming the sizes, frees what it had (ASan), and the context still builds
+ * and trains a model that fits. */
+START_TEST(model_over_memory_limit) {
+    hcl_context_options co;
+    hcl_context_options_init(&co);
+    co.memory_limit = 4u << 20;
+    hcl_context *ctx = NULL;
+    char err[512];
+    ck_assert_msg(hcl_context_create(&ctx, &co, err, sizeof err) == HCL_OK, "%s", err);
+    hcl_model *big = NULL;
+    CK_OK(ctx, hcl_model_create(ctx, HCL_PRECISION_MIXED_F16, &big));
+    CK_OK(ctx, hcl_model_input_tokens(big, 128, NULL));
+    CK_OK(ctx, hcl_model_embedding(big, HCL_NN_PREV, 1000, 256, 0, NULL));
+    CK_OK(ctx, hcl_model_transformer_block(big, HCL_NN_PREV, 4, 1024, 0.0f, 1, NULL));
+    CK_OK(ctx, hcl_model_seq_pool(big, HCL_NN_PREV, HCL_SEQ_POOL_MEAN, NULL));
+    CK_OK(ctx, hcl_model_linear(big, HCL_NN_PREV, 3, NULL));
+    hcl_model_options o;
+    hcl_model_options_init(&o, HCL_PRECISION_MIXED_F16);
+    o.max_batch = 64;
+    CK_STATUS(ctx, hcl_model_build(big, &o), HCL_ERR_DEVICE_MEMORY);
+    ck_assert_msg(strstr(hcl_last_error(ctx), "bytes") && strstr(hcl_last_error(ctx), "limit"), "%s", hcl_last_error(ctx));
+    hcl_model_free(big);
+    hcl_memory_stats ms;
+    hcl_memory_stats_get(ctx, &ms);
+    ck_assert_uint_eq(ms.current_bytes, 0); /* everything the failed build allocated is back */
+    hcl_model *m = make_model(ctx, M_BIGRU, HCL_PRECISION_MIXED_F16, 4, 3);
+    batch b;
+    make_batch(ctx, &b, M_BIGRU, 4);
+    CK_OK(ctx, hcl_model_set_lengths(m, b.lengths));
+    CK_OK(ctx, hcl_model_train_step(m, b.x, b.y, 1e-2f));
+    CK_OK(ctx, hcl_finish(ctx));
+    free_batch(&b);
+    hcl_model_free(m);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_seq");
     TCase *fd = tcase_create("finite_differences");
@@ -694,6 +732,7 @@ static Suite *suite(void) {
     TCase *api = tcase_create("api");
     tcase_add_test(api, summary_counts);
     tcase_add_test(api, bad_graphs_and_inputs);
+    tcase_add_test(api, model_over_memory_limit);
     suite_add_tcase(s, api);
     return s;
 }
