@@ -263,7 +263,9 @@ static void bn_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm, double 
             dg_abs[c] += fabs(dyd[i] * (xd[i] - mean[c]) / sqrt(var[c] + eps));
             db_abs[c] += fabs(dyd[i]);
         }
-        check_accumulated(dg, dg_ref, dg_abs, C, pdt == HCL_F32 ? 1e-5 : test_tolerance(pdt), "bn dgamma (accumulated)", dn, si);
+        /* dgamma also carries the saved statistics' F32 error through xhat (the 1e-4 of dx) */
+        check_accumulated(dg, dg_ref, dg_abs, C, pdt == HCL_F32 ? 1e-4 * (1 + fabs(shift)) : test_tolerance(pdt),
+                          "bn dgamma (accumulated)", dn, si);
         check_accumulated(db, db_ref, db_abs, C, pdt == HCL_F32 ? 1e-5 : test_tolerance(pdt), "bn dbeta (accumulated)", dn, si);
         free(dg_abs);
         free(db_abs);
@@ -469,7 +471,7 @@ static void ln_case(hcl_context *ctx, size_t si, hcl_dtype dt, pmode pm) {
             dg_abs[i % D] += fabs(dyd[i] * (xd[i] - mean[i / D]) * invstd[i / D]);
             db_abs[i % D] += fabs(dyd[i]);
         }
-        check_accumulated(dg, dg_ref, dg_abs, D, pdt == HCL_F32 ? 1e-5 : test_tolerance(pdt), "ln dgamma (accumulated)", dn, si);
+        check_accumulated(dg, dg_ref, dg_abs, D, pdt == HCL_F32 ? 1e-4 : test_tolerance(pdt), "ln dgamma (accumulated)", dn, si);
         check_accumulated(db, db_ref, db_abs, D, pdt == HCL_F32 ? 1e-5 : test_tolerance(pdt), "ln dbeta (accumulated)", dn, si);
         free(dg_abs);
         free(db_abs);
