@@ -242,8 +242,8 @@ static void check_half_vs_f32(hcl_precision p) {
         grads(ctx, half, &b);
         /* BF16 keeps 8 significant bits (0.4% per rounding); the query-side gradients of attention
          * come out of the softmax Jacobian's cancellation, which amplifies that (measured up to 0.25
-         * on mha.q.bias over many seeds); F16 has 3 more bits */
-        double tol = p == HCL_PRECISION_MIXED_BF16 ? 0.4 : 3e-2;
+         * on mha.q.bias over many seeds); F16 has 3 more bits (0.034 seen on Intel's native half) */
+        double tol = p == HCL_PRECISION_MIXED_BF16 ? 0.4 : 0.08;
         for (size_t i = 0; i < hcl_params_count(pr); i++) {
             size_t n = hcl_params_grad(pr, i)->count;
             float *gr = param_grad(ctx, ref, i), *gh = param_grad(ctx, half, i);
