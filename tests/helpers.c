@@ -299,6 +299,21 @@ unsigned char *test_read_bytes(const char *path, size_t *n) {
     return b;
 }
 
+void test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s", path);
+    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+char *test_path_in(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
 char *test_make_tmpdir(const char *tag) {
     char tmpl[256];
     snprintf(tmpl, sizeof tmpl, "/tmp/halfcl-test-%s-XXXXXX", tag);

@@ -81,6 +81,10 @@ long test_dead_pid(void);
 int test_dir_entries(const char *dir);
 /* A whole file in a new buffer with a NUL after its *n bytes (asserts that it reads). */
 unsigned char *test_read_bytes(const char *path, size_t *n);
+/* Writes n bytes to path (created or truncated); fails the test on any error. */
+void test_write_file(const char *path, const void *data, size_t n);
+/* "dir/name", malloc'ed. */
+char *test_path_in(const char *dir, const char *name);
 char *test_make_tmpdir(const char *tag);
 /* Sets (or unsets, value NULL) an environment variable for the duration of a test and puts the
  * old value back: under CK_FORK=no every test runs in the same process. */

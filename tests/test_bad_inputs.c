@@ -221,22 +221,6 @@ static hcl_tensor *tensor(hcl_context *ctx, hcl_dtype dt, int rank, const int64_
 
 static hcl_tensor *tensor1(hcl_context *ctx, hcl_dtype dt, int64_t n) { return tensor(ctx, dt, 1, &n); }
 
-/* A temporary folder for the file cases, removed by the test. */
-static char *tmp_path(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert(fwrite(data, 1, n, f) == n);
-    fclose(f);
-}
-
 /* ================================================================ runtime.h ================ */
 
 START_TEST(runtime_h) {
@@ -1451,7 +1435,7 @@ START_TEST(amp_h) {
 
     /* checkpoints and exports: NULLs, reserved or NULL metadata, unwritable paths, bad dtypes */
     char *dir = test_make_tmpdir("matrix-amp");
-    char *ck = tmp_path(dir, "ck.safetensors"), *nodir = tmp_path(dir, "missing/ck.safetensors");
+    char *ck = test_path_in(dir, "ck.safetensors"), *nodir = test_path_in(dir, "missing/ck.safetensors");
     hcl_checkpoint_meta meta_ok = {"note", "x"}, meta_nullkey = {NULL, "x"}, meta_nullval = {"k", NULL},
                         meta_reserved = {"halfcl.policy", "fp32"};
     hcl_checkpoint_extra ex = {0};
@@ -1486,8 +1470,8 @@ START_TEST(amp_h) {
     EXPECT_STATUS(A, hcl_checkpoint_load(o, NULL, NULL), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(A, hcl_checkpoint_load(o, ck, NULL), HCL_ERR_IO);
     EXPECT_STATUS(A, hcl_checkpoint_load(o, dir, NULL), -1);
-    char *junk = tmp_path(dir, "junk.safetensors");
-    write_file(junk, "not a checkpoint at all", 23);
+    char *junk = test_path_in(dir, "junk.safetensors");
+    test_write_file(junk, "not a checkpoint at all", 23);
     EXPECT_STATUS(A, hcl_checkpoint_load(o, junk, NULL), HCL_ERR_FORMAT);
     /* a plain export is a safetensors file but not a checkpoint */
     unwatch_all();
@@ -1502,7 +1486,7 @@ START_TEST(amp_h) {
     hcl_params *p2 = small_params(HCL_PRECISION_MIXED_F16), *p3 = NULL;
     hcl_optimizer *o2 = NULL, *o3 = NULL;
     CK(hcl_optimizer_create(p2, &sgd, NULL, &o2));
-    char *ck_sgd = tmp_path(dir, "sgd.safetensors"), *ck_other = tmp_path(dir, "other.safetensors");
+    char *ck_sgd = test_path_in(dir, "sgd.safetensors"), *ck_other = test_path_in(dir, "other.safetensors");
     CK(hcl_checkpoint_save(o2, ck_sgd, NULL));
     CK(hcl_params_create(A, HCL_PRECISION_MIXED_F16, &p3));
     const int64_t s35[2] = {3, 5}, s4[1] = {4};
@@ -1516,7 +1500,7 @@ START_TEST(amp_h) {
     EXPECT_STATUS(A, hcl_checkpoint_load(o, ck_other, &ex), HCL_ERR_SHAPE);
     size_t n = 0;
     unsigned char *bytes = test_read_bytes(ck_other, &n);
-    write_file(junk, bytes, n / 2);
+    test_write_file(junk, bytes, n / 2);
     free(bytes);
     EXPECT_STATUS(A, hcl_checkpoint_load(o, junk, &ex), HCL_ERR_FORMAT);
     ck_assert_uint_eq(hcl_optimizer_host_step(o), 0);
@@ -1573,11 +1557,11 @@ static const int32_t toks[3 * 4] = {0}, tlens[3] = {1, 2, 4}, tlabs[3] = {0, 1, 
 START_TEST(io_h) {
     matrix_begin();
     char *dir = test_make_tmpdir("matrix-io");
-    char *missing = tmp_path(dir, "missing"), *nodir = tmp_path(dir, "no/such/file"), *empty = tmp_path(dir, "empty"),
-         *junk = tmp_path(dir, "junk"), *good = tmp_path(dir, "good.safetensors");
-    write_file(empty, "", 0);
+    char *missing = test_path_in(dir, "missing"), *nodir = test_path_in(dir, "no/such/file"), *empty = test_path_in(dir, "empty"),
+         *junk = test_path_in(dir, "junk"), *good = test_path_in(dir, "good.safetensors");
+    test_write_file(empty, "", 0);
     static const char junk_bytes[] = "\x01\x02\x03\xff garbage \x00\x00 that is no format at all";
-    write_file(junk, junk_bytes, sizeof junk_bytes - 1);
+    test_write_file(junk, junk_bytes, sizeof junk_bytes - 1);
 
     /* every reader */
     for (size_t r = 0; r < sizeof readers / sizeof *readers; r++) {
@@ -1617,7 +1601,7 @@ START_TEST(io_h) {
     char long_name[HCL_SAFETENSORS_MAX_NAME + 2];
     memset(long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
-    char *bad_dir_file = tmp_path(dir, "sub");
+    char *bad_dir_file = test_path_in(dir, "sub");
     mkdir(bad_dir_file, 0700); /* a folder where the file should go */
 #define BAD_ENTRY(stmt, want)                                                                  \
     do {                                                                                       \
@@ -1719,7 +1703,7 @@ START_TEST(io_h) {
     size_t n = 0;
     unsigned char *bytes = test_read_bytes(good, &n);
     for (size_t cut = 1; cut < n; cut += n / 5) {
-        write_file(junk, bytes, cut);
+        test_write_file(junk, bytes, cut);
         void *out = NULL;
         reader_expect(0, A, junk, &out, HCL_ERR_FORMAT, "a truncated file", __LINE__);
     }
@@ -1878,7 +1862,7 @@ START_TEST(io_h) {
     EXPECT_VAL(int32_t, hcl_vocab_lookup(NULL, "a"), v_ == HCL_TEXT_UNK);
     EXPECT_VAL(int32_t, hcl_vocab_lookup(voc, NULL), v_ == HCL_TEXT_UNK);
     EXPECT_VAL(int32_t, hcl_vocab_lookup(voc, "zzz"), v_ == HCL_TEXT_UNK);
-    char *vpath = tmp_path(dir, "vocab.txt");
+    char *vpath = test_path_in(dir, "vocab.txt");
     EXPECT_STATUS(A, hcl_vocab_save(A, NULL, vpath), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(A, hcl_vocab_save(A, voc, NULL), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(A, hcl_vocab_save(A, voc, nodir), HCL_ERR_IO);
@@ -1887,7 +1871,7 @@ START_TEST(io_h) {
     const char *bad_vocabs[] = {"<unk>\n<pad>\n", "<pad>\n", "<pad>\n<unk>\n\nx\n", "<pad>\n<unk>\nx\nx\n",
                                 "<pad>\n<unk>\n\xff\n"};
     for (size_t k = 0; k < sizeof bad_vocabs / sizeof *bad_vocabs; k++) {
-        write_file(junk, bad_vocabs[k], strlen(bad_vocabs[k]));
+        test_write_file(junk, bad_vocabs[k], strlen(bad_vocabs[k]));
         void *out = NULL;
         reader_expect(4, A, junk, &out, HCL_ERR_FORMAT, bad_vocabs[k], __LINE__);
     }

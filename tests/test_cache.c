@@ -29,13 +29,6 @@ static unsigned char *read_file(const char *path, size_t *len) {
     return buf;
 }
 
-static void write_file(const char *path, const void *data, size_t len) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot write %s", path);
-    ck_assert(fwrite(data, 1, len, f) == len);
-    fclose(f);
-}
-
 /* A file of the source tree: $HALFCL_SOURCE_ROOT (meson test sets it), else . or its parents. */
 static char *source_text(const char *rel) {
     const char *root = getenv("HALFCL_SOURCE_ROOT");
@@ -294,26 +287,26 @@ START_TEST(damaged_entry_rebuilt) {
     ck_assert_uint_gt(len, HEADER_BYTES + 16);
     size_t payload = len - HEADER_BYTES;
     switch (kind) {
-    case TRUNCATED_PAYLOAD: write_file(cast_path, b, HEADER_BYTES + payload / 2); break;
-    case TRUNCATED_HEADER: write_file(cast_path, b, 20); break;
-    case PAYLOAD_BYTE: b[HEADER_BYTES + payload / 2] ^= 0x40; write_file(cast_path, b, len); break;
-    case HEADER_KEY_BYTE: b[8 + 5] = b[8 + 5] == '0' ? '1' : '0'; write_file(cast_path, b, len); break;
-    case HEADER_SIZE_BYTE: b[40] ^= 0x01; write_file(cast_path, b, len); break;
-    case HEADER_CHECKSUM_BYTE: b[50] ^= 0x10; write_file(cast_path, b, len); break;
-    case WRONG_MAGIC: memcpy(b, "HCLBIN99", 8); write_file(cast_path, b, len); break;
+    case TRUNCATED_PAYLOAD: test_write_file(cast_path, b, HEADER_BYTES + payload / 2); break;
+    case TRUNCATED_HEADER: test_write_file(cast_path, b, 20); break;
+    case PAYLOAD_BYTE: b[HEADER_BYTES + payload / 2] ^= 0x40; test_write_file(cast_path, b, len); break;
+    case HEADER_KEY_BYTE: b[8 + 5] = b[8 + 5] == '0' ? '1' : '0'; test_write_file(cast_path, b, len); break;
+    case HEADER_SIZE_BYTE: b[40] ^= 0x01; test_write_file(cast_path, b, len); break;
+    case HEADER_CHECKSUM_BYTE: b[50] ^= 0x10; test_write_file(cast_path, b, len); break;
+    case WRONG_MAGIC: memcpy(b, "HCLBIN99", 8); test_write_file(cast_path, b, len); break;
     case FOREIGN_KEY: {
         size_t flen;
         unsigned char *f = read_file(fill_path, &flen);
-        write_file(cast_path, f, flen);
+        test_write_file(cast_path, f, flen);
         free(f);
         break;
     }
-    case ZERO_LENGTH: write_file(cast_path, b, 0); break;
+    case ZERO_LENGTH: test_write_file(cast_path, b, 0); break;
     case TRAILING_BYTE: {
         unsigned char *longer = malloc(len + 1);
         memcpy(longer, b, len);
         longer[len] = 0;
-        write_file(cast_path, longer, len + 1);
+        test_write_file(cast_path, longer, len + 1);
         free(longer);
         break;
     }
@@ -473,7 +466,7 @@ START_TEST(unwritable_cache_dir) {
     char *dir = test_make_tmpdir("cache");
     char file[4096], under[4200];
     snprintf(file, sizeof file, "%s/plain-file", dir);
-    write_file(file, "x", 1);
+    test_write_file(file, "x", 1);
     snprintf(under, sizeof under, "%s/sub/cache", file);
     const char *bad[2] = {under, file};
     for (int i = 0; i < 2; i++) {
@@ -536,9 +529,9 @@ START_TEST(key_follows_options_and_source) {
     char path[4096];
     char *common = source_text("cl_kernels/common.h"), *tensor = source_text("cl_kernels/tensor.cl");
     snprintf(path, sizeof path, "%s/common.h", kdir);
-    write_file(path, common, strlen(common));
+    test_write_file(path, common, strlen(common));
     snprintf(path, sizeof path, "%s/tensor.cl", kdir);
-    write_file(path, tensor, strlen(tensor));
+    test_write_file(path, tensor, strlen(tensor));
     ctx = cache_context(dir, kdir, NULL);
     CK_OK(ctx, hcl_kernel_get(ctx, "tensor", "-DHCL_CACHE_TEST=1", "fill_u32", &k));
     hcl_context_free(ctx);

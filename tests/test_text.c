@@ -16,22 +16,7 @@
 
 /* ---- files ---- */
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s", path);
-    ck_assert_uint_eq(fwrite(data, 1, n, f), n);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
+static void write_str(const char *path, const char *s) { test_write_file(path, s, strlen(s)); }
 
 static void make_dir(const char *path) { ck_assert_msg(mkdir(path, 0755) == 0, "mkdir %s", path); }
 
@@ -78,7 +63,7 @@ static void assert_tsv_error(hcl_context *ctx, const char *path, hcl_status want
 START_TEST(tsv_good_files) {
     hcl_context *ctx = test_context();
     char *dir = test_make_tmpdir("text");
-    char *p = path_in(dir, "good.tsv");
+    char *p = test_path_in(dir, "good.tsv");
     /* BOM, CRLF and LF lines, blank lines, a tab inside the text, an empty text, no final newline */
     write_str(p, "\xef\xbb\xbf"
                  "pos\tgreat film\r\n"
@@ -104,7 +89,7 @@ START_TEST(tsv_good_files) {
     }
     hcl_text_corpus_free(c);
     /* the same lines gzip-compressed, in another order: same class ids */
-    char *gz = path_in(dir, "good.tsv.gz");
+    char *gz = test_path_in(dir, "good.tsv.gz");
     gzFile g = gzopen(gz, "wb");
     ck_assert_ptr_nonnull(g);
     const char *body = "zz\tz\npos\tp\nneg\tn\n";
@@ -128,7 +113,7 @@ END_TEST
 START_TEST(tsv_bad_files) {
     hcl_context *ctx = test_context();
     char *dir = test_make_tmpdir("text");
-    char *p = path_in(dir, "bad.tsv");
+    char *p = test_path_in(dir, "bad.tsv");
     static const struct { const char *body; size_t len; const char *needle; } cases[] = {
         {"a\tx\nno tab here\n", 0, "line 2: no tab"},
         {"a\tx\r\nb\ty\r\n\tempty label\r\n", 0, "line 3: empty label"},
@@ -140,7 +125,7 @@ START_TEST(tsv_bad_files) {
         {"\n\r\n\n", 0, "no data lines"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        write_file(p, cases[i].body, cases[i].len ? cases[i].len : strlen(cases[i].body));
+        test_write_file(p, cases[i].body, cases[i].len ? cases[i].len : strlen(cases[i].body));
         assert_tsv_error(ctx, p, HCL_ERR_FORMAT, cases[i].needle);
         ck_assert(strstr(hcl_last_error(ctx), p)); /* the file is named */
     }
@@ -166,15 +151,15 @@ START_TEST(tsv_bad_files) {
     memcpy(huge, "a\tok\nb\t", 7);
     memset(huge + 7, 'x', big - 2);
     memcpy(huge + 5 + big, "\na\tend\n", 7);
-    write_file(p, huge, 5 + big + 7);
+    test_write_file(p, huge, 5 + big + 7);
     assert_tsv_error(ctx, p, HCL_ERR_FORMAT, "line 2: 1048577 bytes, longer than the 1048576-byte limit");
-    write_file(p, huge, 5 + big - 1);
+    test_write_file(p, huge, 5 + big - 1);
     CK_OK(ctx, hcl_text_read_tsv(ctx, p, &c));
     ck_assert_uint_eq(c->lengths[1], HCL_TEXT_MAX_TEXT - 2);
     hcl_text_corpus_free(c);
     free(huge);
     /* no such file, a folder */
-    char *missing = path_in(dir, "missing.tsv");
+    char *missing = test_path_in(dir, "missing.tsv");
     assert_tsv_error(ctx, missing, HCL_ERR_IO, "cannot open: No such file or directory");
     ck_assert(strstr(hcl_last_error(ctx), missing));
     free(missing);
@@ -192,12 +177,12 @@ END_TEST
 START_TEST(imdb_reader) {
     hcl_context *ctx = test_context();
     char *dir = test_make_tmpdir("text");
-    char *root = path_in(dir, "aclImdb");
+    char *root = test_path_in(dir, "aclImdb");
     make_dir(root);
     const char *folders[] = {"train", "train/pos", "train/neg", "train/unsup", "test", "test/pos", "test/neg",
                              "train/pos/folder.txt"};
     for (size_t i = 0; i < sizeof folders / sizeof *folders; i++) {
-        char *f = path_in(root, folders[i]);
+        char *f = test_path_in(root, folders[i]);
         make_dir(f);
         free(f);
     }
@@ -214,7 +199,7 @@ START_TEST(imdb_reader) {
         {"test/pos/0_8.txt", "fine"},
     };
     for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        char *f = path_in(root, files[i].name);
+        char *f = test_path_in(root, files[i].name);
         write_str(f, files[i].body);
         free(f);
     }
@@ -244,13 +229,13 @@ START_TEST(imdb_reader) {
     ck_assert(strstr(hcl_last_error(ctx), "\"unsup\""));
     CK_STATUS(ctx, hcl_text_read_imdb(ctx, dir, "train", &c), HCL_ERR_IO);
     ck_assert_msg(strstr(hcl_last_error(ctx), "train/neg: cannot open the folder"), "%s", hcl_last_error(ctx));
-    char *bad = path_in(root, "test/pos/9_9.txt");
+    char *bad = test_path_in(root, "test/pos/9_9.txt");
     write_str(bad, "latin-1 caf\xe9");
     CK_STATUS(ctx, hcl_text_read_imdb(ctx, root, "test", &c), HCL_ERR_FORMAT);
     ck_assert_msg(strstr(hcl_last_error(ctx), "9_9.txt: invalid UTF-8 at byte 12 (0xe9)"), "%s", hcl_last_error(ctx));
     unlink(bad);
     free(bad);
-    bad = path_in(root, "test/pos/0_8.txt");
+    bad = test_path_in(root, "test/pos/0_8.txt");
     unlink(bad);
     free(bad);
     CK_STATUS(ctx, hcl_text_read_imdb(ctx, root, "test", &c), HCL_ERR_FORMAT);
@@ -618,7 +603,7 @@ END_TEST
 START_TEST(vocab_save_load) {
     hcl_context *ctx = test_context();
     char *dir = test_make_tmpdir("text");
-    char *p = path_in(dir, "vocab.txt");
+    char *p = test_path_in(dir, "vocab.txt");
     const char *texts[] = {"\xc3\x9c" "ber caf\xc3\xa9 na\xc3\xaf" "ve", "a b\tc", "A <b>"};
     int32_t labels[3] = {0, 0, 0};
     hcl_text_corpus *c = corpus_of(ctx, texts, labels, 3, 1);
@@ -676,7 +661,7 @@ START_TEST(vocab_save_load) {
         ck_assert_msg(strstr(hcl_last_error(ctx), bad[i].needle), "case %zu: \"%s\" lacks \"%s\"", i,
                       hcl_last_error(ctx), bad[i].needle);
     }
-    char *missing = path_in(dir, "missing/vocab.txt");
+    char *missing = test_path_in(dir, "missing/vocab.txt");
     CK_STATUS(ctx, hcl_vocab_load(ctx, missing, &w), HCL_ERR_IO);
     hcl_text_options o;
     hcl_text_options_init(&o);
@@ -956,7 +941,7 @@ static char *find_script(void) {
     const char *tries[] = {root, ".", "..", "../.."};
     for (size_t i = 0; i < sizeof tries / sizeof *tries; i++) {
         if (!tries[i]) continue;
-        char *p = path_in(tries[i], "tools/make_text_datasets.sh");
+        char *p = test_path_in(tries[i], "tools/make_text_datasets.sh");
         if (access(p, X_OK) == 0) return p;
         free(p);
     }
@@ -1015,7 +1000,7 @@ START_TEST(make_text_datasets_script) {
     ck_assert_msg(script != NULL, "tools/make_text_datasets.sh not found (set HALFCL_SOURCE_ROOT)");
     hcl_context *ctx = test_context();
     char *dir = test_make_tmpdir("text");
-    char *out1 = path_in(dir, "a"), *out2 = path_in(dir, "b"), *log = path_in(dir, "log");
+    char *out1 = test_path_in(dir, "a"), *out2 = test_path_in(dir, "b"), *log = test_path_in(dir, "log");
     int rc = run_script(script, out1, log);
     size_t n;
     unsigned char *text = test_read_bytes(log, &n);
@@ -1024,14 +1009,14 @@ START_TEST(make_text_datasets_script) {
     ck_assert(strstr((char *)text, "fortunes.tsv total"));
     free(text);
     ck_assert_int_eq(test_dir_entries(out1), 2); /* the two files, no temporary ones */
-    char *langid = path_in(out1, "langid.tsv"), *fortunes = path_in(out1, "fortunes.tsv");
+    char *langid = test_path_in(out1, "langid.tsv"), *fortunes = test_path_in(out1, "fortunes.tsv");
     check_dataset(ctx, langid, 6);
     check_dataset(ctx, fortunes, 5);
     /* the same bytes on a second run */
     ck_assert_int_eq(run_script(script, out2, log), 0);
     const char *names[2] = {"langid.tsv", "fortunes.tsv"};
     for (int k = 0; k < 2; k++) {
-        char *a = path_in(out1, names[k]), *b = path_in(out2, names[k]);
+        char *a = test_path_in(out1, names[k]), *b = test_path_in(out2, names[k]);
         size_t na, nb;
         unsigned char *da = test_read_bytes(a, &na), *db = test_read_bytes(b, &nb);
         ck_assert_msg(na == nb && !memcmp(da, db, na), "%s differs between two runs", names[k]);
