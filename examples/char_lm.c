@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "train_common.h"
 
 #define NAME "char_lm"
@@ -135,14 +134,9 @@ static void windows_free(windows *w) {
  * streams into windows. 0 after printing why. */
 static int load(ex_session *s, const options *o, charset *cs, windows *train, windows *test) {
     const char *path = s->args->data;
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, NAME ": %s not found", path);
-        if (!strcmp(path, DEFAULT_DATA))
-            fprintf(stderr, ": build it with tools/make_text_datasets.sh (the fortunes come with tools/setup.sh), "
-                            "or pass --data FILE (label<TAB>text lines)");
-        fputc('\n', stderr);
+    if (!ex_text_data_present(NAME, path, DEFAULT_DATA,
+                              "(the fortunes come with tools/setup.sh), or pass --data FILE (label<TAB>text lines)"))
         return 0;
-    }
     hcl_text_corpus *all = NULL, *tr = NULL, *te = NULL;
     hcl_text_options to;
     hcl_text_options_init(&to);

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "train_common.h"
 
 #define NAME "text_classify"
@@ -40,14 +39,10 @@ static hcl_status build(hcl_model *m, const void *user) {
 /* The TSV file split stratified by --seed. */
 static int load_tsv(ex_session *s, const options *o, hcl_text_corpus **train, hcl_text_corpus **test) {
     const char *path = s->args->data;
-    if (access(path, R_OK) != 0) {
-        fprintf(stderr, NAME ": %s not found", path);
-        if (!strcmp(path, DEFAULT_DATA))
-            fprintf(stderr, ": build it with tools/make_text_datasets.sh (the word lists and fortunes come with "
-                            "tools/setup.sh), or pass --data FILE (label<TAB>text) or --imdb DIR");
-        fputc('\n', stderr);
+    if (!ex_text_data_present(NAME, path, DEFAULT_DATA,
+                              "(the word lists and fortunes come with tools/setup.sh), or pass --data FILE "
+                              "(label<TAB>text) or --imdb DIR"))
         return 0;
-    }
     hcl_text_corpus *all = NULL;
     hcl_status st;
     if ((st = hcl_text_read_tsv(s->ctx, path, &all)) == HCL_OK)

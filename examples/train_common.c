@@ -51,6 +51,14 @@ static void flag_line(FILE *f, const char *name, const char *arg, const char *he
     fprintf(f, "  %-20s%s", left, help);
 }
 
+int ex_text_data_present(const char *name, const char *path, const char *default_path, const char *hint) {
+    if (access(path, R_OK) == 0) return 1;
+    fprintf(stderr, "%s: %s not found", name, path);
+    if (!strcmp(path, default_path)) fprintf(stderr, ": build it with tools/make_text_datasets.sh %s", hint);
+    fputc('\n', stderr);
+    return 0;
+}
+
 static void usage(FILE *f, const ex_program *p, const ex_args *a) {
     fprintf(f, "usage: %s [flags]\n%s\n", p->name, p->about);
     flag_line(f, "--data", p->data_arg, p->data_help);

@@ -127,5 +127,8 @@ typedef hcl_status (*ex_image_build_fn)(hcl_model *m);
 int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build);
 /* Tries "dir/name.gz", then "dir/name"; writes the first that exists to out. 0 if none. */
 int ex_find(const char *dir, const char *name, char *out, size_t len);
+/* 1 if the text data file `path` is readable; else prints "<name>: <path> not found", plus how to
+ * build it when it is the example's default (`hint`), and returns 0. */
+int ex_text_data_present(const char *name, const char *path, const char *default_path, const char *hint);
 
 #endif
