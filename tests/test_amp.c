@@ -559,6 +559,202 @@ END_TEST
 START_TEST(optimizers_pure_f16) { run_optimizer_policy(HCL_PRECISION_PURE_F16); }
 END_TEST
 
+static hcl_amp_stats stats_of(hcl_context *ctx, hcl_optimizer *o);
+
+/* ---------------------------------------------------------------- pruning masks */
+
+/* Arena index of element k of the concatenated parameters (upload_all order). */
+static size_t arena_index(hcl_params *p, size_t k) {
+    for (size_t i = 0; i < hcl_params_count(p); i++) {
+        size_t n = hcl_params_weight(p, i)->count;
+        if (k < n) return hcl_params_offset(p, i) + k;
+        k -= n;
+    }
+    return SIZE_MAX;
+}
+
+/* A random arena mask (about 40% pruned, padding included) uploaded as U8; host copy in *host. */
+static hcl_tensor *random_mask(hcl_context *ctx, hcl_params *p, unsigned char **host) {
+    size_t an = hcl_params_arena_numel(p);
+    unsigned char *m = malloc(an);
+    float *u = malloc(an * sizeof *u);
+    ck_assert(m && u);
+    test_fill_uniform(u, an, 0, 1);
+    for (size_t i = 0; i < an; i++) m[i] = u[i] < 0.4f ? 0 : (unsigned char)(1 + (i % 3)); /* any nonzero keeps */
+    m[arena_index(p, 0)] = 0;
+    m[arena_index(p, 1)] = 1;
+    int64_t shape[2] = {1, (int64_t)an};
+    hcl_tensor *t = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 2, shape, &t));
+    CK_OK(ctx, hcl_tensor_upload_raw(t, m, an));
+    free(u);
+    *host = m;
+    return t;
+}
+
+/* Every optimizer variant (weight decay, momentum, Adam, RMSProp centered, AdaGrad with an initial
+ * accumulator) with a mask, in F32 and BF16 states: the pruned elements' masters, working copies
+ * and states are exactly +0 after set_mask and after every step (a non-finite gradient on a pruned
+ * element, and random ones elsewhere on pruned elements, change nothing), the kept ones follow the
+ * FP64 reference; the user's mask tensor may be freed at once; NULL removes the mask. */
+static void run_masked_policy(hcl_precision pol) {
+    hcl_context *ctx = test_context();
+    variant v[16];
+    size_t nv = make_variants(v);
+    hcl_dtype gdt = hcl_precision_grad_dtype(pol);
+    for (size_t vi = 0; vi < nv; vi++)
+        for (int sdt = 0; sdt < 2; sdt++) {
+            hcl_optim_config c = v[vi].cfg;
+            c.state_dtype = sdt ? HCL_BF16 : HCL_F32;
+            hcl_dtype pdt = pol == HCL_PRECISION_PURE_F16 ? HCL_F16 : HCL_F32;
+            hcl_params *p = make_params(ctx, pol);
+            size_t n = hcl_params_numel(p), an = hcl_params_arena_numel(p);
+            float *x = malloc(n * sizeof *x), *got = malloc(n * sizeof *got), *g = malloc(n * sizeof *g);
+            double *gd = malloc(n * sizeof *gd);
+            ck_assert(x && got && g && gd);
+            test_fill_uniform(x, n, -1, 1);
+            test_round_to_dtype(x, n, pdt);
+            upload_all(ctx, p, x);
+            hcl_optimizer *o = NULL;
+            CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+            unsigned char *hm = NULL;
+            hcl_tensor *mt = random_mask(ctx, p, &hm);
+            CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+            hcl_tensor_free(mt); /* copied (queued) */
+            ck_assert_ptr_nonnull(hcl_optimizer_mask(o));
+            ck_assert_int_eq(hcl_optimizer_mask(o)->dtype, HCL_U8);
+            ck_assert_uint_eq(hcl_optimizer_mask(o)->count, an);
+            for (size_t k = 0; k < n; k++)
+                if (!hm[arena_index(p, k)]) x[k] = 0.0f;
+            hcl_scaler_config sc;
+            hcl_scaler_config_init(&sc, pol);
+            double scale = sc.mode == HCL_SCALER_DYNAMIC ? sc.init_scale : 1.0;
+            ref_opt r;
+            ref_init(&r, n, x, &c);
+            if (sdt)
+                for (size_t i = 0; i < n; i++) r.s0[i] = round_to(r.s0[i], HCL_BF16); /* AdaGrad's initial value */
+            for (int s = 0; s < OPT_STEPS; s++) {
+                test_fill_uniform(g, n, -v[vi].gmag, v[vi].gmag);
+                for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
+                test_round_to_dtype(g, n, gdt);
+                for (size_t i = 0; i < n; i++) gd[i] = g[i] / scale;
+                if (s == 2) g[0] = s % 2 ? NAN : INFINITY; /* element 0 is pruned: no skip */
+                upload_grads(ctx, p, g);
+                CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
+                ref_step(&r, &c, v[vi].lr, gd, 1.0, pdt);
+                if (c.state_dtype == HCL_BF16)
+                    for (size_t i = 0; i < n; i++) {
+                        r.s0[i] = round_to(r.s0[i], HCL_BF16);
+                        r.s1[i] = round_to(r.s1[i], HCL_BF16);
+                        r.s2[i] = round_to(r.s2[i], HCL_BF16);
+                    }
+            }
+            hcl_amp_stats st;
+            CK_OK(ctx, hcl_optimizer_read_stats(o, &st));
+            ck_assert_uint_eq(st.skipped, 0);
+            download_all(ctx, p, got);
+            double num = 0, den = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!hm[arena_index(p, i)]) {
+                    ck_assert_msg(got[i] == 0.0f && !signbit(got[i]), "%s %s: pruned master %zu is %g", hcl_precision_name(pol),
+                                  v[vi].name, i, (double)got[i]);
+                    continue;
+                }
+                double d = ((double)got[i] - x[i]) - (r.p[i] - x[i]);
+                num += d * d;
+                den += (r.p[i] - x[i]) * (r.p[i] - x[i]);
+            }
+            double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : sdt ? 2e-3 : 1e-4;
+            ck_assert_msg(err <= tol, "%s %s (%s states) masked: kept masters rel err %g > %g (%s)", hcl_precision_name(pol),
+                          v[vi].name, sdt ? "bf16" : "f32", err, tol, test_seed_note());
+            /* pruned elements are +0 bits in the working copy and every state */
+            uint16_t *wb = download_bytes(ctx, hcl_params_weight_arena(p));
+            for (size_t i = 0; i < an; i++)
+                if (!hm[i]) {
+                    if (hcl_params_weight_arena(p)->dtype == HCL_F32) ck_assert_uint_eq(((uint32_t *)wb)[i], 0);
+                    else ck_assert_uint_eq(wb[i], 0);
+                }
+            free(wb);
+            for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
+                hcl_tensor *t = hcl_optimizer_state(o, k);
+                ck_assert_int_eq(t->dtype, c.state_dtype);
+                unsigned char *b = download_bytes(ctx, t);
+                size_t es = hcl_dtype_size(t->dtype);
+                for (size_t i = 0; i < an; i++)
+                    if (!hm[i])
+                        for (size_t e = 0; e < es; e++)
+                            ck_assert_msg(b[i * es + e] == 0, "%s %s: state %s of pruned element %zu is not 0", hcl_precision_name(pol),
+                                          v[vi].name, hcl_optimizer_state_name(o, k), i);
+                free(b);
+            }
+            /* removing the mask: the pruned elements train again (SGD-like steps move them) */
+            CK_OK(ctx, hcl_optimizer_set_mask(o, NULL));
+            ck_assert_ptr_null(hcl_optimizer_mask(o));
+            for (size_t i = 0; i < n; i++) g[i] = (float)(0.25 * scale);
+            test_round_to_dtype(g, n, gdt);
+            upload_grads(ctx, p, g);
+            CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
+            download_all(ctx, p, got);
+            ck_assert_msg(got[0] != 0.0f, "%s %s: element 0 did not move after the mask was removed", hcl_precision_name(pol),
+                          v[vi].name);
+            ref_free(&r);
+            free(hm);
+            free(x);
+            free(got);
+            free(g);
+            free(gd);
+            hcl_optimizer_free(o);
+            hcl_params_free(p);
+        }
+    hcl_context_free(ctx);
+}
+
+START_TEST(masks_fp32) { run_masked_policy(HCL_PRECISION_FP32); }
+END_TEST
+START_TEST(masks_mixed_f16) { run_masked_policy(HCL_PRECISION_MIXED_F16); }
+END_TEST
+START_TEST(masks_mixed_bf16) { run_masked_policy(HCL_PRECISION_MIXED_BF16); }
+END_TEST
+START_TEST(masks_pure_f16) { run_masked_policy(HCL_PRECISION_PURE_F16); }
+END_TEST
+
+/* A step with a mask still needs no host sync (the queue is held by an unsignalled user event). */
+START_TEST(mask_step_needs_no_host_sync) {
+    hcl_context *ctx = test_context();
+    hcl_params *p = make_params(ctx, HCL_PRECISION_MIXED_F16);
+    hcl_optim_config c;
+    hcl_optim_config_init(&c, HCL_OPTIM_ADAMW);
+    c.state_dtype = HCL_BF16;
+    c.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    hcl_optimizer *o = NULL;
+    CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+    unsigned char *hm = NULL;
+    hcl_tensor *mt = random_mask(ctx, p, &hm);
+    CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+    CK_OK(ctx, hcl_optimizer_step(o, 1e-3f));
+    CK_OK(ctx, hcl_finish(ctx));
+    cl_int err;
+    cl_event gate = clCreateUserEvent(hcl_context_cl(ctx), &err);
+    ck_assert_int_eq(err, CL_SUCCESS);
+    ck_assert_int_eq(clEnqueueBarrierWithWaitList(hcl_context_queue(ctx), 1, &gate, NULL), CL_SUCCESS);
+    alarm(60);
+    for (int s = 0; s < 3; s++) {
+        CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+        CK_OK(ctx, hcl_params_zero_grad(p));
+        CK_OK(ctx, hcl_optimizer_step(o, 1e-3f));
+    }
+    alarm(0);
+    ck_assert_int_eq(clSetUserEventStatus(gate, CL_COMPLETE), CL_SUCCESS);
+    clReleaseEvent(gate);
+    ck_assert_uint_eq(stats_of(ctx, o).step, 4);
+    hcl_tensor_free(mt);
+    free(hm);
+    hcl_optimizer_free(o);
+    hcl_params_free(p);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- loss scaler */
 
 typedef struct snapshot {
@@ -1391,11 +1587,19 @@ static Suite *amp_suite(void) {
     tcase_add_test(opt, clip_global_norm);
     tcase_add_test(opt, norm_deterministic);
     suite_add_tcase(s, opt);
+    TCase *mask = tcase_create("masks");
+    tcase_add_test(mask, masks_fp32);
+    tcase_add_test(mask, masks_mixed_f16);
+    tcase_add_test(mask, masks_mixed_bf16);
+    tcase_add_test(mask, masks_pure_f16);
+    tcase_add_test(mask, mask_step_needs_no_host_sync);
+
     TCase *scaler = tcase_create("scaler");
     tcase_add_test(scaler, overflow_skips_step);
     tcase_add_test(scaler, scaler_growth_cap_floor);
     tcase_add_test(scaler, step_needs_no_host_sync);
     tcase_add_test(scaler, underflow_loss_curves);
+    suite_add_tcase(s, mask);
     suite_add_tcase(s, scaler);
     TCase *ckpt = tcase_create("checkpoint");
     tcase_add_test(ckpt, checkpoint_resume_bit_identical);
