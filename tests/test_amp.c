@@ -13,6 +13,12 @@
 
 /* ---------------------------------------------------------------- helpers */
 
+/* HALFCL_TEST_SMALL=1 (the oclgrind run): smaller BF16-state statistics and convergence runs. */
+static int test_small(void) {
+    const char *s = getenv("HALFCL_TEST_SMALL");
+    return s && *s && strcmp(s, "0");
+}
+
 /* The parameter set every optimizer test uses: odd sizes, a scalar-like 1, a prime. */
 static const int64_t shape_a[1] = {7}, shape_b[2] = {33, 3}, shape_c[1] = {1}, shape_d[2] = {4, 5};
 
@@ -177,6 +183,45 @@ static void ref_step(ref_opt *r, const hcl_optim_config *c, double lr, const dou
         }
         r->p[i] = pdt == HCL_F32 ? p : round_to(p, pdt);
     }
+}
+
+/* Arena index of element k of the concatenated parameters (upload_all order). */
+static size_t arena_index(hcl_params *p, size_t k) {
+    for (size_t i = 0; i < hcl_params_count(p); i++) {
+        size_t n = hcl_params_weight(p, i)->count;
+        if (k < n) return hcl_params_offset(p, i) + k;
+        k -= n;
+    }
+    return SIZE_MAX;
+}
+
+/* The device's stochastic rounding of an F32 value to BF16 bits (cl_kernels/optim.cl): Philox
+ * counter (chunk = arena element / 8, step, slot), key = seed; lane e % 8 takes 16 bits of word
+ * lane / 2 (low half for even lanes); bits = (f + r) >> 16; NaN as RNE. */
+static uint16_t ref_sr_bf16(float f, uint64_t seed, size_t e, uint32_t step, uint32_t slot) {
+    uint64_t chunk = e / 8;
+    unsigned lane = (unsigned)(e % 8);
+    uint32_t ctr[4] = {(uint32_t)chunk, (uint32_t)(chunk >> 32), step, slot}, key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t out[4];
+    hcl_philox4x32_10(ctr, key, out);
+    uint32_t w = out[lane / 2], r = lane % 2 ? w >> 16 : w & 0xffffu, x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return hcl_f32_to_bf16(f);
+    return (uint16_t)((x + r) >> 16);
+}
+
+/* Rounds the reference's moments as the device stores them after device step `step` (BF16 states:
+ * RNE or stochastic with the config's seed, slot k = s_k; F32 states: to float). idx: arena index
+ * of each reference element. */
+static void ref_round_states(ref_opt *r, const hcl_optim_config *c, const size_t *idx, uint32_t step) {
+    double *s[3] = {r->s0, r->s1, r->s2};
+    for (uint32_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < r->n; i++) {
+            if (c->state_dtype != HCL_BF16) s[k][i] = (float)s[k][i];
+            else if (c->state_rounding == HCL_STATE_ROUND_STOCHASTIC)
+                s[k][i] = hcl_bf16_to_f32(ref_sr_bf16((float)s[k][i], c->state_seed, idx[i], step, k));
+            else s[k][i] = round_to(s[k][i], HCL_BF16);
+        }
 }
 
 /* ---------------------------------------------------------------- policies and arenas */
@@ -467,19 +512,26 @@ static size_t make_variants(variant *v) {
  * of size ~1 (2^-24 each) against changes of ~1e-2: < 1e-4 relative; states 1e-5.
  * pure_f16: each step's weight is rounded to F16 on both sides, and a float/double difference can
  * flip a rounding (one F16 ulp, 2^-11 relative to |p| ~ 1, against changes ~5e-2): 2e-2. */
-static void run_optimizer_policy(hcl_precision pol) {
+static void run_optimizer_states(hcl_precision pol, hcl_dtype sdt, hcl_state_rounding rnd) {
     hcl_context *ctx = test_context();
     variant v[16];
     size_t nv = make_variants(v);
     hcl_dtype gdt = hcl_precision_grad_dtype(pol);
     hcl_dtype pdt = pol == HCL_PRECISION_PURE_F16 ? HCL_F16 : HCL_F32;
+    int bf16 = sdt == HCL_BF16;
     for (size_t vi = 0; vi < nv; vi++) {
-        const hcl_optim_config *c = &v[vi].cfg;
+        hcl_optim_config cfg = v[vi].cfg;
+        cfg.state_dtype = sdt;
+        cfg.state_rounding = rnd;
+        cfg.state_seed = test_seed() ^ (uint64_t)vi << 40;
+        const hcl_optim_config *c = &cfg;
         hcl_params *p = make_params(ctx, pol);
         size_t n = hcl_params_numel(p);
         float *x = malloc(n * sizeof *x), *got = malloc(n * sizeof *got), *g = malloc(n * sizeof *g);
         double *gd = malloc(n * sizeof *gd);
-        ck_assert(x && got && g && gd);
+        size_t *idx = malloc(n * sizeof *idx);
+        ck_assert(x && got && g && gd && idx);
+        for (size_t i = 0; i < n; i++) idx[i] = arena_index(p, i);
         test_fill_uniform(x, n, -1, 1);
         test_round_to_dtype(x, n, pdt);
         upload_all(ctx, p, x);
@@ -490,6 +542,8 @@ static void run_optimizer_policy(hcl_precision pol) {
         double scale = sc.mode == HCL_SCALER_DYNAMIC ? sc.init_scale : 1.0;
         ref_opt r;
         ref_init(&r, n, x, c);
+        if (bf16)
+            for (size_t i = 0; i < n; i++) r.s0[i] = round_to(r.s0[i], HCL_BF16); /* AdaGrad's initial value (RNE fill) */
         for (int s = 0; s < OPT_STEPS; s++) {
             test_fill_uniform(g, n, -v[vi].gmag, v[vi].gmag);
             for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
@@ -498,6 +552,7 @@ static void run_optimizer_policy(hcl_precision pol) {
             upload_grads(ctx, p, g);
             CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
             ref_step(&r, c, v[vi].lr, gd, 1.0, pdt);
+            if (bf16) ref_round_states(&r, c, idx, (uint32_t)s + 1);
         }
         download_all(ctx, p, got);
         double num = 0, den = 0;
@@ -506,19 +561,22 @@ static void run_optimizer_policy(hcl_precision pol) {
             num += d * d;
             den += (r.p[i] - x[i]) * (r.p[i] - x[i]);
         }
-        double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : 1e-4;
-        ck_assert_msg(err <= tol, "%s %s: master change rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name, err, tol,
-                      test_seed_note());
+        double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : bf16 ? 2e-3 : 1e-4;
+        ck_assert_msg(err <= tol, "%s %s (%s states%s): master change rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name,
+                      hcl_dtype_name(sdt), rnd ? ", stochastic" : "", err, tol, test_seed_note());
         /* states */
         double *refs[3] = {r.s0, r.s1, r.s2};
         for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
             const char *nm = hcl_optimizer_state_name(o, k);
             double *ref = !strcmp(nm, "exp_avg_sq") || (!strcmp(nm, "momentum_buffer") && c->kind == HCL_OPTIM_RMSPROP) ? refs[1]
                           : !strcmp(nm, "grad_avg") ? refs[2] : refs[0];
+            ck_assert_int_eq(hcl_optimizer_state(o, k)->dtype, sdt);
             download_state(ctx, p, hcl_optimizer_state(o, k), got);
-            double e = test_rel_err(got, ref, n), stol = pdt == HCL_F16 ? 2e-2 : 1e-5;
-            ck_assert_msg(e <= stol, "%s %s: state %s rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name, nm, e, stol,
-                          test_seed_note());
+            /* BF16: the reference rounds its moments the same way each step; a float-vs-double
+             * difference can flip one rounding (one BF16 ulp, 2^-8) now and then */
+            double e = test_rel_err(got, ref, n), stol = pdt == HCL_F16 ? 2e-2 : bf16 ? 2e-3 : 1e-5;
+            ck_assert_msg(e <= stol, "%s %s (%s states%s): state %s rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name,
+                          hcl_dtype_name(sdt), rnd ? ", stochastic" : "", nm, e, stol, test_seed_note());
         }
         /* working copies are the masters rounded to nearest even */
         if (hcl_precision_has_master(pol)) {
@@ -544,11 +602,14 @@ static void run_optimizer_policy(hcl_precision pol) {
         free(got);
         free(g);
         free(gd);
+        free(idx);
         hcl_optimizer_free(o);
         hcl_params_free(p);
     }
     hcl_context_free(ctx);
 }
+
+static void run_optimizer_policy(hcl_precision pol) { run_optimizer_states(pol, HCL_F32, HCL_STATE_ROUND_NEAREST); }
 
 START_TEST(optimizers_fp32) { run_optimizer_policy(HCL_PRECISION_FP32); }
 END_TEST
@@ -559,19 +620,190 @@ END_TEST
 START_TEST(optimizers_pure_f16) { run_optimizer_policy(HCL_PRECISION_PURE_F16); }
 END_TEST
 
+/* BF16 moments (RNE and stochastic) in every policy with a master, against the FP64 reference
+ * that rounds its moments the same way each step (stochastic: the same Philox bits). */
+START_TEST(bf16_states_fp32) { run_optimizer_states(HCL_PRECISION_FP32, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_mixed_f16) { run_optimizer_states(HCL_PRECISION_MIXED_F16, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_mixed_bf16) { run_optimizer_states(HCL_PRECISION_MIXED_BF16, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_sr_fp32) { run_optimizer_states(HCL_PRECISION_FP32, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_sr_mixed_f16) { run_optimizer_states(HCL_PRECISION_MIXED_F16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_sr_mixed_bf16) { run_optimizer_states(HCL_PRECISION_MIXED_BF16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_pure_f16) { run_optimizer_states(HCL_PRECISION_PURE_F16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+
+/* The BF16 stores bit for bit after one step under fp32 (unit scale, so the unscaled gradient is
+ * the uploaded one): SGD's momentum buffer is the gradient, Adam's moments are (1 - beta1) g and
+ * ((1 - beta2) g) g in float; each stored RNE or stochastically with the reference Philox bits. */
+START_TEST(bf16_state_rounding_exact) {
+    hcl_context *ctx = test_context();
+    for (int kind = 0; kind < 2; kind++)
+        for (int rnd = 0; rnd < 2; rnd++) {
+            hcl_params *p = make_params(ctx, HCL_PRECISION_FP32);
+            size_t n = hcl_params_numel(p), an = hcl_params_arena_numel(p);
+            hcl_optim_config c;
+            hcl_optim_config_init(&c, kind ? HCL_OPTIM_ADAM : HCL_OPTIM_SGD);
+            c.momentum = 0.9f;
+            c.state_dtype = HCL_BF16;
+            c.state_rounding = rnd ? HCL_STATE_ROUND_STOCHASTIC : HCL_STATE_ROUND_NEAREST;
+            c.state_seed = test_seed() + 77;
+            hcl_optimizer *o = NULL;
+            CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+            float *g = malloc(n * sizeof *g), *ga = calloc(an, sizeof *ga);
+            ck_assert(g && ga);
+            test_fill_uniform(g, n, -3, 3);
+            for (size_t i = 0; i < n; i++) ga[arena_index(p, i)] = g[i];
+            upload_grads(ctx, p, g);
+            CK_OK(ctx, hcl_optimizer_step(o, 0.01f));
+            for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
+                uint16_t *bits = download_bytes(ctx, hcl_optimizer_state(o, k));
+                size_t ups = 0;
+                for (size_t e = 0; e < an; e++) {
+                    float want = ga[e];
+                    if (kind && k == 0) want = (1.0f - c.beta1) * ga[e];
+                    if (kind && k == 1) {
+                        volatile float t = (1.0f - c.beta2) * ga[e];
+                        want = t * ga[e];
+                    }
+                    uint16_t w = rnd ? ref_sr_bf16(want, c.state_seed, e, 1, (uint32_t)k) : hcl_f32_to_bf16(want);
+                    ck_assert_msg(bits[e] == w, "%s %s state %s element %zu: %04x, want %04x (value %a)", kind ? "adam" : "sgd",
+                                  rnd ? "stochastic" : "nearest", hcl_optimizer_state_name(o, k), e, bits[e], w, (double)want);
+                    uint32_t x;
+                    memcpy(&x, &want, 4);
+                    ups += (x >> 16) != bits[e];
+                }
+                if (rnd) ck_assert_msg(ups > 0 && ups < n, "stochastic rounding rounded %zu of %zu away from zero", ups, n);
+                free(bits);
+            }
+            free(g);
+            free(ga);
+            hcl_optimizer_free(o);
+            hcl_params_free(p);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Stochastic rounding is unbiased: momentum buffers of constant gradients x = b + f ulp (b a BF16
+ * value, f in {0.01, 0.25, 0.5, 0.7}, both signs) round away from zero in a fraction f of the
+ * elements (within 5 sigma), and their mean is x; the same seed gives the same bits, another seed
+ * other bits, and RNE (always toward the nearer value) differs. */
+START_TEST(bf16_state_stochastic_unbiased) {
+    hcl_context *ctx = test_context();
+    const int64_t n = test_small() ? 4096 : 32768;
+    const float fr[4] = {0.01f, 0.25f, 0.5f, 0.7f};
+    uint16_t *bits[4] = {NULL, NULL, NULL, NULL};
+    for (int run = 0; run < 4; run++) { /* 0, 1: seed A; 2: seed B; 3: nearest */
+        hcl_params *p = NULL;
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_FP32, &p));
+        CK_OK(ctx, hcl_params_add(p, "w", 1, &n, NULL));
+        CK_OK(ctx, hcl_params_alloc(p));
+        hcl_optim_config c;
+        hcl_optim_config_init(&c, HCL_OPTIM_SGD);
+        c.momentum = 0.5f;
+        c.state_dtype = HCL_BF16;
+        c.state_rounding = run == 3 ? HCL_STATE_ROUND_NEAREST : HCL_STATE_ROUND_STOCHASTIC;
+        c.state_seed = run == 2 ? 0x5eed0002u : 0x5eed0001u;
+        hcl_optimizer *o = NULL;
+        CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+        float *g = malloc((size_t)n * sizeof *g);
+        ck_assert_ptr_nonnull(g);
+        for (int64_t i = 0; i < n; i++) { /* b = +-1.5 (ulp 2^-7), class i % 8 */
+            int cls = (int)(i % 8);
+            g[i] = (cls < 4 ? 1.0f : -1.0f) * (1.5f + fr[cls % 4] * 0.0078125f);
+        }
+        CK_OK(ctx, hcl_tensor_upload_f32(hcl_params_grad(p, 0), g, (size_t)n));
+        CK_OK(ctx, hcl_optimizer_step(o, 0.0f));
+        bits[run] = download_bytes(ctx, hcl_optimizer_state(o, 0));
+        if (run == 0)
+            for (int cls = 0; cls < 8; cls++) {
+                double f = fr[cls % 4], cnt = 0, up = 0, sum = 0;
+                for (int64_t i = cls; i < n; i += 8) {
+                    float v = hcl_bf16_to_f32(bits[run][i]);
+                    cnt++;
+                    up += fabsf(v) > 1.5f;
+                    sum += v;
+                }
+                double ph = up / cnt, sigma = sqrt(f * (1 - f) / cnt);
+                ck_assert_msg(fabs(ph - f) <= 5 * sigma + 1e-12, "class %d: rounded up %.4f of the time, want %.2f (+- %.4f)", cls,
+                              ph, f, 5 * sigma);
+                double want = g[cls], mean = sum / cnt;
+                ck_assert_msg(fabs(mean - want) <= 5 * sigma * 0.0078125 + 1e-9, "class %d: mean %.9f, want %.9f", cls, mean, want);
+            }
+        free(g);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    size_t bytes = (size_t)n * 2;
+    ck_assert_msg(!memcmp(bits[0], bits[1], bytes), "the same seed gave other bits");
+    ck_assert_msg(memcmp(bits[0], bits[2], bytes), "another seed gave the same bits");
+    ck_assert_msg(memcmp(bits[0], bits[3], bytes), "stochastic equals nearest");
+    for (int64_t i = 0; i < n; i++) /* RNE: f < 0.5 down; 0.5 to even (1.5 + 0.5 ulp -> 1.5078125? even mantissa) */
+        if (fr[i % 4] != 0.5f)
+            ck_assert_float_eq(fabsf(hcl_bf16_to_f32(bits[3][i])), fr[i % 4] < 0.5f ? 1.5f : 1.5078125f);
+    for (int r = 0; r < 4; r++) free(bits[r]);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Convergence sanity: Adam on a separable quadratic sum (w - t)^2 over 1000 weights, gradients
+ * computed on the host each step, 300 steps with a linearly decaying learning rate: BF16 moments
+ * (nearest and stochastic) reach a loss within 2x (+ a floor) of F32 moments, each 1e-4 of the start. */
+START_TEST(bf16_state_convergence) {
+    hcl_context *ctx = test_context();
+    const int64_t n = 1000;
+    const int steps = test_small() ? 100 : 300;
+    float *t = malloc(n * sizeof *t), *w = malloc(n * sizeof *w), *g = malloc(n * sizeof *g);
+    ck_assert(t && w && g);
+    test_fill_uniform(t, (size_t)n, -2, 2);
+    double loss[3], start = 0;
+    for (int64_t i = 0; i < n; i++) start += (double)t[i] * t[i];
+    for (int cfgi = 0; cfgi < 3; cfgi++) {
+        hcl_params *p = NULL;
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_MIXED_F16, &p));
+        CK_OK(ctx, hcl_params_add(p, "w", 1, &n, NULL));
+        CK_OK(ctx, hcl_params_alloc(p));
+        hcl_optim_config c;
+        hcl_optim_config_init(&c, HCL_OPTIM_ADAM);
+        c.state_dtype = cfgi ? HCL_BF16 : HCL_F32;
+        c.state_rounding = cfgi == 2 ? HCL_STATE_ROUND_STOCHASTIC : HCL_STATE_ROUND_NEAREST;
+        hcl_scaler_config sc;
+        hcl_scaler_config_init(&sc, HCL_PRECISION_MIXED_F16);
+        sc.mode = HCL_SCALER_STATIC;
+        sc.init_scale = 1024.0f;
+        hcl_optimizer *o = NULL;
+        CK_OK(ctx, hcl_optimizer_create(p, &c, &sc, &o));
+        for (int s = 0; s < steps; s++) {
+            CK_OK(ctx, hcl_params_download(p, 0, w, (size_t)n));
+            for (int64_t i = 0; i < n; i++) g[i] = 2.0f * (w[i] - t[i]) * 1024.0f;
+            CK_OK(ctx, hcl_tensor_upload_f32(hcl_params_grad(p, 0), g, (size_t)n));
+            CK_OK(ctx, hcl_optimizer_step(o, 0.1f * (1.0f - (float)s / (float)steps)));
+        }
+        CK_OK(ctx, hcl_params_download(p, 0, w, (size_t)n));
+        loss[cfgi] = 0;
+        for (int64_t i = 0; i < n; i++) loss[cfgi] += ((double)w[i] - t[i]) * ((double)w[i] - t[i]);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    printf("bf16_state_convergence: start %g; final loss f32 %g, bf16 nearest %g, bf16 stochastic %g\n", start, loss[0], loss[1],
+           loss[2]);
+    for (int k = 0; k < 3; k++) ck_assert_msg(loss[k] < 1e-4 * start, "config %d: loss %g of %g", k, loss[k], start);
+    for (int k = 1; k < 3; k++) ck_assert_msg(loss[k] <= 2 * loss[0] + 1e-6 * start, "bf16 config %d: %g vs f32 %g", k, loss[k], loss[0]);
+    free(t);
+    free(w);
+    free(g);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 static hcl_amp_stats stats_of(hcl_context *ctx, hcl_optimizer *o);
 
 /* ---------------------------------------------------------------- pruning masks */
-
-/* Arena index of element k of the concatenated parameters (upload_all order). */
-static size_t arena_index(hcl_params *p, size_t k) {
-    for (size_t i = 0; i < hcl_params_count(p); i++) {
-        size_t n = hcl_params_weight(p, i)->count;
-        if (k < n) return hcl_params_offset(p, i) + k;
-        k -= n;
-    }
-    return SIZE_MAX;
-}
 
 /* A random arena mask (about 40% pruned, padding included) uploaded as U8; host copy in *host. */
 static hcl_tensor *random_mask(hcl_context *ctx, hcl_params *p, unsigned char **host) {
@@ -1584,6 +1816,18 @@ static Suite *amp_suite(void) {
     tcase_add_test(opt, optimizers_mixed_f16);
     tcase_add_test(opt, optimizers_mixed_bf16);
     tcase_add_test(opt, optimizers_pure_f16);
+
+    TCase *bst = tcase_create("bf16_states");
+    tcase_add_test(bst, bf16_states_fp32);
+    tcase_add_test(bst, bf16_states_mixed_f16);
+    tcase_add_test(bst, bf16_states_mixed_bf16);
+    tcase_add_test(bst, bf16_states_sr_fp32);
+    tcase_add_test(bst, bf16_states_sr_mixed_f16);
+    tcase_add_test(bst, bf16_states_sr_mixed_bf16);
+    tcase_add_test(bst, bf16_states_pure_f16);
+    tcase_add_test(bst, bf16_state_rounding_exact);
+    tcase_add_test(bst, bf16_state_stochastic_unbiased);
+    tcase_add_test(bst, bf16_state_convergence);
     tcase_add_test(opt, clip_global_norm);
     tcase_add_test(opt, norm_deterministic);
     suite_add_tcase(s, opt);
@@ -1599,6 +1843,7 @@ static Suite *amp_suite(void) {
     tcase_add_test(scaler, scaler_growth_cap_floor);
     tcase_add_test(scaler, step_needs_no_host_sync);
     tcase_add_test(scaler, underflow_loss_curves);
+    suite_add_tcase(s, bst);
     suite_add_tcase(s, mask);
     suite_add_tcase(s, scaler);
     TCase *ckpt = tcase_create("checkpoint");
