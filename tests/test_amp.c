@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "helpers.h"
 
 /* ---------------------------------------------------------------- helpers */
@@ -1478,6 +1479,7 @@ static void write_all(const char *path, const unsigned char *b, size_t len) {
 }
 
 typedef struct ckpt_case {
+    int masked; /* the saving run has a pruning mask */
     hcl_precision pol;
     hcl_optim_config cfg;
 } ckpt_case;
@@ -1487,18 +1489,34 @@ static size_t ckpt_cases(ckpt_case *c) {
     hcl_optim_config o;
     hcl_optim_config_init(&o, HCL_OPTIM_ADAM);
     o.max_grad_norm = 2.0f;
-    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_F16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_F16, o};
     hcl_optim_config_init(&o, HCL_OPTIM_SGD);
     o.momentum = 0.9f;
     o.nesterov = 1;
-    c[n++] = (ckpt_case){HCL_PRECISION_PURE_F16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_PURE_F16, o};
     hcl_optim_config_init(&o, HCL_OPTIM_RMSPROP);
     o.centered = 1;
     o.momentum = 0.5f;
-    c[n++] = (ckpt_case){HCL_PRECISION_FP32, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_FP32, o};
     hcl_optim_config_init(&o, HCL_OPTIM_ADAGRAD);
     o.lr_decay = 0.01f;
-    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_BF16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_BF16, o};
+    /* BF16 moments (stochastic and nearest) and masks */
+    hcl_optim_config_init(&o, HCL_OPTIM_ADAMW);
+    o.state_dtype = HCL_BF16;
+    o.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    o.state_seed = 42;
+    c[n++] = (ckpt_case){1, HCL_PRECISION_MIXED_F16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_RMSPROP);
+    o.centered = 1;
+    o.momentum = 0.5f;
+    o.state_dtype = HCL_BF16;
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_BF16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_SGD);
+    o.momentum = 0.9f;
+    o.weight_decay = 0.01f;
+    o.state_dtype = HCL_BF16;
+    c[n++] = (ckpt_case){1, HCL_PRECISION_FP32, o};
     return n;
 }
 
@@ -1521,6 +1539,21 @@ static run run_create(hcl_context *ctx, const ckpt_case *c, uint64_t seed) {
     sc.growth_interval = 2;
     CK_OK(ctx, hcl_optimizer_create(r.p, &c->cfg, &sc, &r.o));
     return r;
+}
+
+/* A fixed mask: about a third of the arena pruned. */
+static void run_set_mask(hcl_context *ctx, run *r) {
+    size_t an = hcl_params_arena_numel(r->p);
+    unsigned char *m = malloc(an);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < an; i++) m[i] = (i * 7 + 3) % 3 != 0;
+    int64_t shape[1] = {(int64_t)an};
+    hcl_tensor *t = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 1, shape, &t));
+    CK_OK(ctx, hcl_tensor_upload_raw(t, m, an));
+    CK_OK(ctx, hcl_optimizer_set_mask(r->o, t));
+    hcl_tensor_free(t);
+    free(m);
 }
 
 static void run_free(run *r) {
@@ -1583,6 +1616,14 @@ static void runs_identical(hcl_context *ctx, run *a, run *b, const char *what, i
                   "%s: amp state differs (scale %g/%g tracker %u/%u step %u/%u skipped %u/%u)", what, x.scale, y.scale,
                   x.growth_tracker, y.growth_tracker, x.step, y.step, x.skipped, y.skipped);
     ck_assert_uint_eq(hcl_optimizer_host_step(a->o), hcl_optimizer_host_step(b->o));
+    const hcl_tensor *ma = hcl_optimizer_mask(a->o), *mb = hcl_optimizer_mask(b->o);
+    ck_assert_msg(!ma == !mb, "%s: one run has a mask, the other not", what);
+    if (ma) {
+        unsigned char *x = download_bytes(ctx, ma), *y = download_bytes(ctx, mb);
+        ck_assert_msg(!memcmp(x, y, ma->count), "%s: masks differ", what);
+        free(x);
+        free(y);
+    }
 }
 
 /* Train 4 steps, save, train 4 more; a fresh run (other init) that loads the checkpoint and
@@ -1595,14 +1636,17 @@ START_TEST(checkpoint_resume_bit_identical) {
     char *path = tmp_path("resume.safetensors");
     for (size_t ci = 0; ci < nc; ci++) {
         run a = run_create(ctx, &cases[ci], 11);
+        if (cases[ci].masked) run_set_mask(ctx, &a);
         run_steps(ctx, &a, data_seed, 0, 4, 1u << 1);
         hcl_checkpoint_meta meta[2] = {{"epoch", "3"}, {"note", "resume test"}};
         hcl_checkpoint_extra ex = {.rng_seed = 0xfeedfacecafebeefULL, .rng_offset = 123456789, .meta = meta, .meta_count = 2};
         CK_OK(ctx, hcl_checkpoint_save(a.o, path, &ex));
         run_steps(ctx, &a, data_seed, 4, 8, 1u << 5);
         run b = run_create(ctx, &cases[ci], 99);
+        ck_assert_ptr_null(hcl_optimizer_mask(b.o));
         hcl_checkpoint_extra got = {0};
         CK_OK(ctx, hcl_checkpoint_load(b.o, path, &got));
+        ck_assert(!hcl_optimizer_mask(b.o) == !cases[ci].masked);
         ck_assert(got.rng_seed == 0xfeedfacecafebeefULL && got.rng_offset == 123456789);
         ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 4);
         run_steps(ctx, &b, data_seed, 4, 8, 1u << 5);
@@ -1618,6 +1662,18 @@ START_TEST(checkpoint_resume_bit_identical) {
         CK_OK(ctx, hcl_safetensors_load(ctx, path, &f));
         ck_assert_str_eq(hcl_safetensors_metadata(f, "epoch"), "3");
         ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.policy"), hcl_precision_name(cases[ci].pol));
+        /* moments in their dtype, the mask as U8 over the arena */
+        char sname[64];
+        snprintf(sname, sizeof sname, "state.%s.b.weight", hcl_optimizer_state_name(a.o, 0));
+        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, sname);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(t->dtype, cases[ci].cfg.state_dtype);
+        t = hcl_safetensors_find(f, "mask");
+        ck_assert(!t == !cases[ci].masked);
+        if (t) {
+            ck_assert_int_eq(t->dtype, HCL_U8);
+            ck_assert_uint_eq(t->count, hcl_params_arena_numel(a.p));
+        }
         hcl_safetensors_free(f);
         run_free(&a);
         run_free(&b);
@@ -1754,6 +1810,212 @@ START_TEST(checkpoint_corrupt_and_mismatched) {
 }
 END_TEST
 
+/* Rewrites checkpoint `src` as `dst` through `edit` (which may change the mask entry's data, dtype
+ * or shape), with the CRC-32 recomputed in the loader's order (params, states by parameter, mask,
+ * amp scalars; names from the optimizer `o` of the same layout) so only the edit is wrong. */
+typedef void (*ckpt_edit_fn)(hcl_safetensors_entry *mask, int64_t *shape, unsigned char *data, size_t an);
+
+static void rewrite_checkpoint(hcl_context *ctx, hcl_optimizer *o, const char *src, const char *dst, ckpt_edit_fn edit) {
+    hcl_safetensors *f = NULL;
+    CK_OK(ctx, hcl_safetensors_load(ctx, src, &f));
+    size_t n = hcl_safetensors_count(f);
+    hcl_safetensors_entry *e = calloc(n, sizeof *e);
+    void **data = calloc(n, sizeof *data);
+    int64_t (*shapes)[HCL_MAX_RANK] = calloc(n, sizeof *shapes);
+    ck_assert(e && data && shapes);
+    for (size_t i = 0; i < n; i++) {
+        const hcl_safetensors_tensor *t = hcl_safetensors_at(f, i);
+        data[i] = malloc(t->bytes + 64);
+        ck_assert_ptr_nonnull(data[i]);
+        memcpy(data[i], t->data, t->bytes);
+        memcpy(shapes[i], t->shape, sizeof shapes[i]);
+        e[i] = (hcl_safetensors_entry){t->name, t->dtype, t->rank, shapes[i], data[i], t->bytes};
+        if (!strcmp(t->name, "mask")) edit(&e[i], shapes[i], data[i], t->bytes);
+    }
+    /* CRC in the loader's order */
+    hcl_params *p = hcl_optimizer_params(o);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    char name[300];
+    for (size_t s = 0; s <= hcl_optimizer_state_count(o) + 2; s++) {
+        size_t count = s <= hcl_optimizer_state_count(o) ? hcl_params_count(p) : s == hcl_optimizer_state_count(o) + 1 ? 1 : 4;
+        for (size_t i = 0; i < count; i++) {
+            static const char *const amp[4] = {"amp.scale", "amp.growth_tracker", "amp.step", "amp.skipped"};
+            if (s == 0) snprintf(name, sizeof name, "param.%s", hcl_params_name(p, i));
+            else if (s <= hcl_optimizer_state_count(o))
+                snprintf(name, sizeof name, "state.%s.%s", hcl_optimizer_state_name(o, s - 1), hcl_params_name(p, i));
+            else snprintf(name, sizeof name, "%s", s == hcl_optimizer_state_count(o) + 1 ? "mask" : amp[i]);
+            for (size_t k = 0; k < n; k++)
+                if (!strcmp(e[k].name, name)) crc = crc32(crc, e[k].data, (uInt)e[k].bytes);
+        }
+    }
+    char crc_s[16];
+    snprintf(crc_s, sizeof crc_s, "%08lx", (unsigned long)crc);
+    static const char *const keys[] = {"halfcl.format", "halfcl.policy", "halfcl.optimizer", "halfcl.params",
+                                       "halfcl.host_step", "halfcl.rng_seed", "halfcl.rng_offset", "halfcl.crc32"};
+    hcl_safetensors_meta m[8];
+    for (int k = 0; k < 8; k++) m[k] = (hcl_safetensors_meta){keys[k], k == 7 ? crc_s : hcl_safetensors_metadata(f, keys[k])};
+    CK_OK(ctx, hcl_safetensors_save(ctx, dst, e, n, m, 8));
+    for (size_t i = 0; i < n; i++) free(data[i]);
+    free(data);
+    free(e);
+    free(shapes);
+    hcl_safetensors_free(f);
+}
+
+static void edit_none(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) { (void)m, (void)sh, (void)d, (void)an; }
+static void edit_prune_more(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) { /* prunes nonzero weights */
+    (void)m, (void)sh;
+    for (size_t i = 0; i < an; i++) d[i] = 0;
+}
+static void edit_dtype(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    m->dtype = HCL_BF16; /* half the elements in the same bytes (an even) */
+    sh[0] = (int64_t)(an / 2);
+    m->bytes = an / 2 * 2;
+}
+static void edit_shape(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    sh[0] = (int64_t)an - 1;
+    m->bytes = an - 1;
+}
+static void edit_rank(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    m->rank = 2;
+    sh[0] = 1;
+    sh[1] = (int64_t)an;
+}
+
+/* BF16 moments are stored as BF16 (half the bytes of F32); a BF16-state checkpoint loads into an
+ * F32-state optimizer exactly (widened) and trains on; an F32-state checkpoint is refused by a
+ * BF16-state optimizer (HCL_ERR_DTYPE); masks: a file without one removes the optimizer's; a
+ * mask of another dtype, length or rank, or one that prunes nonzero weights, or a flipped mask
+ * byte (CRC), is refused — each with nothing in memory changed. */
+START_TEST(checkpoint_state_dtype_and_mask) {
+    hcl_context *ctx = test_context();
+    uint64_t data_seed = test_seed() % 100000;
+    char *f32p = tmp_path("s-f32.safetensors"), *bf16p = tmp_path("s-bf16.safetensors"), *bad = tmp_path("s-bad.safetensors");
+    ckpt_case c32 = {0, HCL_PRECISION_MIXED_F16, {0}}, c16;
+    hcl_optim_config_init(&c32.cfg, HCL_OPTIM_ADAM);
+    c16 = c32;
+    c16.masked = 1;
+    c16.cfg.state_dtype = HCL_BF16;
+    c16.cfg.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    run a32 = run_create(ctx, &c32, 3), a16 = run_create(ctx, &c16, 3);
+    run_set_mask(ctx, &a16);
+    run_steps(ctx, &a32, data_seed, 0, 3, 0);
+    run_steps(ctx, &a16, data_seed, 0, 3, 0);
+    CK_OK(ctx, hcl_checkpoint_save(a32.o, f32p, NULL));
+    CK_OK(ctx, hcl_checkpoint_save(a16.o, bf16p, NULL));
+    size_t l32, l16;
+    free(read_all(f32p, &l32));
+    free(read_all(bf16p, &l16));
+    size_t an = hcl_params_arena_numel(a16.p), n = hcl_params_numel(a16.p);
+    ck_assert_msg(l16 < l32, "bf16-state checkpoint %zu bytes, f32 %zu", l16, l32); /* 2 x 2 B/param less, + the mask */
+
+    /* BF16 file -> F32-state optimizer: exact widening, the mask comes along */
+    run w = run_create(ctx, &c32, 8);
+    CK_OK(ctx, hcl_checkpoint_load(w.o, bf16p, NULL));
+    ck_assert_ptr_nonnull(hcl_optimizer_mask(w.o));
+    for (size_t k = 0; k < 2; k++) {
+        float *x = malloc(an * sizeof *x), *y = malloc(an * sizeof *y);
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_optimizer_state(a16.o, k), x, an));
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_optimizer_state(w.o, k), y, an));
+        ck_assert_int_eq(hcl_optimizer_state(w.o, k)->dtype, HCL_F32);
+        ck_assert(!memcmp(x, y, an * sizeof *x));
+        free(x);
+        free(y);
+    }
+    run_steps(ctx, &w, data_seed, 3, 5, 0); /* trains on, the pruned elements stay 0 */
+    {
+        float *x = malloc(an * sizeof *x);
+        unsigned char *m = download_bytes(ctx, hcl_optimizer_mask(w.o));
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_params_master_arena(w.p), x, an));
+        size_t zeros = 0;
+        for (size_t i = 0; i < an; i++)
+            if (!m[i]) {
+                ck_assert(x[i] == 0.0f);
+                zeros++;
+            }
+        ck_assert(zeros > n / 4);
+        free(x);
+        free(m);
+    }
+
+    /* F32 file -> BF16-state optimizer: refused, nothing changed */
+    run b = run_create(ctx, &c16, 9);
+    run_steps(ctx, &b, data_seed + 5, 0, 2, 0);
+    snapshot before;
+    snap(ctx, b.p, b.o, &before);
+    CK_STATUS(ctx, hcl_checkpoint_load(b.o, f32p, NULL), HCL_ERR_DTYPE);
+    ck_assert_ptr_nonnull(strstr(hcl_last_error(ctx), "bf16"));
+    snap_equal(ctx, b.p, b.o, &before, "f32 states into a bf16 optimizer");
+    ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 2);
+
+    /* bad masks: refused with nothing changed (b has no mask yet) */
+    struct { ckpt_edit_fn fn; hcl_status want; const char *what; } edits[] = {
+        {edit_prune_more, HCL_ERR_FORMAT, "a mask pruning nonzero weights"},
+        {edit_dtype, HCL_ERR_DTYPE, "a bf16 mask"},
+        {edit_shape, HCL_ERR_SHAPE, "a short mask"},
+        {edit_rank, HCL_ERR_SHAPE, "a rank-2 mask"},
+    };
+    for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
+        rewrite_checkpoint(ctx, a16.o, bf16p, bad, edits[k].fn);
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), edits[k].want);
+        snap_equal(ctx, b.p, b.o, &before, edits[k].what);
+        ck_assert_msg(hcl_optimizer_mask(b.o) == NULL, "%s: a mask appeared", edits[k].what);
+    }
+    /* a flipped mask byte: the CRC catches it */
+    rewrite_checkpoint(ctx, a16.o, bf16p, bad, edit_none);
+    CK_OK(ctx, hcl_checkpoint_load(b.o, bad, NULL)); /* the rewrite itself is faithful */
+    runs_identical(ctx, &a16, &b, "rewritten checkpoint", 0);
+    run_set_mask(ctx, &b);
+    snap_free(&before);
+    snap(ctx, b.p, b.o, &before);
+    {
+        size_t len;
+        unsigned char *bytes = read_all(bf16p, &len);
+        hcl_safetensors *f = NULL;
+        CK_OK(ctx, hcl_safetensors_load(ctx, bf16p, &f));
+        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, "mask");
+        size_t off = (size_t)((const unsigned char *)t->data - (const unsigned char *)hcl_safetensors_at(f, 0)->data);
+        hcl_safetensors_free(f);
+        /* data offset within the file: header length + 8 + the tensor's offset in the data area */
+        uint64_t hlen = 0;
+        for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+        size_t first = 0; /* the first tensor in data order starts the data area */
+        bytes[8 + hlen + first + off + 5] ^= 1;
+        write_all(bad, bytes, len);
+        free(bytes);
+    }
+    CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), HCL_ERR_FORMAT);
+    snap_equal(ctx, b.p, b.o, &before, "a flipped mask byte");
+    /* a file without a mask removes b's mask (resume exactly as saved) */
+    run c = run_create(ctx, &c16, 4);
+    run_steps(ctx, &c, data_seed, 0, 2, 0);
+    char *nomask = tmp_path("s-nomask.safetensors");
+    CK_OK(ctx, hcl_checkpoint_save(c.o, nomask, NULL));
+    ck_assert_ptr_nonnull(hcl_optimizer_mask(b.o));
+    CK_OK(ctx, hcl_checkpoint_load(b.o, nomask, NULL));
+    ck_assert_ptr_null(hcl_optimizer_mask(b.o));
+    runs_identical(ctx, &c, &b, "load without a mask", 0);
+    snap_free(&before);
+    unlink(nomask);
+    unlink(f32p);
+    unlink(bf16p);
+    unlink(bad);
+    free(nomask);
+    free(f32p);
+    free(bf16p);
+    free(bad);
+    run_free(&a32);
+    run_free(&a16);
+    run_free(&w);
+    run_free(&b);
+    run_free(&c);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* F16/BF16/F32 export for inference: each weight is its master rounded to nearest even. */
 START_TEST(export_weights) {
     hcl_context *ctx = test_context();
@@ -1849,6 +2111,7 @@ static Suite *amp_suite(void) {
     TCase *ckpt = tcase_create("checkpoint");
     tcase_add_test(ckpt, checkpoint_resume_bit_identical);
     tcase_add_test(ckpt, checkpoint_corrupt_and_mismatched);
+    tcase_add_test(ckpt, checkpoint_state_dtype_and_mask);
     tcase_add_test(ckpt, export_weights);
     suite_add_tcase(s, ckpt);
     return s;
