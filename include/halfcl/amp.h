@@ -1,7 +1,8 @@
 /* halfcl amp: mixed-precision training state. Precision policies, parameters in flat arenas (FP32
  * masters, working copies in the compute dtype, gradients), seeded parameter init, the device-side
  * loss scaler, fused optimizers (SGD/momentum/Nesterov, Adam, AdamW, RMSProp, AdaGrad) with global
- * norm clipping, learning-rate schedules, and checkpoints. A training step needs no host sync. */
+ * norm clipping, F32 or BF16 moments and pruning masks, learning-rate schedules, and checkpoints.
+ * A training step needs no host sync. */
 #ifndef HALFCL_AMP_H
 #define HALFCL_AMP_H
 
