@@ -17,6 +17,8 @@ typedef struct ex_args {
     uint64_t seed;
     size_t limit; /* 0 = all */
     int profile;  /* print device time per kernel for each epoch's training steps */
+    hcl_dtype state_dtype;             /* optimizer moments: HCL_F32 or HCL_BF16 (--state-dtype) */
+    hcl_state_rounding state_rounding; /* BF16 moments: nearest or stochastic (--state-rounding) */
 } ex_args;
 
 /* An example's own flag: a string, an integer or a number in [lo, hi] (exactly one of str,
