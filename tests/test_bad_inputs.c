@@ -608,6 +608,7 @@ OP(softmax_backward, hcl_softmax_backward(c, t[0], t[1], t[2], a->flag))
 OP(softmax_cross_entropy, hcl_softmax_cross_entropy(c, t[0], t[1], t[2], t[3], a->f0, t[4]))
 OP(mse_loss, hcl_mse_loss(c, t[0], t[1], t[2], t[3], t[4]))
 OP(bce_with_logits, hcl_bce_with_logits(c, t[0], t[1], t[2], t[3], t[4]))
+OP(distillation_loss, hcl_distillation_loss(c, t[0], t[1], t[2], t[3], t[4], a->f1, a->f0, t[5]))
 OP(binary, hcl_binary(c, t[0], t[1], t[2], (hcl_binary_op)a->op, (hcl_broadcast)a->bcast))
 OP(reduce_broadcast, hcl_reduce_broadcast(c, t[0], t[1], (hcl_broadcast)a->bcast, a->flag))
 OP(scale, hcl_scale(c, t[0], t[1], a->f0))
@@ -880,6 +881,24 @@ static void x_cross_entropy(const op_case *oc, hcl_tensor *const *t, const op_ar
     WITH(a.f0 = INFINITY, HCL_ERR_INVALID_ARGUMENT);
 }
 
+/* distillation: f0 = alpha (0), f1 = temperature (1); labels (slot 4) may be NULL only with alpha 1 */
+static void x_distillation(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    WITH(a.f0 = -0.1f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = 1.5f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = NAN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = 0.0f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = -2.0f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = NAN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = INFINITY, HCL_ERR_INVALID_ARGUMENT);
+    WITH_T(4, NULL, HCL_ERR_NULL_POINTER, "labels NULL with alpha 0");
+    hcl_tensor *u[MAX_SLOTS];
+    memcpy(u, t, sizeof u);
+    u[4] = NULL;
+    op_args a1 = *a0;
+    a1.f0 = 0.5f;
+    op_expect(oc, A, A, u, &a1, HCL_ERR_NULL_POINTER, "labels NULL with alpha 0.5", __LINE__);
+}
+
 static void x_binary(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
     for (size_t k = 0; k < NBAD; k++) WITH(a.op = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
     for (size_t k = 0; k < NBAD; k++) WITH(a.bcast = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
@@ -1029,6 +1048,10 @@ static const op_case op_cases[] = {
     {ROW(bce_with_logits), {{"loss", F, OUT | EXACT, 1, {1}}, {"dlogits", F, OUT | OPT, 2, {4, 7}},
                             {"logits", F, 0, 2, {4, 7}}, {"targets", I, BADU8, 2, {4, 7}},
                             {"grad_scale", F, OPT | EXACT, 1, {1}}}, NULL, NULL, NULL}, /* I32 0/1 targets */
+    {ROW(distillation_loss), {{"loss", F, OUT | EXACT, 1, {1}}, {"dlogits", F, OUT | OPT, 2, {4, 7}},
+                              {"logits", F, 0, 2, {4, 7}}, {"teacher_logits", F, 0, 2, {4, 7}},
+                              {"labels", I, OPT, 1, {4}}, {"grad_scale", F, OPT | EXACT, 1, {1}}},
+     NULL, NULL, x_distillation},
     {ROW(binary), {{"y", F, OUT, 3, {2, 3, 5}}, {"a", F, 0, 3, {2, 3, 5}}, {"b", F, 0, 3, {2, 3, 5}}}, "y=a", NULL, x_binary},
     {ROW(reduce_broadcast), {{"db", F, OUT, 1, {3}}, {"dy", F, ANYDIM, 3, {2, 3, 5}}}, NULL, init_reduce_broadcast,
      x_reduce_broadcast},
