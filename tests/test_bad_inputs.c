@@ -2355,6 +2355,117 @@ START_TEST(nn_seq_h) {
 }
 END_TEST
 
+/* Model quantization (nn.h "quantization", src/nn/quantize.c). */
+START_TEST(nn_quant_h) {
+    matrix_begin();
+    EXPECT_VOID(hcl_qat_config_init(NULL));
+    EXPECT_VAL(hcl_quant_mode, hcl_model_quant_mode(NULL), v_ == HCL_QUANT_MODE_NONE);
+    hcl_qat_config qc;
+    hcl_qat_config_init(&qc);
+    float range[2];
+    char *dir = test_make_tmpdir("badq");
+    char *path = test_path_in(dir, "q.safetensors"), *junk = test_path_in(dir, "junk");
+    test_write_file(junk, "not safetensors", 15);
+    hcl_batcher_options bo;
+    hcl_batcher_options_init(&bo);
+    bo.batch = 2;
+    static uint8_t pix[4 * 3 * 6 * 6], plab[4];
+    const int64_t smp[3] = {3, 6, 6}, smp_w[3] = {3, 6, 5};
+    hcl_batcher *good = NULL, *big = NULL, *other = NULL, *wrong = NULL;
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp, &bo, &good));
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp_w, &bo, &wrong));
+    CK_OK(B, hcl_batcher_create(B, pix, plab, 4, 3, smp, &bo, &other));
+    bo.batch = 8;
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp, &bo, &big));
+
+    /* NULL model and pointers */
+    hcl_model *m = image_model(A); /* not built yet */
+    EXPECT_STATUS(NULL, hcl_model_enable_qat(NULL, &qc), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_enable_qat(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_calibrate(NULL, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, NULL, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_range(NULL, 1, range), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 1, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_save(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_save(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_load(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_export_int8(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_load_int8(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, NULL), HCL_ERR_NULL_POINTER);
+    /* before build */
+    EXPECT_STATUS(A, hcl_model_enable_qat(m, &qc), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    hcl_model_options mo;
+    hcl_model_options_init(&mo, HCL_PRECISION_MIXED_F16);
+    mo.max_batch = 4;
+    CK(hcl_model_build(m, &mo));
+    /* not quantized yet */
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 1, range), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_save(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    /* bad configurations, methods, percentiles, counts and batchers */
+    const float bad_mom[] = {0.0f, -0.5f, 1.5f, NAN, INFINITY};
+    for (size_t k = 0; k < 5; k++) {
+        hcl_qat_config c = qc;
+        c.momentum = bad_mom[k];
+        EXPECT_STATUS(A, hcl_model_enable_qat(m, &c), HCL_ERR_INVALID_ARGUMENT);
+    }
+    const int bad_obs[] = {-1, 2, INT_MAX};
+    for (size_t k = 0; k < 3; k++) {
+        hcl_qat_config c = qc;
+        c.observe = bad_obs[k];
+        EXPECT_STATUS(A, hcl_model_enable_qat(m, &c), HCL_ERR_INVALID_ARGUMENT);
+    }
+    for (size_t k = 0; k < 4; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, (hcl_calib_method)bad_enums[k], 99.0f), HCL_ERR_INVALID_ARGUMENT);
+    const float bad_pct[] = {50.0f, 0.0f, -1.0f, 100.5f, NAN, INFINITY};
+    for (size_t k = 0; k < 6; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_PERCENTILE, bad_pct[k]), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, good, 0, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, big, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, other, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, wrong, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
+    ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_NONE);
+    /* files: missing, not safetensors */
+    EXPECT_STATUS(A, hcl_model_load_int8(m, path), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_FORMAT);
+    CK(hcl_model_enable_qat(m, &qc));
+    CK(hcl_finish(A));
+    /* enabled, ranges never observed */
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_model_quant_range(m, bad_ids[k], range), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 2, range), HCL_ERR_INVALID_ARGUMENT); /* the ReLU */
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, path), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_FORMAT);
+    /* a model with nothing to quantize */
+    hcl_model *bn = NULL;
+    CK(hcl_model_create(A, HCL_PRECISION_FP32, &bn));
+    CK(hcl_model_input(bn, 3, smp, NULL));
+    CK(hcl_model_batchnorm2d(bn, HCL_NN_PREV, 0.1f, 1e-5f, NULL));
+    hcl_model_options bo2;
+    hcl_model_options_init(&bo2, HCL_PRECISION_FP32);
+    bo2.loss = HCL_LOSS_MSE;
+    CK(hcl_model_build(bn, &bo2));
+    EXPECT_STATUS(A, hcl_model_enable_qat(bn, &qc), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(bn, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    hcl_model_free(bn);
+    hcl_model_free(m);
+    hcl_batcher *bs[] = {good, big, other, wrong};
+    for (size_t k = 0; k < 4; k++) hcl_batcher_free(bs[k]);
+    unlink(junk);
+    rmdir(dir);
+    free(path);
+    free(junk);
+    free(dir);
+    matrix_end("nn.h (quantization)");
+}
+END_TEST
+
 /* ================================================================ main: totals and coverage == */
 
 /* The public functions: identifiers followed by '(' in the headers outside comments and
@@ -2414,6 +2525,7 @@ static Suite *matrix_suite(void) {
     tcase_add_test(tc, io_h);
     tcase_add_test(tc, nn_h);
     tcase_add_test(tc, nn_seq_h);
+    tcase_add_test(tc, nn_quant_h);
     suite_add_tcase(s, tc);
     return s;
 }
