@@ -5,6 +5,7 @@
  * against host min/max and percentiles, the int8 inference path against the fake-quant evaluation
  * of the same model and the float model, the int8 export file and corrupt exports, and the
  * quantization state across a checkpoint (training resumes bit-identically). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static void asym_params(float lo, float hi, float *s, int *z) {
     if (lo > 0.0f) lo = 0.0f;
     if (hi < 0.0f) hi = 0.0f;
     float sc = (hi - lo) / 255.0f;
-    if (!(sc > 1e-12f)) sc = 1e-12f;
+    if (!(sc >= FLT_EPSILON)) sc = FLT_EPSILON;
     float zz = rne(-lo / sc);
     *s = sc;
     *z = (int)(zz < 0 ? 0 : zz > 255 ? 255 : zz);
@@ -35,7 +36,7 @@ static float sym_scale(const float *w, size_t n) {
     float mx = 0.0f;
     for (size_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(w[i]));
     float s = mx / 127.0f;
-    return s > 1e-12f ? s : 1e-12f;
+    return s >= FLT_EPSILON ? s : FLT_EPSILON;
 }
 static double fq_asym(float v, float s, int z, int *clamped) {
     float t = rne(v / s) + (float)z;
