@@ -339,9 +339,12 @@ hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, 
  * node is not a quantized layer or quantization is not enabled. */
 hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
 
-/* The quantization state (input ranges, whether each was observed, the configuration) beside a
- * checkpoint: save writes "<layer>.input_range" F32 (2) per quantized layer (atomically); load
- * checks the whole file against the model (QAT must be enabled) before changing anything. */
+/* The quantization state beside a checkpoint (hcl_checkpoint_save holds the parameters and the
+ * optimizer): save writes, atomically, per quantized layer "<layer>.input_range" F32 (2) and
+ * "<layer>.input_observed" I32 (1), and the configuration as metadata ("halfcl.format" =
+ * "halfcl-quant-state-1", "halfcl.qat.momentum", "halfcl.qat.observe"). load needs QAT enabled on
+ * a model of the same graph and checks the whole file first (HCL_ERR_FORMAT; nothing changes on
+ * error); after both loads training resumes bit-identically. */
 hcl_status hcl_model_quant_save(hcl_model *m, const char *path);
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
 
