@@ -422,6 +422,21 @@ static void run_qat_train(hcl_precision p) {
         ck_assert_msg(losses[epochs - 1] < 0.5 * losses[0], "QAT loss %.3f -> %.3f", losses[0], losses[epochs - 1]);
         ck_assert_msg(em.accuracy > 0.95, "%s QAT accuracy %.3f (%s)", hcl_precision_name(p), em.accuracy, test_seed_note());
     }
+    /* the QAT model exported to int8 and evaluated on the int8 path */
+    char *dir = test_make_tmpdir("nnquant-qat");
+    char *path = test_path_in(dir, "qat.int8.safetensors");
+    CK_OK(ctx, hcl_model_export_int8(m, path));
+    hcl_model *m8 = blob_model(ctx, p, 1, 32);
+    CK_OK(ctx, hcl_model_load_int8(m8, path));
+    hcl_metrics im;
+    CK_OK(ctx, hcl_model_evaluate(m8, te, &im));
+    fprintf(stderr, "QAT %s: int8 test accuracy %.3f (fake-quant %.3f)\n", hcl_precision_name(p), im.accuracy, em.accuracy);
+    ck_assert_msg(fabs(im.accuracy - em.accuracy) <= 0.02, "int8 %.3f vs QAT fake-quant %.3f", im.accuracy, em.accuracy);
+    hcl_model_free(m8);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
     hcl_batcher_free(tr);
     hcl_batcher_free(te);
     hcl_model_free(m);
