@@ -2498,6 +2498,7 @@ START_TEST(nn_quant_h) {
     EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
     hcl_model_options mo;
     hcl_model_options_init(&mo, HCL_PRECISION_MIXED_F16);
     mo.max_batch = 4;
@@ -2505,7 +2506,7 @@ START_TEST(nn_quant_h) {
     /* not quantized yet */
     EXPECT_STATUS(A, hcl_model_quant_range(m, 1, range), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_quant_save(m, path), HCL_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_FORMAT);
     EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
     /* bad configurations, methods, percentiles, counts and batchers */
     const float bad_mom[] = {0.0f, -0.5f, 1.5f, NAN, INFINITY};
@@ -2552,6 +2553,8 @@ START_TEST(nn_quant_h) {
     CK(hcl_model_build(bn, &bo2));
     EXPECT_STATUS(A, hcl_model_enable_qat(bn, &qc), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_calibrate(bn, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(bn, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_load_int8(bn, junk), HCL_ERR_INVALID_ARGUMENT);
     hcl_model_free(bn);
     hcl_model_free(m);
     hcl_batcher *bs[] = {good, big, other, wrong};

@@ -842,7 +842,7 @@ END_TEST
 
 /* ------------------------------------------------------------------ quantization state and checkpoints */
 
-static hcl_model *mlp(hcl_context *ctx, hcl_precision p) {
+static hcl_model *mlp(hcl_context *ctx, hcl_precision p, int qat) {
     hcl_model *m = NULL;
     CK_OK(ctx, hcl_model_create(ctx, p, &m));
     const int64_t in[1] = {8};
@@ -858,7 +858,7 @@ static hcl_model *mlp(hcl_context *ctx, hcl_precision p) {
     hcl_qat_config qc;
     hcl_qat_config_init(&qc);
     qc.momentum = 0.3f;
-    CK_OK(ctx, hcl_model_enable_qat(m, &qc));
+    if (qat) CK_OK(ctx, hcl_model_enable_qat(m, &qc));
     return m;
 }
 
@@ -882,7 +882,7 @@ static float *all_masters(hcl_model *m, size_t *n) {
 START_TEST(quant_state_checkpoint) {
     hcl_context *ctx = test_context();
     const hcl_precision p = HCL_PRECISION_MIXED_F16;
-    hcl_model *a = mlp(ctx, p);
+    hcl_model *a = mlp(ctx, p, 1);
     enum { S = 6, N = 16 };
     hcl_tensor *xs[S];
     const int64_t xsh[2] = {N, 8}, ysh[1] = {N};
@@ -899,9 +899,11 @@ START_TEST(quant_state_checkpoint) {
     CK_OK(ctx, hcl_checkpoint_save(hcl_model_optimizer(a), ck, NULL));
     CK_OK(ctx, hcl_model_quant_save(a, qs));
     steps(ctx, a, xs, y, 3, S);
-    hcl_model *b = mlp(ctx, p);
+    hcl_model *b = mlp(ctx, p, 0); /* quant_load enables QAT with the saved configuration */
+    ck_assert_int_eq(hcl_model_quant_mode(b), HCL_QUANT_MODE_NONE);
     CK_OK(ctx, hcl_checkpoint_load(hcl_model_optimizer(b), ck, NULL));
     CK_OK(ctx, hcl_model_quant_load(b, qs));
+    ck_assert_int_eq(hcl_model_quant_mode(b), HCL_QUANT_MODE_FAKE);
     steps(ctx, b, xs, y, 3, S);
     size_t na, nb;
     float *va = all_masters(a, &na), *vb = all_masters(b, &nb);
@@ -913,7 +915,7 @@ START_TEST(quant_state_checkpoint) {
         ck_assert_msg(ra[0] == rb[0] && ra[1] == rb[1], "range of node %d: [%g, %g] vs [%g, %g]", id, ra[0], ra[1], rb[0], rb[1]);
     }
     /* without the quantization state the resumed run differs (the ranges restart from the batch) */
-    hcl_model *c = mlp(ctx, p);
+    hcl_model *c = mlp(ctx, p, 1);
     CK_OK(ctx, hcl_checkpoint_load(hcl_model_optimizer(c), ck, NULL));
     steps(ctx, c, xs, y, 3, S);
     float *vc = all_masters(c, &nb);
@@ -929,7 +931,8 @@ START_TEST(quant_state_checkpoint) {
     CK_OK(ctx, hcl_model_build(d, &o));
     hcl_qat_config qc;
     hcl_qat_config_init(&qc);
-    CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_INVALID_ARGUMENT); /* QAT not enabled */
+    CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_FORMAT);
+    ck_assert_int_eq(hcl_model_quant_mode(d), HCL_QUANT_MODE_NONE);
     CK_OK(ctx, hcl_model_enable_qat(d, &qc));
     CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_FORMAT);
     CK_STATUS(ctx, hcl_model_quant_load(b, ck), HCL_ERR_FORMAT); /* a checkpoint, not a state file */

@@ -342,9 +342,10 @@ hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
 /* The quantization state beside a checkpoint (hcl_checkpoint_save holds the parameters and the
  * optimizer): save writes, atomically, per quantized layer "<layer>.input_range" F32 (2) and
  * "<layer>.input_observed" I32 (1), and the configuration as metadata ("halfcl.format" =
- * "halfcl-quant-state-1", "halfcl.qat.momentum", "halfcl.qat.observe"). load needs QAT enabled on
- * a model of the same graph and checks the whole file first (HCL_ERR_FORMAT; nothing changes on
- * error); after both loads training resumes bit-identically. */
+ * "halfcl-quant-state-1", "halfcl.qat.momentum", "halfcl.qat.observe"). load takes a built model
+ * of the same graph, checks the whole file first (HCL_ERR_FORMAT; nothing changes on error), then
+ * enables QAT with the saved configuration and ranges; after hcl_checkpoint_load and this,
+ * training resumes bit-identically. */
 hcl_status hcl_model_quant_save(hcl_model *m, const char *path);
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
 

@@ -531,15 +531,15 @@ static hcl_status no_strangers(hcl_model *m, const hcl_safetensors *f, const cha
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_CHECK_NULL(m->ctx, path);
-    if (!m->quant || m->quant->mode != HCL_QUANT_MODE_FAKE)
-        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "quant_load: quantization is not enabled (hcl_model_enable_qat)");
+    HCL_TRY(check_built(m, "quant_load"));
     hcl_safetensors *f = NULL;
     HCL_TRY(hcl_safetensors_load(m->ctx, path, &f));
     hcl_status st = HCL_OK;
     const char *fmt = hcl_safetensors_metadata(f, "halfcl.format");
     const char *mom = hcl_safetensors_metadata(f, "halfcl.qat.momentum");
     const char *ob = hcl_safetensors_metadata(f, "halfcl.qat.observe");
-    hcl_qat_config cfg = m->quant->cfg;
+    hcl_qat_config cfg;
+    hcl_qat_config_init(&cfg);
     if (!fmt || strcmp(fmt, QSTATE_FORMAT) != 0) st = hcl_error(m->ctx, HCL_ERR_FORMAT, "%s: not a halfcl quantization state file", path);
     if (st == HCL_OK) {
         char *end = NULL;
@@ -550,7 +550,7 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
         else cfg.observe = ob[0] == '1';
     }
     size_t nq = 0;
-    for (size_t i = 0; i < m->count; i++) nq += m->nodes[i].quant != NULL;
+    for (size_t i = 0; i < m->count; i++) nq += nn_quant_eligible(&m->nodes[i]);
     if (st == HCL_OK) st = no_strangers(m, f, path, 2 * nq);
     float *r = calloc(2 * m->count, sizeof *r);
     int32_t *obs = calloc(m->count, sizeof *obs);
@@ -558,7 +558,7 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
     static const int64_t two = 2, one = 1;
     char name[NN_NAME_MAX + 24];
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
-        if (!m->nodes[i].quant) continue;
+        if (!nn_quant_eligible(&m->nodes[i])) continue;
         const hcl_safetensors_tensor *t = NULL;
         snprintf(name, sizeof name, "%s.input_range", m->nodes[i].name);
         if ((st = want(m, f, path, name, HCL_F32, 1, &two, &t)) != HCL_OK) break;
@@ -570,13 +570,21 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
             st = hcl_error(m->ctx, HCL_ERR_FORMAT, "%s: the range of %s is invalid ([%g, %g], observed %d)", path,
                            m->nodes[i].name, (double)r[2 * i], (double)r[2 * i + 1], (int)obs[i]);
     }
+    /* apply: enable quantization if it was not, then the ranges */
+    int fresh = st == HCL_OK && !m->quant;
+    if (fresh) st = create_states(m);
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
         nn_quant *q = m->nodes[i].quant;
         if (!q) continue;
         st = hcl_tensor_upload_f32(q->in_range, r + 2 * i, 2);
         q->observed = obs[i];
     }
-    if (st == HCL_OK) m->quant->cfg = cfg;
+    if (st == HCL_OK) {
+        m->quant->cfg = cfg;
+        m->quant->mode = HCL_QUANT_MODE_FAKE;
+    } else if (fresh && m->quant) {
+        free_states(m);
+    }
     free(r);
     free(obs);
     hcl_safetensors_free(f);
