@@ -600,10 +600,13 @@ static void run_int8(hcl_precision p) {
             "int8 %s: accuracy fp %.4f, fake-quant %.4f, int8 %.4f; logits int8 vs fake-quant rel %.2e (fake-quant vs fp "
             "%.2e), argmax agreement %d/%d (vs fp %d/%d)\n",
             hcl_precision_name(p), fp.accuracy, fq.accuracy, i8.accuracy, rel, rel_fp, agree, B, agree_fp, B);
-    double bound = p == HCL_PRECISION_FP32 ? 1e-2 : 3e-2;
+    double bound = p == HCL_PRECISION_FP32 ? 5e-3 : 3e-2; /* F32: ~1e-7, up to ~3e-4 when a hidden value rounds to the other step */
     ck_assert_msg(rel < bound, "int8 vs fake-quant logits: rel %.3g", rel);
-    ck_assert_msg(agree >= B - 1, "argmax agreement %d/%d", agree, B);
-    ck_assert_msg(fabs(i8.accuracy - fq.accuracy) <= 0.02, "int8 %.4f vs fake-quant %.4f", i8.accuracy, fq.accuracy);
+    /* F32: the same grid, so only float rounding differs; mixed_f16 rounds every activation to
+     * F16, so a value can land on the other side of a rounding step in the next layer */
+    int fp32 = p == HCL_PRECISION_FP32;
+    ck_assert_msg(agree >= (fp32 ? B - 1 : B - 3), "argmax agreement %d/%d", agree, B);
+    ck_assert_msg(fabs(i8.accuracy - fq.accuracy) <= (fp32 ? 0.02 : 0.04), "int8 %.4f vs fake-quant %.4f", i8.accuracy, fq.accuracy);
     if (!small_run()) ck_assert_msg(fabs(i8.accuracy - fp.accuracy) <= 0.03, "int8 %.4f vs fp %.4f", i8.accuracy, fp.accuracy);
     /* the int8 model refuses training */
     const int64_t ls[1] = {B};
