@@ -637,6 +637,63 @@ END_TEST
 START_TEST(int8_inference_mixed_f16) { run_int8(HCL_PRECISION_MIXED_F16); }
 END_TEST
 
+/* Linear layers on (T, D) inputs (rows = N * T) with a fused LeakyReLU epilogue: QAT forward,
+ * export and the int8 path agree. */
+START_TEST(sequence_linear_int8) {
+    hcl_context *ctx = test_context();
+    enum { N = 6, T = 5, D = 7 };
+    hcl_model *m[2];
+    for (int k = 0; k < 2; k++) {
+        CK_OK(ctx, hcl_model_create(ctx, HCL_PRECISION_FP32, &m[k]));
+        const int64_t in[2] = {T, D};
+        CK_OK(ctx, hcl_model_input(m[k], 2, in, NULL));
+        CK_OK(ctx, hcl_model_linear(m[k], HCL_NN_PREV, 9, NULL));
+        CK_OK(ctx, hcl_model_activation(m[k], HCL_NN_PREV, HCL_ACT_LEAKY_RELU, 0.2f, NULL));
+        CK_OK(ctx, hcl_model_flatten(m[k], HCL_NN_PREV, NULL));
+        CK_OK(ctx, hcl_model_linear(m[k], HCL_NN_PREV, 3, NULL));
+        hcl_model_options o;
+        hcl_model_options_init(&o, HCL_PRECISION_FP32);
+        o.max_batch = N;
+        o.seed = 21;
+        CK_OK(ctx, hcl_model_build(m[k], &o));
+    }
+    float xv[N * T * D];
+    test_fill_uniform(xv, N * T * D, -2.0, 2.0);
+    const int64_t xs[3] = {N, T, D};
+    hcl_tensor *x = test_tensor_from(ctx, HCL_F32, 3, xs, xv);
+    hcl_qat_config qc;
+    hcl_qat_config_init(&qc);
+    CK_OK(ctx, hcl_model_enable_qat(m[0], &qc));
+    CK_OK(ctx, hcl_model_forward(m[0], x, 1)); /* observe */
+    float r[2], h[2];
+    CK_OK(ctx, hcl_model_quant_range(m[0], 1, r));
+    minmax(xv, N * T * D, h);
+    ck_assert(r[0] == h[0] && r[1] == h[1]);
+    float *lfq = eval_logits(ctx, m[0], x);
+    char *dir = test_make_tmpdir("nnquant-seq");
+    char *path = test_path_in(dir, "seq.safetensors");
+    CK_OK(ctx, hcl_model_export_int8(m[0], path));
+    CK_OK(ctx, hcl_model_load_int8(m[1], path));
+    float *li8 = eval_logits(ctx, m[1], x);
+    double num = 0, den = 0;
+    for (int i = 0; i < N * 3; i++) {
+        num += ((double)li8[i] - lfq[i]) * ((double)li8[i] - lfq[i]);
+        den += (double)lfq[i] * lfq[i];
+    }
+    ck_assert_msg(sqrt(num / den) < 5e-3, "int8 vs fake-quant logits: rel %.3g", sqrt(num / den));
+    free(lfq);
+    free(li8);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    hcl_tensor_free(x);
+    hcl_model_free(m[0]);
+    hcl_model_free(m[1]);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* The export's tensors: I8 weights equal to clamp(rne(w / s)) of the masters with s = max|w| / 127
  * per output channel, F32 scales, the input scale / zero point of the calibrated range, F32
  * biases and batch-norm parameters and statistics, the metadata. */
@@ -976,6 +1033,7 @@ static Suite *suite(void) {
     tcase_add_test(r, export_file);
     tcase_add_test(r, corrupt_exports);
     tcase_add_test(r, quant_state_checkpoint);
+    tcase_add_test(r, sequence_linear_int8);
     suite_add_tcase(s, r);
     TCase *t = tcase_create("train");
     tcase_set_timeout(t, 600);
