@@ -505,6 +505,30 @@ START_TEST(calibration_ranges) {
     ck_assert_msg(fabsf(r[0] - h[0]) <= 1e-5f * h[1] && fabsf(r[1] - h[1]) <= 1e-5f * h[1], "linear input range [%g, %g], host [%g, %g]",
                   r[0], r[1], h[0], h[1]);
     CK_STATUS(ctx, hcl_model_quant_range(m, 2, r), HCL_ERR_INVALID_ARGUMENT); /* a ReLU */
+    /* the same driven by the caller: begin, eval forwards of the three batches, end */
+    float r1[2], r5[2];
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r1));
+    CK_OK(ctx, hcl_model_quant_range(m, 5, r5));
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK_STATUS(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT); /* running */
+    const int64_t bs[4] = {B, 1, IMG, IMG};
+    for (int k = 0; k < NB; k++) {
+        hcl_tensor *xk = test_tensor_from(ctx, HCL_F32, 4, bs, xin + (size_t)k * B * IMG * IMG);
+        if (k == 0) CK_STATUS(ctx, hcl_model_forward(m, xk, 1), HCL_ERR_INVALID_ARGUMENT); /* train mode */
+        CK_OK(ctx, hcl_model_forward(m, xk, 0));
+        hcl_tensor_free(xk);
+    }
+    CK_OK(ctx, hcl_model_calibrate_end(m));
+    CK_STATUS(ctx, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT); /* not running */
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r));
+    ck_assert(r[0] == r1[0] && r[1] == r1[1]);
+    CK_OK(ctx, hcl_model_quant_range(m, 5, r));
+    ck_assert(r[0] == r5[0] && r[1] == r5[1]);
+    /* an end without a forward fails and keeps the ranges */
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_PERCENTILE, 99.9f));
+    CK_STATUS(ctx, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT);
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r));
+    ck_assert(r[0] == r1[0] && r[1] == r1[1]);
     /* percentile 99 over the same batches (values kept: exact order statistics) */
     CK_OK(ctx, hcl_batcher_seek_epoch(b, 0));
     CK_OK(ctx, hcl_model_calibrate(m, b, NB, HCL_CALIB_PERCENTILE, 99.0f));

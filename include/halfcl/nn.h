@@ -335,6 +335,11 @@ typedef enum hcl_calib_method {
  * (50, 100] for PERCENTILE (e.g. 99.99), ignored for MINMAX. Syncs (downloads the inputs). */
 hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, hcl_calib_method method,
                                float percentile);
+/* The same driven by the caller, for any input (e.g. token batches with hcl_model_set_lengths):
+ * begin, then eval-mode forwards (train-mode forwards fail meanwhile), then end, which sets the
+ * ranges (syncs). On an error of end (no forward ran, non-finite inputs) the ranges are unchanged. */
+hcl_status hcl_model_calibrate_begin(hcl_model *m, hcl_calib_method method, float percentile);
+hcl_status hcl_model_calibrate_end(hcl_model *m);
 /* The input range [min, max] of quantized layer `id` (syncs). HCL_ERR_INVALID_ARGUMENT when the
  * node is not a quantized layer or quantization is not enabled. */
 hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
