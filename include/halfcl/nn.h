@@ -289,7 +289,10 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
  * (the first one, or a calibration, sets it) and frozen in eval mode. The backward is the
  * straight-through estimator: the input gradient is zero where the input was clamped to the range;
  * the weight gradient is that of the fake-quantized weight (a weight is never clamped: its scale
- * comes from its own channel's range). The F32 masters keep training; nothing syncs.
+ * comes from its own channel's range). The F32 masters keep training; nothing syncs. Buffers:
+ * per quantized layer a fake-quantized weight and a fake-quantized input at max_batch (in the
+ * model's dtype; counted in hcl_model_memory's other_bytes). A forward that needs a range that was
+ * never observed (eval mode before any train-mode forward or calibration) fails before queueing.
  *
  * Post-training quantization: hcl_model_calibrate sets the input ranges from eval-mode forwards of
  * the float model over some batches (min/max, or a percentile of the values); it enables the
@@ -300,7 +303,10 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
  * F32 (1), "<layer>.input_zero_point" I32 (1), "<layer>.bias" F32; every other parameter F32 under
  * its name; batch norm running statistics as "<layer>.running_mean" / ".running_var" F32; metadata
  * "halfcl.format" = "int8", "halfcl.weight_quant" = "int8_symmetric_per_channel",
- * "halfcl.input_quant" = "uint8_asymmetric_per_tensor". hcl_model_load_int8 loads such a file into
+ * "halfcl.input_quant" = "uint8_asymmetric_per_tensor", "halfcl.policy". The int8 weights are
+ * quantized from the F32 masters (the fake-quant forwards use the working copies: the same values
+ * under fp32; under mixed policies the working copy's F16/BF16 rounding can move a weight by one
+ * step). hcl_model_load_int8 loads such a file into
  * a built model of the same graph and switches it to int8 inference: eval-mode forwards (and
  * hcl_model_evaluate) then quantize each quantized layer's input to U8 with the stored scale and
  * zero point and run hcl_conv2d_i8_forward / hcl_gemm_i8 (int32 accumulation, float output);
@@ -354,11 +360,13 @@ hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
 hcl_status hcl_model_quant_save(hcl_model *m, const char *path);
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
 
-/* Writes the int8 export described above (needs every input range observed). Blocking; atomic. */
+/* Writes the int8 export described above (needs QAT or a calibration, every input range observed).
+ * Blocking; atomic (temporary file + rename). */
 hcl_status hcl_model_export_int8(hcl_model *m, const char *path);
 /* Loads an int8 export into a built model of the same graph (checked in full first: on error
- * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The float
- * parameters (biases, batch norm) are loaded into the model's parameters. A corrupt or mismatching
+ * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The model's
+ * parameters become the file's float ones (biases, batch norm) and the dequantized weights. Scales
+ * must be finite and > 0, zero points in 0..255, weights in -127..127. A corrupt or mismatching
  * file is HCL_ERR_FORMAT (HCL_ERR_IO when it cannot be read). Blocking. */
 hcl_status hcl_model_load_int8(hcl_model *m, const char *path);
 
