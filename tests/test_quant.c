@@ -238,14 +238,19 @@ START_TEST(ties_clamp_nan) {
     hcl_dtype dt = test_float_dtypes[_i];
     /* x / s = t */
     const double t[] = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -3.5, 126.5, -126.5, 127.5, -127.5, 130, -130, 1e30, -1e30};
-    enum { NT = sizeof t / sizeof *t, N = NT + 3 };
+    /* the ties first, NaN and inf inside the second 8-element block (the kernels' vector path)
+     * and NaN again in the tail */
+    enum { NT = sizeof t / sizeof *t, N = NT + 4 };
     for (int sc = 0; sc < 2; sc++) {
         float x[N], s = 0.5f, z = sc ? 3.0f : 0.0f;
-        for (int i = 0; i < NT; i++) x[i] = (float)(t[i] * 0.5);
-        x[NT] = NAN;
-        x[NT + 1] = INFINITY;
-        x[NT + 2] = -INFINITY;
-        if (dt != HCL_F32) x[NT - 2] = 60000.0f, x[NT - 1] = -60000.0f; /* finite in F16 */
+        int k = 0;
+        for (int i = 0; i < 10; i++) x[k++] = (float)(t[i] * 0.5);
+        x[k++] = NAN;
+        x[k++] = INFINITY;
+        x[k++] = -INFINITY;
+        for (int i = 10; i < NT; i++) x[k++] = (float)(t[i] * 0.5);
+        x[k++] = NAN;
+        if (dt != HCL_F32) x[N - 3] = 60000.0f, x[N - 2] = -60000.0f; /* 1e30 is not finite in F16 */
         float check[N];
         memcpy(check, x, sizeof x);
         test_round_to_dtype(check, N, dt);
