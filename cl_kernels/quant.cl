@@ -308,6 +308,105 @@ kernel void gemm_i8(int M, int N, int K, const global uchar *A, ulong a_off, int
     }
 }
 
+// ---- int8 GEMM, packed path for larger shapes (the dot kernel above keeps the small and skinny
+// ones). The CPUs this runs on (no VNNI under PoCL's target) multiply-add floats fastest, and
+// float sums of integer products are exact below 2^24: each product (a - za) w is at most 32640
+// in magnitude, so a chunk of QKC = 512 of them sums exactly in float. Panels as in gemm.cl:
+//   Ap[((b*MP + p)*K + k)*16 + r] = a[b][16p + r][k] - za (0 for rows >= M), f32
+//   Wp[(t*K + k)*32 + c] = w[32t + c][k] (0 for columns >= N), f32
+// gemm_i8_main: one work-item = a 16x32 tile, float16 accumulators over each k chunk, added into
+// int accumulators after it (exact: the sum in int32, as the dot kernel). Same epilogue.
+#define QKC 512
+// global = (RUP(ceil(K/16), 4), MP, batch), local = (4, 1, 1)
+kernel void gemm_i8_pack_a(int M, int K, const global uchar *A, ulong a_off, int lda, ulong a_bstride,
+                           const global int *a_zp, ulong az_off, int has_azp, global float *Ap, ulong ap_off) {
+    const int k0 = get_global_id(0) * 16, p = get_global_id(1), b = get_global_id(2);
+    const int MP = (M + 15) / 16;
+    if (k0 >= K || p >= MP) return;
+    const int za = has_azp ? clamp(a_zp[az_off], 0, 255) : 0;
+    const global uchar *a = A + a_off + (ulong)b * a_bstride;
+    global float *dst = Ap + ap_off + ((ulong)b * MP + p) * ((ulong)K * 16) + (ulong)k0 * 16;
+    const int kn = min(16, K - k0);
+    for (int r = 0; r < 16; r++) {
+        const int m = p * 16 + r;
+        if (m < M && kn == 16) {
+            float16 v = convert_float16(convert_int16(vload16(0, a + (ulong)m * lda + k0)) - za);
+            float t[16];
+            vstore16(v, 0, t);
+            for (int kk = 0; kk < 16; kk++) dst[kk * 16 + r] = t[kk];
+        } else {
+            for (int kk = 0; kk < kn; kk++) dst[kk * 16 + r] = m < M ? (float)((int)a[(ulong)m * lda + k0 + kk] - za) : 0.0f;
+        }
+    }
+}
+
+// global = (RUP(ceil(K/16), 4), NT, 1), local = (4, 1, 1)
+kernel void gemm_i8_pack_w(int N, int K, const global char *W, ulong w_off, int ldw, global float *Wp, ulong wp_off) {
+    const int k0 = get_global_id(0) * 16, t = get_global_id(1);
+    const int NT = (N + 31) / 32;
+    if (k0 >= K || t >= NT) return;
+    global float *dst = Wp + wp_off + ((ulong)t * K + k0) * 32;
+    const int kn = min(16, K - k0);
+    for (int c = 0; c < 32; c++) {
+        const int n = t * 32 + c;
+        if (n < N && kn == 16) {
+            float16 v = convert_float16(vload16(0, W + w_off + (ulong)n * ldw + k0));
+            float tv[16];
+            vstore16(v, 0, tv);
+            for (int kk = 0; kk < 16; kk++) dst[kk * 32 + c] = tv[kk];
+        } else {
+            for (int kk = 0; kk < kn; kk++) dst[kk * 32 + c] = n < N ? (float)W[w_off + (ulong)n * ldw + k0 + kk] : 0.0f;
+        }
+    }
+}
+
+// C as in gemm_i8 from the panels. global = (RUP(MP, 4), NT, batch), local = (4, 1, 1)
+kernel __attribute__((reqd_work_group_size(4, 1, 1)))
+void gemm_i8_main(int M, int N, int K, const global float *Ap, ulong ap_off, const global float *Wp, ulong wp_off,
+                  global C_T *Cm, ulong c_off, ulong c_rs, ulong c_cs, ulong c_bstride,
+                  const global float *a_scale, ulong as_off, const global float *w_scale, ulong ws_off, int w_per_row,
+                  const global BIAS_T *bias, ulong bias_off, int has_bias, int act, float act_alpha) {
+    const int p = get_global_id(0), tn = get_global_id(1), b = get_global_id(2);
+    const int MP = (M + 15) / 16, n0 = tn * 32;
+    if (p >= MP || n0 >= N) return;
+    const global float *ap = Ap + ap_off + ((ulong)b * MP + p) * ((ulong)K * 16);
+    const global float *bp = Wp + wp_off + (ulong)tn * K * 32;
+    int16 i0[16], i1[16];
+    for (int r = 0; r < 16; r++) { i0[r] = 0; i1[r] = 0; }
+    for (int kb = 0; kb < K; kb += QKC) {
+        const int ke = min(K, kb + QKC);
+        float16 c0[16], c1[16];
+#pragma unroll
+        for (int r = 0; r < 16; r++) { c0[r] = 0.0f; c1[r] = 0.0f; }
+        for (int k = kb; k < ke; k++) {
+            const float16 b0 = vload16(0, bp + (ulong)k * 32), b1 = vload16(0, bp + (ulong)k * 32 + 16);
+#pragma unroll
+            for (int r = 0; r < 16; r++) {
+                const float a = ap[(ulong)k * 16 + r];
+                c0[r] = fma((float16)a, b0, c0[r]);
+                c1[r] = fma((float16)a, b1, c1[r]);
+            }
+        }
+#pragma unroll
+        for (int r = 0; r < 16; r++) { i0[r] += convert_int16(c0[r]); i1[r] += convert_int16(c1[r]); }
+    }
+    const float sa = a_scale[as_off];
+    global C_T *cb = Cm + c_off + (ulong)b * c_bstride;
+    for (int r = 0; r < 16; r++) {
+        const int m = p * 16 + r;
+        if (m >= M) break;
+        int t[32];
+        vstore16(i0[r], 0, t);
+        vstore16(i1[r], 0, t + 16);
+        for (int c = 0; c < 32 && n0 + c < N; c++) {
+            const int n = n0 + c;
+            const float sc = sa * w_scale[ws_off + (w_per_row ? n : 0)];
+            const float bv = has_bias ? HCL_LOAD(BIAS_DT, bias, bias_off + n) : 0.0f;
+            HCL_STORE(C_DT, cb, (ulong)m * c_rs + (ulong)n * c_cs, hcl_act_forward(act, (float)t[c] * sc + bv, act_alpha));
+        }
+    }
+}
+
 // cols (batch, P*Q, C*R*S) u8 = im2col of x (batch, C, H, W) u8 for a square R x R kernel,
 // stride, pad; taps in the padding read the zero point za. x starts at image n0.
 // global = (C*R*S, P*Q, batch)
