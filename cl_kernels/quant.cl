@@ -55,10 +55,10 @@ inline float8 quant_raw8(float8 x, float s, float z) {
 
 #if HCL_CAT(HCL_DT_CODE_, Q_DT) == HCL_DT_CODE_i8
 #define Q_V8 char8
-#define Q_CVT8(v) convert_char8(convert_int8(v))
+#define Q_CVT8(v) convert_char8(v)
 #else
 #define Q_V8 uchar8
-#define Q_CVT8(v) convert_uchar8(convert_int8(v))
+#define Q_CVT8(v) convert_uchar8(v)
 #endif
 
 // The elementwise kernels take QV = 8 consecutive elements of a channel's row per work-item
