@@ -238,14 +238,19 @@ START_TEST(ties_clamp_nan) {
     hcl_dtype dt = test_float_dtypes[_i];
     /* x / s = t */
     const double t[] = {0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -3.5, 126.5, -126.5, 127.5, -127.5, 130, -130, 1e30, -1e30};
-    enum { NT = sizeof t / sizeof *t, N = NT + 3 };
+    /* the ties first, NaN and inf inside the second 8-element block (the kernels' vector path)
+     * and NaN again in the tail */
+    enum { NT = sizeof t / sizeof *t, N = NT + 4 };
     for (int sc = 0; sc < 2; sc++) {
         float x[N], s = 0.5f, z = sc ? 3.0f : 0.0f;
-        for (int i = 0; i < NT; i++) x[i] = (float)(t[i] * 0.5);
-        x[NT] = NAN;
-        x[NT + 1] = INFINITY;
-        x[NT + 2] = -INFINITY;
-        if (dt != HCL_F32) x[NT - 2] = 60000.0f, x[NT - 1] = -60000.0f; /* finite in F16 */
+        int k = 0;
+        for (int i = 0; i < 10; i++) x[k++] = (float)(t[i] * 0.5);
+        x[k++] = NAN;
+        x[k++] = INFINITY;
+        x[k++] = -INFINITY;
+        for (int i = 10; i < NT; i++) x[k++] = (float)(t[i] * 0.5);
+        x[k++] = NAN;
+        if (dt != HCL_F32) x[N - 3] = 60000.0f, x[N - 2] = -60000.0f; /* 1e30 is not finite in F16 */
         float check[N];
         memcpy(check, x, sizeof x);
         test_round_to_dtype(check, N, dt);
@@ -488,6 +493,29 @@ START_TEST(conv2d_i8_shapes) {
 }
 END_TEST
 
+/* Both int8 GEMM kernels (the dot kernel for small/skinny shapes, the packed panels) forced on
+ * every shape, odd sizes and K beyond one exact float chunk (512) included. */
+extern int hcl_i8_gemm_force; /* src/ops/quant.c: 0 by the size rule, 1 dot, 2 packed */
+START_TEST(gemm_i8_both_paths) {
+    hcl_context *ctx = test_context();
+    const size_t sizes[][3] = {{1, 1, 1}, {1, 7, 33}, {7, 1, 130}, {33, 7, 1}, {17, 33, 16}, {130, 33, 7}, {33, 130, 1100},
+                               {16, 32, 512}, {31, 65, 1025}};
+    size_t n = small_run() ? 6 : sizeof sizes / sizeof *sizes;
+    for (int force = 1; force <= 2; force++) {
+        hcl_i8_gemm_force = force;
+        for (size_t i = 0; i < n; i++) {
+            check_gemm(ctx, sizes[i][0], sizes[i][1], sizes[i][2], HCL_F32, sizes[i][2] <= 130, 1, 1, 0, HCL_ACT_NONE);
+            check_gemm(ctx, sizes[i][0], sizes[i][1], sizes[i][2], test_float_dtypes[i % 3], 0, (int)(i % 2), (int)(i % 3 != 1),
+                       1, i % 2 ? HCL_ACT_RELU : HCL_ACT_NONE);
+        }
+        check_conv(ctx, 1, 3, 6, 7, 5, 3, 1, 1, HCL_F32, 1, 1);
+        check_conv(ctx, 2, 4, 9, 9, 9, 3, 2, 1, HCL_BF16, 0, 1);
+    }
+    hcl_i8_gemm_force = 0;
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* A zero point outside 0..255 is clamped (the U8 operand's valid range); NULL zero point = 0. */
 START_TEST(gemm_i8_zero_point_edges) {
     hcl_context *ctx = test_context();
@@ -520,6 +548,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, params_from_range);
     tcase_add_loop_test(tc, gemm_i8_shapes, 0, 3);
     tcase_add_test(tc, gemm_i8_zero_point_edges);
+    tcase_add_test(tc, gemm_i8_both_paths);
     tcase_add_loop_test(tc, conv2d_i8_shapes, 0, 3);
     suite_add_tcase(s, tc);
     return s;
