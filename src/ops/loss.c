@@ -93,7 +93,10 @@ hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_ten
     HCL_TRY(loss_check_common(ctx, loss, dlogits, "dlogits", logits, "logits", labels, "labels", grad_scale));
 
     char opts[96];
-    hcl_dt_options(opts, sizeof opts, "X", logits->dtype, "G", dlogits ? dlogits->dtype : logits->dtype, NULL);
+    /* T (unused here) = X, so cross-entropy shares its program with the same-dtype elementwise and
+     * distillation losses: fewer builds of loss.cl */
+    hcl_dt_options(opts, sizeof opts, "X", logits->dtype, "T", logits->dtype, "G",
+                   dlogits ? dlogits->dtype : logits->dtype, NULL);
     int wg = C > LOSS_ROW_MAX_COLS;
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "loss", opts, wg ? "ce_fwd_bwd_wg" : "ce_fwd_bwd_row", &k));
