@@ -41,6 +41,7 @@ void ex_args_init(ex_args *a, const char *default_data) {
     a->batch = 64;
     a->lr = 1e-3f;
     a->seed = 1;
+    a->export_dtype = HCL_F16;
 }
 
 size_t ex_limit(const ex_args *a, size_t n) { return a->limit && a->limit < n ? a->limit : n; }
@@ -72,9 +73,13 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
                "  --resume FILE       continue from a checkpoint written by --save\n"
                "  --log FILE.csv      per-step loss, loss scale and skipped steps\n"
                "  --limit N           use at most N training and N test samples\n"
-               "  --profile           print the device time of each kernel per epoch (stderr)\n",
+               "  --profile           print the device time of each kernel per epoch (stderr)\n"
+               "  --export FILE       after training, write the weights for inference (safetensors: <layer>.weight,\n"
+               "                      <layer>.bias in PyTorch's layouts)\n"
+               "  --export-dtype D    f16 | bf16 | f32 for --export (default %s)\n"
+               "  --export-logits FILE  eval-mode inputs and logits of the first test batch (to check an export)\n",
             hcl_precision_name(a->precision), a->epochs, (long long)a->batch, (double)a->lr,
-            (unsigned long long)a->seed);
+            (unsigned long long)a->seed, hcl_dtype_name(a->export_dtype));
     for (size_t i = 0; i < p->flag_count; i++) {
         const ex_flag *x = &p->flags[i];
         flag_line(f, x->name, x->arg, x->help);
@@ -139,6 +144,17 @@ int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a) {
         else if (!strcmp(f, "--save")) a->save = v;
         else if (!strcmp(f, "--resume")) a->resume = v;
         else if (!strcmp(f, "--log")) a->log = v;
+        else if (!strcmp(f, "--export")) a->export_path = v;
+        else if (!strcmp(f, "--export-logits")) a->export_logits = v;
+        else if (!strcmp(f, "--export-dtype")) {
+            if (!strcmp(v, "f16")) a->export_dtype = HCL_F16;
+            else if (!strcmp(v, "bf16")) a->export_dtype = HCL_BF16;
+            else if (!strcmp(v, "f32")) a->export_dtype = HCL_F32;
+            else {
+                fprintf(stderr, "--export-dtype: '%s' is not f16, bf16 or f32\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(f, "--precision")) {
             if (hcl_precision_parse(v, &a->precision) != HCL_OK) {
                 fprintf(stderr, "--precision: '%s' is not fp32, mixed_f16, mixed_bf16 or pure_f16\n", v);
@@ -466,9 +482,67 @@ int ex_train(ex_session *s, ex_source *train, ex_source *test) {
     }
     if (!evaluated) CHECK(evaluate(model, test, &s->test)); /* no epoch left to train */
     s->samples_per_sec = train_time > 0 ? (double)timed_samples / train_time : 0.0;
+    if (ex_export(s, test)) goto done;
     rc = 0;
 done:
     if (r.log) fclose(r.log);
+    return rc;
+}
+
+/* Downloads t as F32 (float dtypes) or raw (I32 ids) into a malloc'd buffer: NULL on failure. */
+static void *download_any(const hcl_tensor *t, hcl_dtype *dt, size_t *bytes, hcl_status *st) {
+    *dt = hcl_dtype_is_float(t->dtype) ? HCL_F32 : t->dtype;
+    *bytes = t->count * hcl_dtype_size(*dt);
+    void *p = malloc(*bytes ? *bytes : 1);
+    if (!p) {
+        *st = HCL_ERR_HOST_MEMORY;
+        return NULL;
+    }
+    *st = *dt == HCL_F32 ? hcl_tensor_download_f32(t, p, t->count) : hcl_tensor_download_raw(t, p, *bytes);
+    if (*st != HCL_OK) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int ex_export(ex_session *s, ex_source *test) {
+    const ex_args *a = s->args;
+    void *xin = NULL, *lg = NULL;
+    int rc = 1;
+    if (a->export_path) {
+        hcl_checkpoint_meta meta[1] = {{"example", s->name}};
+        CHECK(hcl_params_export(hcl_model_params(s->model), a->export_path, a->export_dtype, meta, 1));
+        fprintf(stderr, "%s: exported %zu parameters (%s) to %s\n", s->name, hcl_params_numel(hcl_model_params(s->model)),
+                hcl_dtype_name(a->export_dtype), a->export_path);
+    }
+    if (a->export_logits) {
+        ex_batch b;
+        CHECK(ex_source_next(test, &b)); /* evaluate() ended an epoch: the first batch of the next (unshuffled) */
+        if (!b.n) {
+            fprintf(stderr, "%s: --export-logits: the test set is empty\n", s->name);
+            goto done;
+        }
+        if (b.lengths) CHECK(hcl_model_set_lengths(s->model, b.lengths));
+        CHECK(hcl_model_forward(s->model, b.x, 0));
+        const hcl_tensor *out = hcl_model_output(s->model);
+        hcl_dtype xdt, ldt;
+        size_t xbytes, lbytes;
+        hcl_status st;
+        if (!(xin = download_any(b.x, &xdt, &xbytes, &st)) || !(lg = download_any(out, &ldt, &lbytes, &st))) {
+            ex_fail(s, "--export-logits download", st);
+            goto done;
+        }
+        hcl_safetensors_entry e[2] = {{"input", xdt, b.x->rank, b.x->shape, xin, xbytes},
+                                      {"logits", ldt, out->rank, out->shape, lg, lbytes}};
+        hcl_safetensors_meta meta[1] = {{"example", s->name}};
+        CHECK(hcl_safetensors_save(s->ctx, a->export_logits, e, 2, meta, 1));
+        fprintf(stderr, "%s: wrote the eval logits of %zu test samples to %s\n", s->name, b.n, a->export_logits);
+    }
+    rc = 0;
+done:
+    free(xin);
+    free(lg);
     return rc;
 }
 

@@ -17,6 +17,9 @@ typedef struct ex_args {
     uint64_t seed;
     size_t limit; /* 0 = all */
     int profile;  /* print device time per kernel for each epoch's training steps */
+    const char *export_path;   /* --export: inference weights written after training (NULL = none) */
+    hcl_dtype export_dtype;    /* --export-dtype: F16 (default), BF16 or F32 */
+    const char *export_logits; /* --export-logits: eval logits + inputs of the first test batch */
 } ex_args;
 
 /* An example's own flag: a string, an integer or a number in [lo, hi] (exactly one of str,
@@ -101,11 +104,17 @@ int ex_open(ex_session *s, const char *name, const ex_args *a);
  * its summary. 0 or 1. */
 int ex_build(ex_session *s, ex_build_fn build, const void *user, hcl_loss_kind loss);
 /* Trains (resuming from --resume, logging to --log, saving to --save) and evaluates after every
- * epoch; prints one line per epoch on stdout. 0 or 1. */
+ * epoch; prints one line per epoch on stdout; then writes --export and --export-logits. 0 or 1. */
 int ex_train(ex_session *s, ex_source *train, ex_source *test);
 /* Prints the JSON summary line (the last line of stdout). 0 or 1. */
 int ex_report(ex_session *s);
 void ex_close(ex_session *s);
+
+/* --export FILE: the model's weights for inference in --export-dtype (hcl_params_export, metadata
+ * "example" = name); --export-logits FILE: "input" (N, ...) F32 and "logits" (N, C) F32 of an
+ * eval-mode forward of the first batch of `test` (to check the export against another framework).
+ * Each only when its flag is set. 0 or 1. */
+int ex_export(ex_session *s, ex_source *test);
 
 /* Prints "<name>: <what> failed: <status>: <context message>" (stderr). */
 void ex_fail(const ex_session *s, const char *what, hcl_status st);
