@@ -371,6 +371,40 @@ START_TEST(summary_numbers) {
     char small[16];
     CK_OK(ctx, hcl_model_summary(m16, small, sizeof small, &need)); /* truncates */
     ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    /* sparsity: exact zeros of the masters (what a pruning mask holds at 0) */
+    CK_OK(ctx, hcl_model_layer_summary(m16, 1, &s));
+    ck_assert_uint_eq(s.zero_params, 0);
+    ck_assert(s.sparsity == 0.0);
+    CK_OK(ctx, hcl_model_layer_summary(m16, 0, &s)); /* no parameters */
+    ck_assert(s.params == 0 && s.zero_params == 0 && s.sparsity == 0.0);
+    float w[288];
+    hcl_params *pp = hcl_model_params(m16);
+    size_t wi;
+    CK_OK(ctx, hcl_params_find(pp, "conv2d_1.weight", &wi));
+    CK_OK(ctx, hcl_params_download(pp, wi, w, 288));
+    for (int i = 0; i < 288; i += 3) w[i] = 0.0f; /* 96 zeros */
+    w[1] = -0.0f;                                 /* a negative zero is a zero */
+    w[2] = 1e-30f;                                /* tiny, not zero (0 in F16: masters count) */
+    CK_OK(ctx, hcl_params_upload(pp, wi, w, 288));
+    static float lw[5408 * 128];
+    CK_OK(ctx, hcl_params_find(pp, "linear_5.weight", &wi));
+    CK_OK(ctx, hcl_params_download(pp, wi, lw, 5408 * 128));
+    size_t lz = 0;
+    for (size_t i = 0; i < 5408 * 128; i++)
+        if (i % 5 != 0) lw[i] = 0.0f, lz++; /* 80% */
+    CK_OK(ctx, hcl_params_upload(pp, wi, lw, 5408 * 128));
+    CK_OK(ctx, hcl_model_layer_summary(m16, 1, &s));
+    ck_assert_uint_eq(s.zero_params, 97);
+    ck_assert_double_eq_tol(s.sparsity, 97.0 / 320, 1e-12);
+    CK_OK(ctx, hcl_model_layer_summary(m16, 5, &s));
+    ck_assert_uint_eq(s.zero_params, lz);
+    ck_assert_double_eq_tol(s.sparsity, (double)lz / (5408 * 128 + 128), 1e-12);
+    CK_OK(ctx, hcl_model_summary(m16, text, sizeof text, &need));
+    char want[128], want_layer[32];
+    snprintf(want, sizeof want, "Total params: 693962 (sparsity %.2f%%: %zu exact zeros)", 100.0 * (double)(97 + lz) / 693962,
+             97 + lz);
+    snprintf(want_layer, sizeof want_layer, "%.2f%%", 100.0 * (double)lz / (5408 * 128 + 128));
+    ck_assert_msg(strstr(text, want) && strstr(text, "30.31%") && strstr(text, want_layer), "want %s in\n%s", want, text);
     hcl_model_free(m32);
     hcl_model_free(m16);
     hcl_context_free(ctx);

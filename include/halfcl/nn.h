@@ -258,7 +258,9 @@ typedef struct hcl_model_memory {
 hcl_status hcl_model_memory_get(const hcl_model *m, hcl_model_memory *mem);
 
 /* Per node: output bytes at max_batch in the model's dtype (plus the max-pool argmax), and
- * parameters. After build. */
+ * parameters with their sparsity: the exact zeros among the F32 masters (the F16 weights under
+ * pure_f16), which counts what a pruning mask on the optimizer holds at 0 (hcl_pruner) along with
+ * any other zero. After build; reads the layer's parameters (a sync). */
 typedef struct hcl_layer_summary {
     const char *name;
     hcl_layer_kind kind;
@@ -268,12 +270,15 @@ typedef struct hcl_layer_summary {
     size_t param_bytes;          /* working weights in the compute dtype */
     size_t activation_bytes;     /* output (0 for views and in-place nodes) + saved state */
     int fused;                   /* 1: runs in place / inside its producer's kernel */
+    size_t zero_params;          /* parameters that are exactly 0 */
+    double sparsity;             /* zero_params / params (0 without parameters) */
 } hcl_layer_summary;
 hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary *s);
 
-/* Writes a Keras-like table (layer, output shape, parameters, activation bytes) and the memory
- * totals under the model's precision to buf (always NUL-terminated; truncated to len). After
- * build. *needed (may be NULL) gets the full length + 1. */
+/* Writes a Keras-like table (layer, output shape, parameters, sparsity, activation bytes) and the
+ * totals (parameters and their sparsity, memory under the model's precision) to buf (always
+ * NUL-terminated; truncated to len). After build; reads the parameters (a sync). *needed (may be
+ * NULL) gets the full length + 1. */
 hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *needed);
 
 #ifdef __cplusplus
