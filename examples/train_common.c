@@ -608,3 +608,61 @@ done:
     ex_close(s);
     return rc;
 }
+
+/* ------------------------------------------------------------------ Fashion-MNIST */
+
+/* Loads one IDX file of the expected rank (and image size); prints the reason on failure. */
+static hcl_idx *load_idx(const char *name, const char *dir, const char *stem, int rank) {
+    char path[4096];
+    if (!ex_find(dir, stem, path, sizeof path)) {
+        fprintf(stderr, "%s: %s/%s[.gz] not found (install the Debian package dataset-fashion-mnist, "
+                        "or pass --data DIR with the Fashion-MNIST or MNIST IDX files)\n", name, dir, stem);
+        return NULL;
+    }
+    hcl_idx *idx = NULL;
+    hcl_status st = hcl_idx_load(NULL, path, &idx);
+    if (st != HCL_OK) {
+        fprintf(stderr, "%s: %s: %s (corrupt or truncated IDX file)\n", name, path, hcl_status_string(st));
+        return NULL;
+    }
+    if (idx->rank != rank || (rank == 3 && (idx->shape[1] != 28 || idx->shape[2] != 28))) {
+        fprintf(stderr, "%s: %s: unexpected shape (rank %d; want %s)\n", name, path, idx->rank,
+                rank == 3 ? "(N, 28, 28)" : "(N)");
+        hcl_idx_free(idx);
+        return NULL;
+    }
+    return idx;
+}
+
+void ex_fashion_free(ex_fashion *f) {
+    for (int i = 0; i < 4; i++) hcl_idx_free(f->idx[i]);
+    memset(f, 0, sizeof *f);
+}
+
+int ex_fashion_load(const char *name, const char *dir, ex_fashion *f) {
+    static const char *const stems[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                                         "t10k-labels-idx1-ubyte"};
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < 4; i++)
+        if (!(f->idx[i] = load_idx(name, dir, stems[i], i % 2 ? 1 : 3))) goto fail;
+    hcl_idx **x = f->idx;
+    if (x[0]->shape[0] != x[1]->shape[0] || x[2]->shape[0] != x[3]->shape[0]) {
+        fprintf(stderr, "%s: image and label counts differ (%lld/%lld train, %lld/%lld test)\n", name,
+                (long long)x[0]->shape[0], (long long)x[1]->shape[0], (long long)x[2]->shape[0], (long long)x[3]->shape[0]);
+        goto fail;
+    }
+    ex_data d = {x[0]->data, x[1]->data, x[2]->data, x[3]->data, (size_t)x[0]->shape[0], (size_t)x[2]->shape[0],
+                 {1, 28, 28}, {0, 0, 0}, {1, 1, 1}};
+    int bad = 0;
+    for (size_t i = 0; i < d.train_n && !bad; i++) bad = d.train_y[i] > 9;
+    for (size_t i = 0; i < d.test_n && !bad; i++) bad = d.test_y[i] > 9;
+    if (bad) {
+        fprintf(stderr, "%s: %s: a label is not in 0..9\n", name, dir);
+        goto fail;
+    }
+    f->d = d;
+    return 0;
+fail:
+    ex_fashion_free(f);
+    return 1;
+}

@@ -134,6 +134,16 @@ typedef hcl_status (*ex_image_build_fn)(hcl_model *m);
 /* The whole run of an image classifier (cross-entropy): open, build, batchers, train, report.
  * Returns the exit code. */
 int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build);
+/* Fashion-MNIST (or MNIST) IDX files of `dir` (plain or .gz) in host memory: d points into the
+ * idx buffers (free them with ex_fashion_free). Prints why and returns 1 on failure (missing,
+ * corrupt, wrong shapes, labels outside 0..9), else 0. */
+typedef struct ex_fashion {
+    hcl_idx *idx[4]; /* train images, train labels, test images, test labels */
+    ex_data d;
+} ex_fashion;
+int ex_fashion_load(const char *name, const char *dir, ex_fashion *f);
+void ex_fashion_free(ex_fashion *f);
+
 /* Tries "dir/name.gz", then "dir/name"; writes the first that exists to out. 0 if none. */
 int ex_find(const char *dir, const char *name, char *out, size_t len);
 /* 1 if the text data file `path` is readable; else prints "<name>: <path> not found", plus how to
