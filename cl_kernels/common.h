@@ -22,6 +22,7 @@
 #define HCL_DT_CODE_bf16 2
 #define HCL_DT_CODE_i32 3
 #define HCL_DT_CODE_u8 4
+#define HCL_DT_CODE_i8 5
 
 #define HCL_CAT_(a, b) a##b
 #define HCL_CAT(a, b) HCL_CAT_(a, b)
@@ -44,6 +45,7 @@ typedef ushort hcl_storage_f16;
 typedef ushort hcl_storage_bf16;
 typedef int hcl_storage_i32;
 typedef uchar hcl_storage_u8;
+typedef char hcl_storage_i8;
 
 // storage type, load (to float) and store (from float) for a dtype name: HCL_T(f16) etc.
 #define HCL_T(dt) HCL_CAT(hcl_storage_, dt)
@@ -105,6 +107,8 @@ inline float hcl_load_i32(const global int *p, size_t i) { return (float)p[i]; }
 inline void hcl_store_i32(global int *p, size_t i, float v) { p[i] = (int)v; }
 inline float hcl_load_u8(const global uchar *p, size_t i) { return (float)p[i]; }
 inline void hcl_store_u8(global uchar *p, size_t i, float v) { p[i] = (uchar)v; }
+inline float hcl_load_i8(const global char *p, size_t i) { return (float)p[i]; }
+inline void hcl_store_i8(global char *p, size_t i, float v) { p[i] = (char)v; }
 
 
 #ifndef HCL_COMMON_ACT_H

@@ -100,12 +100,13 @@ double test_tolerance(hcl_dtype dtype) {
 hcl_tensor *test_tensor_from(hcl_context *ctx, hcl_dtype dtype, int rank, const int64_t *shape, const float *host) {
     hcl_tensor *t = NULL;
     CK_OK(ctx, hcl_tensor_create(ctx, dtype, rank, shape, &t));
-    if (dtype == HCL_I32 || dtype == HCL_U8) {
+    if (dtype == HCL_I32 || dtype == HCL_U8 || dtype == HCL_I8) {
         size_t es = hcl_dtype_size(dtype);
         unsigned char *raw = malloc(t->count * es);
         ck_assert_ptr_nonnull(raw);
         for (size_t i = 0; i < t->count; i++) {
             if (dtype == HCL_I32) { int32_t v = (int32_t)host[i]; memcpy(raw + 4 * i, &v, 4); }
+            else if (dtype == HCL_I8) raw[i] = (unsigned char)(signed char)host[i];
             else raw[i] = (unsigned char)host[i];
         }
         CK_OK(ctx, hcl_tensor_upload_raw(t, raw, t->count * es));
@@ -127,13 +128,14 @@ hcl_tensor *test_tensor_poisoned(hcl_context *ctx, hcl_dtype dtype, int rank, co
 float *test_download(hcl_tensor *t) {
     float *h = malloc(t->count * sizeof *h);
     ck_assert_ptr_nonnull(h);
-    if (t->dtype == HCL_I32 || t->dtype == HCL_U8) {
+    if (t->dtype == HCL_I32 || t->dtype == HCL_U8 || t->dtype == HCL_I8) {
         size_t es = hcl_dtype_size(t->dtype);
         unsigned char *raw = malloc(t->count * es);
         ck_assert_ptr_nonnull(raw);
         CK_OK(t->ctx, hcl_tensor_download_raw(t, raw, t->count * es));
         for (size_t i = 0; i < t->count; i++) {
             if (t->dtype == HCL_I32) { int32_t v; memcpy(&v, raw + 4 * i, 4); h[i] = (float)v; }
+            else if (t->dtype == HCL_I8) h[i] = (float)(signed char)raw[i];
             else h[i] = raw[i];
         }
         free(raw);

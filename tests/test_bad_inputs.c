@@ -628,6 +628,15 @@ OP(dropout_forward, hcl_dropout_forward(c, t[0], t[1], a->f0, 7, 0))
 OP(dropout_backward, hcl_dropout_backward(c, t[0], t[1], a->f0, 7, 0))
 OP(attention_forward, hcl_attention_forward(c, t[0], t[1], t[2], t[3], t[4], t[5], DESC(attn)))
 OP(attention_backward, hcl_attention_backward(c, t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], DESC(attn)))
+OP(fake_quant_forward, hcl_fake_quant_forward(c, t[0], t[1], t[2], t[3], (hcl_quant_scheme)a->mode, a->axis))
+OP(fake_quant_backward, hcl_fake_quant_backward(c, t[0], t[1], t[2], t[3], t[4], (hcl_quant_scheme)a->mode, a->axis))
+OP(quant_observe, hcl_quant_observe(c, t[0], t[1], a->axis, a->f0, a->flag))
+OP(quant_params_from_range, hcl_quant_params_from_range(c, t[0], t[1], t[2], (hcl_quant_scheme)a->mode))
+OP(quantize, hcl_quantize(c, t[0], t[1], t[2], t[3], (hcl_quant_scheme)a->mode, a->axis))
+OP(dequantize, hcl_dequantize(c, t[0], t[1], t[2], t[3], a->axis))
+OP(gemm_i8, hcl_gemm_i8(c, t[0], t[1], t[2], t[3], t[4], t[5], t[6], (hcl_activation)a->act))
+OP(conv2d_i8_forward, hcl_conv2d_i8_forward(c, t[0], t[1], t[2], t[3], t[4], t[5], t[6], a->conv.stride_h, a->conv.pad_h,
+                                            (hcl_activation)a->act))
 #undef OP
 
 /* One bad call of an op: ctx_arg is passed, the message is expected on ctx_msg. */
@@ -974,6 +983,79 @@ static void x_attention_d(const op_case *oc, hcl_tensor *const *t, const op_args
     for (size_t i = 0; i < n; i++) if (u[i] != t[i]) hcl_tensor_free(u[i]);
 }
 
+/* quantization: the asymmetric scheme (its zero point may be given), per channel along axis 1 */
+static void init_quant(op_args *a) { a->mode = HCL_QUANT_UINT8_ASYMMETRIC; }
+/* axis and scheme cases shared by the per-channel ops; zp = the zero point's slot (or -1) */
+static void quant_axis_cases(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    WITH(a.axis = 3, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.axis = -2, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.axis = INT_MAX, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.axis = INT_MIN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.axis = -1, HCL_ERR_SHAPE); /* per tensor: one scale, not 3 */
+    WITH(a.axis = 0, HCL_ERR_SHAPE);  /* 2 channels along axis 0, 3 scales */
+}
+static void x_fake_quant(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    quant_axis_cases(oc, t, a0);
+    for (size_t k = 0; k < NBAD; k++) WITH(a.mode = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.mode = HCL_QUANT_INT8_SYMMETRIC, HCL_ERR_INVALID_ARGUMENT); /* a zero point with the symmetric scheme */
+}
+static void x_quant_observe(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    quant_axis_cases(oc, t, a0);
+    WITH(a.f0 = -0.1f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = 1.5f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = NAN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = INFINITY, HCL_ERR_INVALID_ARGUMENT);
+}
+static void x_quant_params(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    for (size_t k = 0; k < NBAD; k++) WITH(a.mode = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.mode = HCL_QUANT_INT8_SYMMETRIC, HCL_ERR_INVALID_ARGUMENT);
+    WITH_T(1, NULL, HCL_ERR_NULL_POINTER, "zero_point NULL with the asymmetric scheme");
+    WITH_T(2, tensor1(A, HCL_F32, 5), HCL_ERR_SHAPE, "range of 5 elements");
+}
+static void x_quantize(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    quant_axis_cases(oc, t, a0);
+    for (size_t k = 0; k < NBAD; k++) WITH(a.mode = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.mode = HCL_QUANT_INT8_SYMMETRIC, HCL_ERR_DTYPE); /* the symmetric scheme stores I8 */
+    const int64_t s[3] = {2, 3, 5};
+    WITH_T(0, tensor(A, HCL_I8, 3, s), HCL_ERR_DTYPE, "q of i8 with the asymmetric scheme");
+}
+static void x_dequantize(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    quant_axis_cases(oc, t, a0);
+    const int64_t s[3] = {2, 3, 5};
+    WITH_T(1, tensor(A, HCL_F16, 3, s), HCL_ERR_DTYPE, "q of f16");
+}
+static void x_gemm_i8(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    for (size_t k = 0; k < NBAD; k++) WITH(a.act = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.act = HCL_ACT_COUNT_, HCL_ERR_INVALID_ARGUMENT);
+    const int64_t w56[2] = {6, 6};
+    WITH_T(4, tensor(A, HCL_I8, 2, w56), HCL_ERR_SHAPE, "w with K 6, a with K 5");
+    WITH_T(5, tensor1(A, HCL_F32, 2), HCL_ERR_SHAPE, "w_scale of 2 (N = 6)");
+    /* K over 65536: the int32 sum could overflow */
+    hcl_tensor *u[MAX_SLOTS];
+    memcpy(u, t, sizeof u);
+    const int64_t ab[2] = {4, 65537}, wb[2] = {6, 65537};
+    u[1] = tensor(A, HCL_U8, 2, ab);
+    u[4] = tensor(A, HCL_I8, 2, wb);
+    op_expect(oc, A, A, u, a0, HCL_ERR_SHAPE, "K = 65537", __LINE__);
+    hcl_tensor_free(u[1]);
+    hcl_tensor_free(u[4]);
+}
+static void x_conv2d_i8(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    for (size_t k = 0; k < NBAD; k++) WITH(a.act = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.conv.stride_h = 0, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.conv.stride_h = -1, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.conv.pad_h = -1, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.conv.pad_h = INT_MIN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.conv.pad_h = 1, HCL_ERR_SHAPE);         /* a 7x7 output, y is 5x5 */
+    WITH(a.conv.stride_h = 2, HCL_ERR_SHAPE);      /* 3x3 */
+    WITH(a.conv.stride_h = INT_MAX, HCL_ERR_SHAPE);
+    WITH(a.conv.pad_h = INT_MAX, -1);              /* huge: too large an image */
+    const int64_t wr[4] = {4, 3, 3, 2}, wc[4] = {4, 2, 3, 3}, wbig[4] = {4, 3, 9, 9};
+    WITH_T(4, tensor(A, HCL_I8, 4, wr), HCL_ERR_SHAPE, "w 3x2 (not square)");
+    WITH_T(4, tensor(A, HCL_I8, 4, wc), HCL_ERR_SHAPE, "w with 2 input channels, x with 3");
+    WITH_T(4, tensor(A, HCL_I8, 4, wbig), HCL_ERR_SHAPE, "a 9x9 kernel on a 7x7 image");
+}
+
 #define F HCL_F32
 #define I HCL_I32
 #define ROW(name) "hcl_" #name, op_##name
@@ -1068,6 +1150,23 @@ static const op_case op_cases[] = {
                                {"dout", F, 0, 4, {2, 3, 2, 4}}, {"out", F, 0, 4, {2, 3, 2, 4}},
                                {"lse", F, EXACT, 3, {2, 2, 3}}, {"q", F, 0, 4, {2, 3, 2, 4}}, {"k", F, 0, 4, {2, 5, 2, 4}},
                                {"v", F, 0, 4, {2, 5, 2, 4}}, {"key_lengths", I, OPT, 1, {2}}}, NULL, NULL, x_attention_d},
+    {ROW(fake_quant_forward), {{"y", F, OUT, 3, {2, 3, 5}}, {"x", F, 0, 3, {2, 3, 5}}, {"scale", F, EXACT, 1, {3}},
+                               {"zero_point", I, OPT, 1, {3}}}, "y=x", init_quant, x_fake_quant},
+    {ROW(fake_quant_backward), {{"dx", F, OUT, 3, {2, 3, 5}}, {"dy", F, 0, 3, {2, 3, 5}}, {"x", F, 0, 3, {2, 3, 5}},
+                                {"scale", F, EXACT, 1, {3}}, {"zero_point", I, OPT, 1, {3}}}, "dx=dy", init_quant, x_fake_quant},
+    {ROW(quant_observe), {{"range", F, OUT | EXACT, 2, {3, 2}}, {"x", F, ANYDIM, 3, {2, 3, 5}}}, NULL, NULL, x_quant_observe},
+    {ROW(quant_params_from_range), {{"scale", F, OUT | EXACT, 1, {3}}, {"zero_point", I, OUT | OPT, 1, {3}},
+                                    {"range", F, EXACT, 2, {3, 2}}}, NULL, init_quant, x_quant_params},
+    {ROW(quantize), {{"q", HCL_U8, OUT, 3, {2, 3, 5}}, {"x", F, 0, 3, {2, 3, 5}}, {"scale", F, EXACT, 1, {3}},
+                     {"zero_point", I, OPT, 1, {3}}}, NULL, init_quant, x_quantize},
+    {ROW(dequantize), {{"x", F, OUT, 3, {2, 3, 5}}, {"q", HCL_U8, 0, 3, {2, 3, 5}}, {"scale", F, EXACT, 1, {3}},
+                       {"zero_point", I, OPT, 1, {3}}}, NULL, NULL, x_dequantize},
+    {ROW(gemm_i8), {{"c", F, OUT, 2, {4, 6}}, {"a", HCL_U8, 0, 2, {4, 5}}, {"a_scale", F, EXACT, 1, {1}},
+                    {"a_zero_point", I, OPT, 1, {1}}, {"w", HCL_I8, 0, 2, {6, 5}}, {"w_scale", F, EXACT, 1, {6}},
+                    {"bias", F, OPT, 1, {6}}}, NULL, NULL, x_gemm_i8},
+    {ROW(conv2d_i8_forward), {{"y", F, OUT, 4, {2, 4, 5, 5}}, {"x", HCL_U8, 0, 4, {2, 3, 7, 7}}, {"x_scale", F, EXACT, 1, {1}},
+                              {"x_zero_point", I, OPT, 1, {1}}, {"w", HCL_I8, 0, 4, {4, 3, 3, 3}},
+                              {"w_scale", F, EXACT, 1, {4}}, {"bias", F, OPT, 1, {4}}}, NULL, NULL, x_conv2d_i8},
 };
 #undef F
 #undef I
@@ -2355,6 +2454,117 @@ START_TEST(nn_seq_h) {
 }
 END_TEST
 
+/* Model quantization (nn.h "quantization", src/nn/quantize.c). */
+START_TEST(nn_quant_h) {
+    matrix_begin();
+    EXPECT_VOID(hcl_qat_config_init(NULL));
+    EXPECT_VAL(hcl_quant_mode, hcl_model_quant_mode(NULL), v_ == HCL_QUANT_MODE_NONE);
+    hcl_qat_config qc;
+    hcl_qat_config_init(&qc);
+    float range[2];
+    char *dir = test_make_tmpdir("badq");
+    char *path = test_path_in(dir, "q.safetensors"), *junk = test_path_in(dir, "junk");
+    test_write_file(junk, "not safetensors", 15);
+    hcl_batcher_options bo;
+    hcl_batcher_options_init(&bo);
+    bo.batch = 2;
+    static uint8_t pix[4 * 3 * 6 * 6], plab[4];
+    const int64_t smp[3] = {3, 6, 6}, smp_w[3] = {3, 6, 5};
+    hcl_batcher *good = NULL, *big = NULL, *other = NULL, *wrong = NULL;
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp, &bo, &good));
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp_w, &bo, &wrong));
+    CK_OK(B, hcl_batcher_create(B, pix, plab, 4, 3, smp, &bo, &other));
+    bo.batch = 8;
+    CK(hcl_batcher_create(A, pix, plab, 4, 3, smp, &bo, &big));
+
+    /* NULL model and pointers */
+    hcl_model *m = image_model(A); /* not built yet */
+    EXPECT_STATUS(NULL, hcl_model_enable_qat(NULL, &qc), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_enable_qat(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_calibrate(NULL, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, NULL, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_range(NULL, 1, range), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 1, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_save(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_save(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_quant_load(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_export_int8(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_load_int8(NULL, path), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, NULL), HCL_ERR_NULL_POINTER);
+    /* before build */
+    EXPECT_STATUS(A, hcl_model_enable_qat(m, &qc), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    hcl_model_options mo;
+    hcl_model_options_init(&mo, HCL_PRECISION_MIXED_F16);
+    mo.max_batch = 4;
+    CK(hcl_model_build(m, &mo));
+    /* not quantized yet */
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 1, range), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_save(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    /* bad configurations, methods, percentiles, counts and batchers */
+    const float bad_mom[] = {0.0f, -0.5f, 1.5f, NAN, INFINITY};
+    for (size_t k = 0; k < 5; k++) {
+        hcl_qat_config c = qc;
+        c.momentum = bad_mom[k];
+        EXPECT_STATUS(A, hcl_model_enable_qat(m, &c), HCL_ERR_INVALID_ARGUMENT);
+    }
+    const int bad_obs[] = {-1, 2, INT_MAX};
+    for (size_t k = 0; k < 3; k++) {
+        hcl_qat_config c = qc;
+        c.observe = bad_obs[k];
+        EXPECT_STATUS(A, hcl_model_enable_qat(m, &c), HCL_ERR_INVALID_ARGUMENT);
+    }
+    for (size_t k = 0; k < 4; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, (hcl_calib_method)bad_enums[k], 99.0f), HCL_ERR_INVALID_ARGUMENT);
+    const float bad_pct[] = {50.0f, 0.0f, -1.0f, 100.5f, NAN, INFINITY};
+    for (size_t k = 0; k < 6; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_PERCENTILE, bad_pct[k]), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, good, 0, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, big, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, other, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(m, wrong, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
+    ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_NONE);
+    /* files: missing, not safetensors */
+    EXPECT_STATUS(A, hcl_model_load_int8(m, path), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_FORMAT);
+    CK(hcl_model_enable_qat(m, &qc));
+    CK(hcl_finish(A));
+    /* enabled, ranges never observed */
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_model_quant_range(m, bad_ids[k], range), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_range(m, 2, range), HCL_ERR_INVALID_ARGUMENT); /* the ReLU */
+    EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, path), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_FORMAT);
+    /* a model with nothing to quantize */
+    hcl_model *bn = NULL;
+    CK(hcl_model_create(A, HCL_PRECISION_FP32, &bn));
+    CK(hcl_model_input(bn, 3, smp, NULL));
+    CK(hcl_model_batchnorm2d(bn, HCL_NN_PREV, 0.1f, 1e-5f, NULL));
+    hcl_model_options bo2;
+    hcl_model_options_init(&bo2, HCL_PRECISION_FP32);
+    bo2.loss = HCL_LOSS_MSE;
+    CK(hcl_model_build(bn, &bo2));
+    EXPECT_STATUS(A, hcl_model_enable_qat(bn, &qc), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate(bn, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    hcl_model_free(bn);
+    hcl_model_free(m);
+    hcl_batcher *bs[] = {good, big, other, wrong};
+    for (size_t k = 0; k < 4; k++) hcl_batcher_free(bs[k]);
+    unlink(junk);
+    rmdir(dir);
+    free(path);
+    free(junk);
+    free(dir);
+    matrix_end("nn.h (quantization)");
+}
+END_TEST
+
 /* ================================================================ main: totals and coverage == */
 
 /* The public functions: identifiers followed by '(' in the headers outside comments and
@@ -2414,6 +2624,7 @@ static Suite *matrix_suite(void) {
     tcase_add_test(tc, io_h);
     tcase_add_test(tc, nn_h);
     tcase_add_test(tc, nn_seq_h);
+    tcase_add_test(tc, nn_quant_h);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -55,9 +55,9 @@ static uint64_t fnv1a64(const void *data, size_t n) {
 /* ---- a sample set of entries covering every dtype ---- */
 
 typedef struct sample {
-    hcl_safetensors_entry e[8];
-    int64_t shapes[8][4];
-    unsigned char *data[8];
+    hcl_safetensors_entry e[12];
+    int64_t shapes[12][4];
+    unsigned char *data[12];
     size_t count;
 } sample;
 
@@ -80,6 +80,7 @@ static void sample_init(sample *s) {
     sample_add(s, "h.f16", HCL_F16, 2, (int64_t[]){1, 33});
     sample_add(s, "b.bf16", HCL_BF16, 1, (int64_t[]){7});
     sample_add(s, "i.i32", HCL_I32, 3, (int64_t[]){2, 1, 3});
+    sample_add(s, "q.i8", HCL_I8, 2, (int64_t[]){3, 5});
     sample_add(s, "scalar", HCL_F32, 0, NULL);
     sample_add(s, "empty", HCL_U8, 2, (int64_t[]){0, 4});
     sample_add(s, "utf8-\xc3\xa9\xe2\x82\xac", HCL_F16, 4, (int64_t[]){2, 1, 1, 3});
@@ -216,12 +217,12 @@ START_TEST(safetensors_python_interop) {
     char expect[4096] = "";
     size_t len = 0;
     len += (size_t)snprintf(expect + len, sizeof expect - len, "meta format=pt\nmeta producer=halfcl\n");
-    size_t order[8];
+    size_t order[12];
     for (size_t i = 0; i < s.count; i++) order[i] = i;
     for (size_t i = 0; i < s.count; i++)
         for (size_t j = i + 1; j < s.count; j++)
             if (strcmp(s.e[order[j]].name, s.e[order[i]].name) < 0) { size_t t = order[i]; order[i] = order[j]; order[j] = t; }
-    static const char *const st_names[] = {"F32", "F16", "BF16", "I32", "U8"};
+    static const char *const st_names[] = {"F32", "F16", "BF16", "I32", "U8", "I8"};
     for (size_t k = 0; k < s.count; k++) {
         const hcl_safetensors_entry *e = &s.e[order[k]];
         len += (size_t)snprintf(expect + len, sizeof expect - len, "tensor %s %s (", e->name, st_names[e->dtype]);

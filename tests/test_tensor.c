@@ -65,17 +65,17 @@ static const size_t odd_sizes[] = {1, 2, 3, 5, 7, 8, 9, 33, 1001};
 /* ---------------------------------------------------------------------------- dtypes ---- */
 
 START_TEST(dtypes) {
-    const char *names[] = {"f32", "f16", "bf16", "i32", "u8"};
-    const size_t sizes[] = {4, 2, 2, 4, 1};
-    const int floats[] = {1, 1, 1, 0, 0};
-    ck_assert_int_eq(HCL_DTYPE_COUNT_, 5);
+    const char *names[] = {"f32", "f16", "bf16", "i32", "u8", "i8"};
+    const size_t sizes[] = {4, 2, 2, 4, 1, 1};
+    const int floats[] = {1, 1, 1, 0, 0, 0};
+    ck_assert_int_eq(HCL_DTYPE_COUNT_, 6);
     for (int d = 0; d < HCL_DTYPE_COUNT_; d++) {
         ck_assert_str_eq(hcl_dtype_name((hcl_dtype)d), names[d]);
         ck_assert_str_eq(hcl_dtype_cl_name((hcl_dtype)d), names[d]);
         ck_assert_uint_eq(hcl_dtype_size((hcl_dtype)d), sizes[d]);
         ck_assert_int_eq(!!hcl_dtype_is_float((hcl_dtype)d), floats[d]);
     }
-    const int bad[] = {HCL_DTYPE_COUNT_, 6, 100, -1};
+    const int bad[] = {HCL_DTYPE_COUNT_, 7, 100, -1};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_ptr_null(hcl_dtype_name((hcl_dtype)bad[i]));
         ck_assert_uint_eq(hcl_dtype_size((hcl_dtype)bad[i]), 0);
@@ -448,6 +448,7 @@ START_TEST(fill_every_dtype) {
             double value = values[(si + (size_t)d) % (sizeof values / sizeof *values)];
             if (dt == HCL_I32) value = si % 2 ? -7.9 : 123456789.0; /* truncated; exact in double */
             if (dt == HCL_U8) value = si % 2 ? 200.7 : 3.0;
+            if (dt == HCL_I8) value = si % 3 == 0 ? -7.9 : si % 3 == 1 ? 300.0 : -1000.0; /* truncated, saturated */
             CK_OK(ctx, hcl_tensor_fill(v, value));
             uint32_t want;
             float fv = (float)value;
@@ -456,6 +457,7 @@ START_TEST(fill_every_dtype) {
             case HCL_F16: want = hcl_f32_to_f16(fv); break;
             case HCL_BF16: want = hcl_f32_to_bf16(fv); break;
             case HCL_I32: { int32_t iv = (int32_t)value; memcpy(&want, &iv, 4); break; }
+            case HCL_I8: want = (uint32_t)(uint8_t)(int8_t)(value >= 127.0 ? 127 : value <= -128.0 ? -128 : (int)value); break;
             default: want = (uint32_t)(uint8_t)value; break;
             }
             void *raw = download_raw(b);
@@ -509,6 +511,23 @@ START_TEST(fill_every_dtype) {
         ck_assert_msg(uv[0] == uwant[k] && uv[2] == uwant[k], "u8 fill %g -> %u, want %u", uvals[k], uv[0], uwant[k]);
     }
     hcl_tensor_free(u8);
+    hcl_tensor *i8 = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_I8, 1, one, &i8));
+    const double bvals[] = {300.0, -300.0, NAN, INFINITY, -INFINITY, 126.99, -127.9, -128.0, -0.9, 5.5};
+    const int8_t bwant[] = {127, -128, 0, 127, -128, 126, -127, -128, 0, 5};
+    for (size_t k = 0; k < sizeof bvals / sizeof *bvals; k++) {
+        int8_t bv[3];
+        CK_OK(ctx, hcl_tensor_fill(i8, bvals[k]));
+        CK_OK(ctx, hcl_tensor_download_raw(i8, bv, sizeof bv));
+        ck_assert_msg(bv[0] == bwant[k] && bv[2] == bwant[k], "i8 fill %g -> %d, want %d", bvals[k], bv[0], bwant[k]);
+    }
+    /* I8 has no f32 transfers and no casts */
+    float f3[3] = {0};
+    CK_ERR(ctx, hcl_tensor_upload_f32(i8, f3, 3), HCL_ERR_DTYPE, "i8");
+    CK_ERR(ctx, hcl_tensor_download_f32(i8, f3, 3), HCL_ERR_DTYPE, "i8");
+    CK_ERR(ctx, hcl_tensor_cast(i8, f16), HCL_ERR_DTYPE, "i8");
+    CK_ERR(ctx, hcl_tensor_cast(f16, i8), HCL_ERR_DTYPE, "i8");
+    hcl_tensor_free(i8);
     CK_OK(ctx, hcl_tensor_fill(f16, INFINITY));
     uint16_t hv[3];
     CK_OK(ctx, hcl_tensor_download_raw(f16, hv, sizeof hv));

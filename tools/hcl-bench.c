@@ -9,7 +9,7 @@
 
 /* Suites of op families, present when their bench_<family>.c is built (meson defines). */
 #define BENCH_SUITES(X) X(gemm) X(conv) X(pool) X(norm) X(activation) X(elementwise) X(softmax) X(loss) X(random) X(optim) X(rnn) \
-    X(attention)
+    X(attention) X(quant)
 #define DECLARE_SUITE(name) int bench_suite_##name(bench_ctx *b) __attribute__((weak));
 BENCH_SUITES(DECLARE_SUITE)
 

@@ -281,6 +281,83 @@ hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary
  * NULL) gets the full length + 1. */
 hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *needed);
 
+
+/* ---------------------------------------------------------------- quantization
+ * int8 quantization of the conv2d (plain and depthwise) and linear layers (not tied heads): the
+ * weight int8 symmetric per output channel (scale max|w| / 127 of each channel), the layer's input
+ * uint8 asymmetric per tensor (scale and zero point from a [min, max] range that includes 0), with
+ * the ops of ops.h's quantization section. Other layers stay in the model's dtype.
+ *
+ * Quantization-aware training: after hcl_model_enable_qat every forward of such a layer runs on
+ * fake-quantized values: the weight's per-channel range is taken from the current working weight
+ * at each forward (no state), the input's range is an EMA observer updated by train-mode forwards
+ * (the first one, or a calibration, sets it) and frozen in eval mode. The backward is the
+ * straight-through estimator: the input gradient is zero where the input was clamped to the range;
+ * the weight gradient is that of the fake-quantized weight (a weight is never clamped: its scale
+ * comes from its own channel's range). The F32 masters keep training; nothing syncs.
+ *
+ * Post-training quantization: hcl_model_calibrate sets the input ranges from eval-mode forwards of
+ * the float model over some batches (min/max, or a percentile of the values); it enables the
+ * quantization (as hcl_model_enable_qat with the defaults) if it was not.
+ *
+ * Export and int8 inference: hcl_model_export_int8 writes safetensors with, per quantized layer,
+ * "<layer>.weight" I8 (the weight's shape), "<layer>.weight_scale" F32 (out), "<layer>.input_scale"
+ * F32 (1), "<layer>.input_zero_point" I32 (1), "<layer>.bias" F32; every other parameter F32 under
+ * its name; batch norm running statistics as "<layer>.running_mean" / ".running_var" F32; metadata
+ * "halfcl.format" = "int8", "halfcl.weight_quant" = "int8_symmetric_per_channel",
+ * "halfcl.input_quant" = "uint8_asymmetric_per_tensor". hcl_model_load_int8 loads such a file into
+ * a built model of the same graph and switches it to int8 inference: eval-mode forwards (and
+ * hcl_model_evaluate) then quantize each quantized layer's input to U8 with the stored scale and
+ * zero point and run hcl_conv2d_i8_forward / hcl_gemm_i8 (int32 accumulation, float output);
+ * depthwise convolutions run as float convolutions of the dequantized weight and input (the same
+ * values). Train-mode forwards of an int8 model fail. */
+
+typedef struct hcl_qat_config {
+    float momentum;  /* EMA momentum of the input range observers, in (0, 1] (0.01) */
+    int observe;     /* 1: train-mode forwards update the input ranges; 0: the ranges are frozen (1) */
+} hcl_qat_config;
+void hcl_qat_config_init(hcl_qat_config *config);
+
+typedef enum hcl_quant_mode {
+    HCL_QUANT_MODE_NONE = 0, /* float model */
+    HCL_QUANT_MODE_FAKE,     /* QAT / calibrated: fake-quantized forwards */
+    HCL_QUANT_MODE_INT8,     /* loaded from an int8 export: int8 inference only */
+} hcl_quant_mode;
+hcl_quant_mode hcl_model_quant_mode(const hcl_model *m); /* NONE for NULL */
+
+/* Enables QAT on a built model (or changes the configuration of an enabled one, keeping its
+ * ranges). Allocates per quantized layer the fake-quantized weight and input buffers (max_batch). */
+hcl_status hcl_model_enable_qat(hcl_model *m, const hcl_qat_config *config);
+
+typedef enum hcl_calib_method {
+    HCL_CALIB_MINMAX = 0,   /* range = [min, max] of the values seen */
+    HCL_CALIB_PERCENTILE,   /* range = the (100 - p) and p percentiles of the values seen (linear
+                               interpolation between sorted values; at most 2^22 values per layer
+                               are kept, a seeded uniform sample beyond) */
+} hcl_calib_method;
+/* Eval-mode forwards of the float model over the next `batches` batches of `data` (1..; fewer
+ * if its epoch ends first), collecting each quantized layer's input; then sets the ranges. p in
+ * (50, 100] for PERCENTILE (e.g. 99.99), ignored for MINMAX. Syncs (downloads the inputs). */
+hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, hcl_calib_method method,
+                               float percentile);
+/* The input range [min, max] of quantized layer `id` (syncs). HCL_ERR_INVALID_ARGUMENT when the
+ * node is not a quantized layer or quantization is not enabled. */
+hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
+
+/* The quantization state (input ranges, whether each was observed, the configuration) beside a
+ * checkpoint: save writes "<layer>.input_range" F32 (2) per quantized layer (atomically); load
+ * checks the whole file against the model (QAT must be enabled) before changing anything. */
+hcl_status hcl_model_quant_save(hcl_model *m, const char *path);
+hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
+
+/* Writes the int8 export described above (needs every input range observed). Blocking; atomic. */
+hcl_status hcl_model_export_int8(hcl_model *m, const char *path);
+/* Loads an int8 export into a built model of the same graph (checked in full first: on error
+ * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The float
+ * parameters (biases, batch norm) are loaded into the model's parameters. A corrupt or mismatching
+ * file is HCL_ERR_FORMAT (HCL_ERR_IO when it cannot be read). Blocking. */
+hcl_status hcl_model_load_int8(hcl_model *m, const char *path);
+
 #ifdef __cplusplus
 }
 #endif

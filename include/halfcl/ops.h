@@ -67,6 +67,58 @@ void hcl_gemm_desc_init(hcl_gemm_desc *desc); /* NN, alpha 1, beta 0, no epilogu
 hcl_status hcl_gemm(hcl_context *ctx, hcl_tensor *c, const hcl_tensor *a, const hcl_tensor *b, const hcl_tensor *bias,
                     const hcl_gemm_desc *desc);
 
+/* ---------------------------------------------------------------- quantization (quant.cl) */
+/* Linear quantization with round half to even (rint) everywhere. Parameters live on the device:
+ * scale F32 and zero_point I32, one each per tensor (count 1, axis = -1) or per channel along
+ * `axis` (count x->shape[axis], axis in 0..rank-1). zero_point NULL means 0 (required NULL for
+ * SYMMETRIC, whose zero point is 0). Scales must be > 0 (hcl_quant_params_from_range never gives
+ * 0). Float tensors F32/F16/BF16 (math in F32). NaN: fake-quant keeps NaN (y = NaN, dx = dy),
+ * quantize maps NaN to the zero point; +-inf clamp to the range ends. */
+typedef enum hcl_quant_scheme {
+    HCL_QUANT_INT8_SYMMETRIC = 0, /* q = clamp(rne(x / s), -127, 127), zero point 0; q stored as HCL_I8 */
+    HCL_QUANT_UINT8_ASYMMETRIC,   /* q = clamp(rne(x / s) + z, 0, 255), z in 0..255; q stored as HCL_U8 */
+} hcl_quant_scheme;
+
+/* y = (clamp(rne(x/s) + z, qmin, qmax) - z) * s, same count as x. y may be x (in place). */
+hcl_status hcl_fake_quant_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *scale,
+                                  const hcl_tensor *zero_point, hcl_quant_scheme scheme, int axis);
+/* Straight-through estimator: dx = dy where rne(x/s) + z is within [qmin, qmax], 0 where clamped
+ * (overwritten). x is the forward input. dx may be dy. */
+hcl_status hcl_fake_quant_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_tensor *dy, const hcl_tensor *x,
+                                   const hcl_tensor *scale, const hcl_tensor *zero_point, hcl_quant_scheme scheme, int axis);
+/* Range observer: range (C,2) or (1,2) (any shape of 2C elements) F32 [min, max] per channel along
+ * axis (or per tensor, axis -1). first != 0: range = the batch's range; else range += momentum *
+ * (batch range - range) (EMA). NaNs are ignored (a channel of only NaN has the batch range [0, 0]).
+ * Queued; the per-channel min/max is exact, so the result is deterministic. */
+hcl_status hcl_quant_observe(hcl_context *ctx, hcl_tensor *range, const hcl_tensor *x, int axis, float momentum, int first);
+/* scale (C) F32 / zero_point (C) I32 (NULL for symmetric; required for asymmetric) from a range
+ * (C,2) F32, on the device: symmetric s = max(|min|,|max|)/127; asymmetric: range widened to
+ * include 0, s = (max-min)/255, z = clamp(rne(-min/s), 0, 255). s >= FLT_EPSILON (PyTorch's floor),
+ * never 0; a NaN bound counts as 0. */
+hcl_status hcl_quant_params_from_range(hcl_context *ctx, hcl_tensor *scale, hcl_tensor *zero_point,
+                                       const hcl_tensor *range, hcl_quant_scheme scheme);
+/* q (x's shape or count) = clamp(rne(x/s) + z, qmin, qmax): I8 for SYMMETRIC, U8 for ASYMMETRIC. */
+hcl_status hcl_quantize(hcl_context *ctx, hcl_tensor *q, const hcl_tensor *x, const hcl_tensor *scale,
+                        const hcl_tensor *zero_point, hcl_quant_scheme scheme, int axis);
+/* x (float) = (q - z) * s, q I8 or U8 (same count); zero_point NULL = 0. */
+hcl_status hcl_dequantize(hcl_context *ctx, hcl_tensor *x, const hcl_tensor *q, const hcl_tensor *scale,
+                          const hcl_tensor *zero_point, int axis);
+/* int8 GEMM, int32 accumulation: c (M,N) float = act(a_scale * w_scale[n] * sum_k (a[m,k] - a_zp) *
+ * w[n,k] + bias[n]). a (M,K) U8 (asymmetric, per-tensor scale (1) F32 and zero point (1) I32, NULL =
+ * 0; values clamped to 0..255), w (N,K) I8 symmetric (w_scale (N) or (1) F32), bias (N) any float
+ * or NULL. The integer sum is exact (K <= 65536, checked); the epilogue is F32. act's alpha (leaky
+ * slope) is 0.01. c must not alias an input. */
+hcl_status hcl_gemm_i8(hcl_context *ctx, hcl_tensor *c, const hcl_tensor *a, const hcl_tensor *a_scale,
+                       const hcl_tensor *a_zero_point, const hcl_tensor *w, const hcl_tensor *w_scale,
+                       const hcl_tensor *bias, hcl_activation act);
+/* int8 conv2d inference: y (N,K,P,Q) float from x (N,C,H,W) U8 (padding reads the zero point),
+ * w (K,C,R,R) I8 with per-output-channel scale (K) or (1); square kernel from w, stride >= 1,
+ * pad >= 0 (P = (H + 2 pad - R) / stride + 1, likewise Q); int32 accumulation (C*R*R <= 65536);
+ * im2col of x into the context workspace + hcl_gemm_i8's kernel. */
+hcl_status hcl_conv2d_i8_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tensor *x, const hcl_tensor *x_scale,
+                                 const hcl_tensor *x_zero_point, const hcl_tensor *w, const hcl_tensor *w_scale,
+                                 const hcl_tensor *bias, int stride, int pad, hcl_activation act);
+
 /* ---------------------------------------------------------------- convolution (conv.cl) */
 typedef struct hcl_conv2d_desc {
     int stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;

@@ -10,7 +10,9 @@
 extern "C" {
 #endif
 
-typedef enum hcl_dtype { HCL_F32 = 0, HCL_F16 = 1, HCL_BF16 = 2, HCL_I32 = 3, HCL_U8 = 4, HCL_DTYPE_COUNT_ } hcl_dtype;
+/* HCL_I8: signed bytes (int8 quantized weights, see hcl_quantize in ops.h); like I32 and U8 it
+ * has raw transfers, fill (saturated to [-128, 127]), copy and views, no f32 transfers or casts. */
+typedef enum hcl_dtype { HCL_F32 = 0, HCL_F16 = 1, HCL_BF16 = 2, HCL_I32 = 3, HCL_U8 = 4, HCL_I8 = 5, HCL_DTYPE_COUNT_ } hcl_dtype;
 
 #define HCL_MAX_RANK 8
 
@@ -51,7 +53,8 @@ hcl_status hcl_tensor_download_f32(const hcl_tensor *tensor, float *host, size_t
 hcl_status hcl_tensor_upload_raw(hcl_tensor *tensor, const void *host, size_t bytes);
 hcl_status hcl_tensor_download_raw(const hcl_tensor *tensor, void *host, size_t bytes);
 
-/* Sets every element to value (converted to the dtype; for I32/U8 truncated). Queued. */
+/* Sets every element to value (converted to the dtype; for I32/U8/I8 truncated toward zero and
+ * saturated at the type's range, NaN -> 0). Queued. */
 hcl_status hcl_tensor_fill(hcl_tensor *tensor, double value);
 /* Sets every element to the given raw bit pattern (low bits used per the dtype size). Queued. */
 hcl_status hcl_tensor_fill_bits(hcl_tensor *tensor, uint32_t bits);

@@ -20,7 +20,7 @@
 /* ---- shared helpers ---- */
 
 static const struct { const char *name; hcl_dtype dtype; } st_dtypes[] = {
-    {"F32", HCL_F32}, {"F16", HCL_F16}, {"BF16", HCL_BF16}, {"I32", HCL_I32}, {"U8", HCL_U8},
+    {"F32", HCL_F32}, {"F16", HCL_F16}, {"BF16", HCL_BF16}, {"I32", HCL_I32}, {"U8", HCL_U8}, {"I8", HCL_I8},
 };
 
 static const char *st_dtype_name(hcl_dtype d) {

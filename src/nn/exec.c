@@ -111,6 +111,11 @@ static uint64_t dropout_seed(const hcl_model *m) { return m->opt.seed ^ 0x9E3779
 
 static hcl_status forward_node(hcl_model *m, nn_node *d, int train) {
     hcl_context *ctx = m->ctx;
+    if (d->quant) {
+        int handled = 0;
+        HCL_TRY(nn_quant_forward(m, d, train, &handled));
+        if (handled) return HCL_OK;
+    }
     hcl_tensor xs;
     const hcl_tensor *x = d->nin ? nn_value(m, d->in[0], &xs) : NULL;
     hcl_tensor *y = &d->out;
@@ -218,6 +223,7 @@ static hcl_status prepare_input(hcl_model *m, const hcl_tensor *x) {
 hcl_status hcl_model_forward(hcl_model *m, const hcl_tensor *x, int train) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_TRY(prepare_input(m, x));
+    if (m->quant) HCL_TRY(nn_quant_check_forward(m, train));
     const hcl_tensor *len = m->next_lengths;
     m->next_lengths = NULL;
     m->x = x;
@@ -259,6 +265,11 @@ hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s) {
 static hcl_status backward_node(hcl_model *m, nn_node *d) {
     hcl_context *ctx = m->ctx;
     if (!d->has_grad) return HCL_OK;
+    if (d->quant) {
+        int handled = 0;
+        HCL_TRY(nn_quant_backward(m, d, &handled));
+        if (handled) return HCL_OK;
+    }
     hcl_tensor *dy = &d->grad;
     hcl_tensor xs;
     const hcl_tensor *x = d->nin ? nn_value(m, d->in[0], &xs) : NULL;
@@ -444,6 +455,7 @@ hcl_status hcl_model_train_step(hcl_model *m, const hcl_tensor *x, const hcl_ten
     HCL_TRY(check_target(m, target, &m->nodes[m->output].out, &out2, &t2, &rows));
     if (!isfinite(lr) || lr < 0.0f)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
+    if (m->quant) HCL_TRY(nn_quant_check_forward(m, 1));
     HCL_TRY(hcl_params_zero_grad(m->params));
     HCL_TRY(hcl_model_forward(m, x, 1));
     HCL_TRY(hcl_model_backward(m, target));

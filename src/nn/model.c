@@ -47,6 +47,7 @@ hcl_status hcl_model_create(hcl_context *ctx, hcl_precision policy, hcl_model **
 void hcl_model_free(hcl_model *m) {
     if (!m) return;
     if (m->ctx) hcl_finish(m->ctx);
+    nn_quant_free(m);
     for (size_t i = 0; i < m->count; i++) {
         nn_node *n = &m->nodes[i];
         hcl_tensor_free(n->run_mean);

@@ -14,6 +14,9 @@
 #define NN_MAX_EXTRA 8
 #define NN_MAX_STATE 5
 
+typedef struct nn_quant nn_quant;             /* quantize.c: a quantized layer's state */
+typedef struct nn_quant_model nn_quant_model; /* quantize.c: the model's quantization mode */
+
 /* A parameter beyond weight/bias: "<node>.<name>", U(-bound, bound) at init. */
 typedef struct nn_extra_param {
     char name[24];
@@ -80,6 +83,7 @@ typedef struct nn_node {
     nn_extra_param extra[NN_MAX_EXTRA];
     long extra_idx[NN_MAX_EXTRA];
     hcl_tensor *state[NN_MAX_STATE]; /* node-owned device buffers sized for max_batch (see model_seq.c) */
+    nn_quant *quant;             /* conv2d/linear under QAT, calibration or int8 inference (quantize.c) */
 } nn_node;
 
 typedef struct nn_buffer {
@@ -127,6 +131,7 @@ struct hcl_model {
     uint64_t *ring_step;
     size_t ring_cap, ring_written, ring_read;
     size_t other_bytes;
+    nn_quant_model *quant;       /* quantization (quantize.c); NULL for a float model */
 };
 
 #define NN_LOG_WORDS (1 + HCL_AMP_WORDS)
@@ -160,5 +165,13 @@ hcl_status nn_seq_create_state(hcl_model *m, nn_node *n);
 /* exec_seq.c: forward and backward of the sequence layers (*handled = 0 for other kinds) */
 hcl_status nn_seq_forward(hcl_model *m, nn_node *d, int train, int *handled);
 hcl_status nn_seq_backward(hcl_model *m, nn_node *d, int *handled);
+
+/* quantize.c: conv2d and linear layers with a quantization state run here (*handled = 1) */
+int nn_quant_eligible(const nn_node *n);
+/* Before queueing a forward: int8 models refuse train mode; unobserved ranges are an error. */
+hcl_status nn_quant_check_forward(hcl_model *m, int train);
+hcl_status nn_quant_forward(hcl_model *m, nn_node *d, int train, int *handled);
+hcl_status nn_quant_backward(hcl_model *m, nn_node *d, int *handled);
+void nn_quant_free(hcl_model *m);
 
 #endif

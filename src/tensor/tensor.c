@@ -5,8 +5,8 @@
 #include <string.h>
 #include "runtime/internal.h"
 
-static const char *const dtype_names[HCL_DTYPE_COUNT_] = {"f32", "f16", "bf16", "i32", "u8"};
-static const size_t dtype_sizes[HCL_DTYPE_COUNT_] = {4, 2, 2, 4, 1};
+static const char *const dtype_names[HCL_DTYPE_COUNT_] = {"f32", "f16", "bf16", "i32", "u8", "i8"};
+static const size_t dtype_sizes[HCL_DTYPE_COUNT_] = {4, 2, 2, 4, 1, 1};
 
 static int dtype_valid(hcl_dtype d) { return (unsigned)d < HCL_DTYPE_COUNT_; }
 const char *hcl_dtype_name(hcl_dtype d) { return dtype_valid(d) ? dtype_names[d] : NULL; }
@@ -170,6 +170,11 @@ hcl_status hcl_tensor_fill(hcl_tensor *t, double value) {
         break;
     }
     case HCL_U8: bits = value != value || value <= 0.0 ? 0u : value >= 255.0 ? 255u : (uint8_t)value; break;
+    case HCL_I8: {
+        int8_t v = value != value ? 0 : value >= 127.0 ? 127 : value <= -128.0 ? -128 : (int8_t)value;
+        bits = (uint8_t)v;
+        break;
+    }
     default: return hcl_error(t->ctx, HCL_ERR_DTYPE, "invalid dtype");
     }
     return hcl_tensor_fill_bits(t, bits);

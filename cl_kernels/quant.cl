@@ -1,0 +1,275 @@
+// Quantization: fake-quant forward/backward (STE), range observers, scale/zero-point from a range,
+// quantize/dequantize, the int8 GEMM (U8 activations with a zero point x I8 weights, int32
+// accumulation, F32 dequant epilogue) and the U8 im2col that feeds it for int8 convolution.
+// Float tensors load/store through common.h (-DX_DT -DY_DT -DG_DT; native half only for the
+// load/store itself: the math is F32), quantized tensors are -DQ_DT=i8|u8.
+//
+// Rounding is rint (round half to even under the default rounding mode). Per-channel parameters:
+// the element at (o, c, i) of a tensor viewed as (outer, C, inner) uses scale[c], zp[c]; per
+// tensor is C = 1. NaN: fake-quant keeps NaN (y = NaN, dx = dy), quantize maps it to the zero
+// point; +-inf clamp to the range ends.
+#include "common.h"
+
+#ifndef X_DT
+#define X_DT f32
+#endif
+#ifndef Y_DT
+#define Y_DT f32
+#endif
+#ifndef G_DT
+#define G_DT f32
+#endif
+#ifndef Q_DT
+#define Q_DT i8
+#endif
+#ifndef C_DT
+#define C_DT f32
+#endif
+#ifndef BIAS_DT
+#define BIAS_DT f32
+#endif
+#ifndef RL
+#define RL 64
+#endif
+
+// the quantized integer q + z (unclamped, as float; NaN for NaN x) of x with scale s
+inline float quant_raw(float x, float s, float z) { return rint(x / s) + z; }
+
+// channel c's scale and zero point
+#define QPARAMS(c)                                                           \
+    const float s = scale[s_off + (c)];                                      \
+    const float z = has_zp ? (float)zp[zp_off + (c)] : 0.0f
+
+// y (outer, C, inner) Y_DT = (clamp(rint(x/s) + z, qmin, qmax) - z) * s, x X_DT; y may be x.
+// global = (inner, C, outer)
+kernel void fake_quant_forward(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(X_DT) *x, ulong x_off,
+                               const global float *scale, ulong s_off, const global int *zp, ulong zp_off, int has_zp,
+                               ulong inner, ulong C, float qmin, float qmax) {
+    size_t i = get_global_id(0), c = get_global_id(1), o = get_global_id(2);
+    if (i >= inner) return;
+    size_t e = (o * C + c) * inner + i;
+    QPARAMS(c);
+    float v = HCL_LOAD(X_DT, x, x_off + e);
+    float q = clamp(quant_raw(v, s, z), qmin, qmax);
+    HCL_STORE(Y_DT, y, y_off + e, isnan(v) ? v : (q - z) * s);
+}
+
+// dx (outer, C, inner) Y_DT = dy G_DT where rint(x/s) + z lies in [qmin, qmax] (or x is NaN),
+// else 0: the straight-through estimator. global = (inner, C, outer)
+kernel void fake_quant_backward(global HCL_T(Y_DT) *dx, ulong dx_off, const global HCL_T(G_DT) *dy, ulong dy_off,
+                                const global HCL_T(X_DT) *x, ulong x_off,
+                                const global float *scale, ulong s_off, const global int *zp, ulong zp_off, int has_zp,
+                                ulong inner, ulong C, float qmin, float qmax) {
+    size_t i = get_global_id(0), c = get_global_id(1), o = get_global_id(2);
+    if (i >= inner) return;
+    size_t e = (o * C + c) * inner + i;
+    QPARAMS(c);
+    float q = quant_raw(HCL_LOAD(X_DT, x, x_off + e), s, z);
+    float g = HCL_LOAD(G_DT, dy, dy_off + e);
+    HCL_STORE(Y_DT, dx, dx_off + e, (q < qmin || q > qmax) ? 0.0f : g);
+}
+
+// q (outer, C, inner) Q_DT = clamp(rint(x/s) + z, qmin, qmax), NaN -> z. global = (inner, C, outer)
+kernel void quantize(global HCL_T(Q_DT) *qt, ulong q_off, const global HCL_T(X_DT) *x, ulong x_off,
+                     const global float *scale, ulong s_off, const global int *zp, ulong zp_off, int has_zp,
+                     ulong inner, ulong C, float qmin, float qmax) {
+    size_t i = get_global_id(0), c = get_global_id(1), o = get_global_id(2);
+    if (i >= inner) return;
+    size_t e = (o * C + c) * inner + i;
+    QPARAMS(c);
+    float q = quant_raw(HCL_LOAD(X_DT, x, x_off + e), s, z);
+    q = isnan(q) ? clamp(z, qmin, qmax) : clamp(q, qmin, qmax);
+    qt[q_off + e] = (HCL_T(Q_DT))(int)q;
+}
+
+// x (outer, C, inner) Y_DT = (q - z) * s, q Q_DT. global = (inner, C, outer)
+kernel void dequantize(global HCL_T(Y_DT) *y, ulong y_off, const global HCL_T(Q_DT) *qt, ulong q_off,
+                       const global float *scale, ulong s_off, const global int *zp, ulong zp_off, int has_zp,
+                       ulong inner, ulong C) {
+    size_t i = get_global_id(0), c = get_global_id(1), o = get_global_id(2);
+    if (i >= inner) return;
+    size_t e = (o * C + c) * inner + i;
+    const float s = scale[s_off + c];
+    const int z = has_zp ? zp[zp_off + c] : 0;
+    HCL_STORE(Y_DT, y, y_off + e, (float)((int)qt[q_off + e] - z) * s);
+}
+
+// ---- range observer: pass 1, part (C, chunks, 2) f32 = [min, max] over each chunk of a
+// channel's outer*inner elements, NaN ignored (min = +inf, max = -inf when none). One work-group
+// of RL items per (chunk, channel). global = (RL, chunks, C), local = (RL, 1, 1)
+kernel void observe_partial(global float *part, ulong part_off, const global HCL_T(X_DT) *x, ulong x_off,
+                            ulong inner, ulong C, ulong outer, ulong chunk) {
+    local float bmin[RL], bmax[RL];
+    size_t lid = get_local_id(0), ch = get_group_id(1), c = get_global_id(2), chunks = get_num_groups(1);
+    ulong total = outer * inner, b = ch * chunk, e = min(total, b + chunk);
+    float mn = INFINITY, mx = -INFINITY;
+    for (ulong j = b + lid; j < e; j += RL) {
+        ulong o = j / inner, i = j - o * inner;
+        float v = HCL_LOAD(X_DT, x, x_off + (o * C + c) * inner + i);
+        mn = fmin(mn, v);  // fmin/fmax ignore a NaN operand
+        mx = fmax(mx, v);
+    }
+    bmin[lid] = mn;
+    bmax[lid] = mx;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (size_t st = RL / 2; st > 0; st >>= 1) {
+        if (lid < st) {
+            bmin[lid] = fmin(bmin[lid], bmin[lid + st]);
+            bmax[lid] = fmax(bmax[lid], bmax[lid + st]);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) {
+        part[part_off + (c * chunks + ch) * 2] = bmin[0];
+        part[part_off + (c * chunks + ch) * 2 + 1] = bmax[0];
+    }
+}
+
+// pass 2, range (C, 2) f32: the batch range = min/max over the chunks (a channel with no
+// non-NaN value gives [0, 0]); first != 0: range = batch, else range += momentum (batch - range).
+// global = (C)
+kernel void observe_final(global float *range, ulong r_off, const global float *part, ulong part_off, ulong C,
+                          ulong chunks, float momentum, int first) {
+    size_t c = get_global_id(0);
+    if (c >= C) return;
+    float mn = INFINITY, mx = -INFINITY;
+    for (ulong ch = 0; ch < chunks; ch++) {
+        mn = fmin(mn, part[part_off + (c * chunks + ch) * 2]);
+        mx = fmax(mx, part[part_off + (c * chunks + ch) * 2 + 1]);
+    }
+    if (mn > mx) mn = mx = 0.0f;
+    global float *r = range + r_off + c * 2;
+    if (first) {
+        r[0] = mn;
+        r[1] = mx;
+    } else {
+        r[0] += momentum * (mn - r[0]);
+        r[1] += momentum * (mx - r[1]);
+    }
+}
+
+// scale (C) f32, zp (C) i32 (has_zp) from range (C, 2) f32 [min, max]. symmetric: s =
+// max(|min|, |max|) / 127; asymmetric: the range widened to include 0, s = (max - min) / 255,
+// z = clamp(rint(-min / s), 0, 255). s >= eps (never 0); NaN bounds count as 0. global = (C)
+#define QUANT_EPS 1.1920928955078125e-7f  // FLT_EPSILON: PyTorch's observers' scale floor
+kernel void params_from_range(global float *scale, ulong s_off, global int *zp, ulong zp_off, int has_zp,
+                              const global float *range, ulong r_off, ulong C, int asymmetric) {
+    size_t c = get_global_id(0);
+    if (c >= C) return;
+    float mn = range[r_off + 2 * c], mx = range[r_off + 2 * c + 1];
+    mn = fmin(mn, 0.0f);  // also NaN -> 0
+    mx = fmax(mx, 0.0f);
+    float s, z = 0.0f;
+    if (asymmetric) {
+        s = fmax((mx - mn) / 255.0f, QUANT_EPS);
+        z = clamp(rint(-mn / s), 0.0f, 255.0f);
+    } else {
+        s = fmax(fmax(-mn, mx) / 127.0f, QUANT_EPS);
+    }
+    scale[s_off + c] = s;
+    if (has_zp) zp[zp_off + c] = (int)z;
+}
+
+// ---- int8 GEMM: C[b] (M, N) C_DT with C[b][m*c_rs + n*c_cs] = act(sa * sw[n] * sum_k (A[b][m][k]
+// - za) * W[n][k] + bias[n]), A (batch, M, K) u8 with row stride lda, W (N, K) i8 with row stride
+// ldw, int32 accumulation. (a - za) is in [-255, 255] and w in [-128, 127], so each product fits
+// a short (|p| <= 32640) and an even/odd pair of them sums exactly in int (the x86 pmaddwd
+// pattern). One work-item = a QTM x QTN block of dot products of whole rows, 16 k at a time (k
+// tail scalar); rows past M / N are clamped (valid memory), their results never stored. The
+// int32 sum is exact while |sum| < 2^31 (K <= 65793 always: the launcher checks K).
+// global = (RUP(ceil(M/QTM), QWG), ceil(N/QTN), batch), local = (QWG, 1, 1)
+#define QTM 4
+#define QTN 4
+#define C_T HCL_T(C_DT)
+#define BIAS_T HCL_T(BIAS_DT)
+
+inline int8 qdot16(short16 a, short16 w) {
+    return convert_int8(a.even) * convert_int8(w.even) + convert_int8(a.odd) * convert_int8(w.odd);
+}
+inline int qhsum8(int8 v) {
+    int4 a = v.lo + v.hi;
+    int2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+kernel void gemm_i8(int M, int N, int K, const global uchar *A, ulong a_off, int lda, ulong a_bstride,
+                    const global char *W, ulong w_off, int ldw,
+                    global C_T *Cm, ulong c_off, ulong c_rs, ulong c_cs, ulong c_bstride,
+                    const global float *a_scale, ulong as_off, const global int *a_zp, ulong az_off, int has_azp,
+                    const global float *w_scale, ulong ws_off, int w_per_row,
+                    const global BIAS_T *bias, ulong bias_off, int has_bias, int act, float act_alpha) {
+    const int m0 = get_global_id(0) * QTM;
+    const int n0 = get_global_id(1) * QTN;
+    const int b = get_global_id(2);
+    if (m0 >= M || n0 >= N) return;
+    const global uchar *a = A + a_off + (ulong)b * a_bstride;
+    const global char *w = W + w_off;
+    const int za = has_azp ? clamp(a_zp[az_off], 0, 255) : 0;  // U8 zero points live in 0..255
+    ulong ar[QTM], wr[QTN];
+#pragma unroll
+    for (int r = 0; r < QTM; r++) ar[r] = (ulong)min(m0 + r, M - 1) * lda;
+#pragma unroll
+    for (int c = 0; c < QTN; c++) wr[c] = (ulong)min(n0 + c, N - 1) * ldw;
+    int8 acc[QTM][QTN];
+#pragma unroll
+    for (int r = 0; r < QTM; r++)
+#pragma unroll
+        for (int c = 0; c < QTN; c++) acc[r][c] = 0;
+    const short16 zv = (short16)((short)za);
+    const int K16 = K & ~15;
+    for (int k = 0; k < K16; k += 16) {
+        short16 wv[QTN];
+#pragma unroll
+        for (int c = 0; c < QTN; c++) wv[c] = convert_short16(vload16(0, w + wr[c] + k));
+#pragma unroll
+        for (int r = 0; r < QTM; r++) {
+            const short16 av = convert_short16(vload16(0, a + ar[r] + k)) - zv;
+#pragma unroll
+            for (int c = 0; c < QTN; c++) acc[r][c] += qdot16(av, wv[c]);
+        }
+    }
+    int s[QTM][QTN];
+#pragma unroll
+    for (int r = 0; r < QTM; r++)
+#pragma unroll
+        for (int c = 0; c < QTN; c++) s[r][c] = qhsum8(acc[r][c]);
+    for (int k = K16; k < K; k++)
+#pragma unroll
+        for (int r = 0; r < QTM; r++) {
+            const int av = (int)a[ar[r] + k] - za;
+#pragma unroll
+            for (int c = 0; c < QTN; c++) s[r][c] += av * (int)w[wr[c] + k];
+        }
+    const float sa = a_scale[as_off];
+    global C_T *cb = Cm + c_off + (ulong)b * c_bstride;
+#pragma unroll
+    for (int c = 0; c < QTN; c++) {
+        const int n = n0 + c;
+        if (n >= N) break;
+        const float sc = sa * w_scale[ws_off + (w_per_row ? n : 0)];
+        const float bv = has_bias ? HCL_LOAD(BIAS_DT, bias, bias_off + n) : 0.0f;
+#pragma unroll
+        for (int r = 0; r < QTM; r++) {
+            if (m0 + r < M)
+                HCL_STORE(C_DT, cb, (ulong)(m0 + r) * c_rs + (ulong)n * c_cs,
+                          hcl_act_forward(act, (float)s[r][c] * sc + bv, act_alpha));
+        }
+    }
+}
+
+// cols (batch, P*Q, C*R*S) u8 = im2col of x (batch, C, H, W) u8 for a square R x R kernel,
+// stride, pad; taps in the padding read the zero point za. x starts at image n0.
+// global = (C*R*S, P*Q, batch)
+kernel void im2col_u8(global uchar *cols, ulong cols_off, const global uchar *x, ulong x_off, const global int *a_zp,
+                      ulong az_off, int has_azp, int C, int H, int W, int R, int P, int Q, int stride, int pad) {
+    const int kidx = get_global_id(0), pq = get_global_id(1), n = get_global_id(2);
+    const int CRS = C * R * R;
+    if (kidx >= CRS || pq >= P * Q) return;
+    const int c = kidx / (R * R), rs = kidx - c * R * R, r = rs / R, sx = rs - r * R;
+    const int p = pq / Q, q = pq - p * Q;
+    const int h = p * stride - pad + r, wc = q * stride - pad + sx;
+    const uchar zp = (uchar)(has_azp ? clamp(a_zp[az_off], 0, 255) : 0);
+    uchar v = zp;
+    if (h >= 0 && h < H && wc >= 0 && wc < W) v = x[x_off + (((ulong)n * C + c) * H + h) * W + wc];
+    cols[cols_off + ((ulong)n * P * Q + pq) * CRS + kidx] = v;
+}
