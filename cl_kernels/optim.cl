@@ -2,7 +2,9 @@
 // check + sum of squares pass, the one-work-item finalize (flag, global norm, clip factor, loss
 // scaler update, step counter), and the fused optimizers (SGD, Adam/AdamW, RMSProp, AdaGrad).
 // Built with -DG_DT= (gradient), -DP_DT= (master: f32, or f16 under pure_f16), -DW_DT= (working
-// copy) and -DHAS_WORK=0|1 (a working copy separate from the master exists).
+// copy), -DHAS_WORK=0|1 (a working copy separate from the master exists), -DS_DT=f32|bf16
+// (optimizer moments) and -DS_SR=0|1 (BF16 moments stored with stochastic rounding, else RNE).
+// An optional U8 mask (0 = pruned) pins masters, working copies and moments to exactly 0.
 #include "common.h"
 
 #ifndef G_DT
@@ -16,6 +18,12 @@
 #endif
 #ifndef HAS_WORK
 #define HAS_WORK 0
+#endif
+#ifndef S_DT
+#define S_DT f32
+#endif
+#ifndef S_SR
+#define S_SR 0
 #endif
 
 // amp state words (one F32 buffer; counters are uint bits), the same as src/amp/amp_internal.h
@@ -56,14 +64,64 @@ AMP_VEC_IO(bf16)
 #define AMP_LD(dt, p, i, cnt) HCL_CAT(amp_ld_, dt)((p), (i), (cnt))
 #define AMP_ST(dt, p, i, cnt, v) HCL_CAT(amp_st_, dt)((p), (i), (cnt), (v))
 
+// Mask lanes for the 8 elements at m[i] (cnt < 8 at the tail): -1 = kept (m != 0), 0 = pruned;
+// all kept without a mask (has_mask 0).
+inline int8 amp_keep8(const global uchar *m, size_t i, uint cnt, int has_mask) {
+    if (!has_mask) return (int8)(-1);
+    uchar t[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    if (cnt >= 8u) vstore8(vload8(0, m + i), 0, t);
+    else
+        for (uint k = 0; k < cnt; k++) t[k] = m[i + k];
+    return convert_int8(vload8(0, t) != (uchar8)(0));
+}
+
+#if S_SR
+// Stochastic rounding of the BF16 moments. Philox4x32-10 (the same function as random.cl) with
+// counter (lo32(chunk), hi32(chunk), step, slot) and key (lo32(seed), hi32(seed)): chunk = arena
+// element / 8, step = the device step counter of this update, slot = the state (0..2). Lane k of
+// the chunk takes 16 bits of word k / 2 (the low half for even k, the high half for odd k); the
+// stored value is (bits(x) + r) >> 16, i.e. x rounded away from zero with probability
+// (x's 16 dropped bits) / 2^16: unbiased. NaN stays NaN (quiet), +-inf stays inf.
+inline uint4 optim_philox(uint4 c, uint2 k) {
+    for (int r = 0; r < 10; r++) {
+        ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
+        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
+        k.x += 0x9E3779B9u;
+        k.y += 0xBB67AE85u;
+    }
+    return c;
+}
+
+inline ushort8 optim_sr_bf16(float8 v, ulong chunk, uint step, uint slot, ulong seed) {
+    uint4 w = optim_philox((uint4)((uint)chunk, (uint)(chunk >> 32), step, slot), (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint8 r = (uint8)(w.x & 0xffffu, w.x >> 16, w.y & 0xffffu, w.y >> 16, w.z & 0xffffu, w.z >> 16, w.w & 0xffffu, w.w >> 16);
+    uint8 x = as_uint8(v);
+    uint8 h = x >> 16;
+    uint8 nan = select(h, h | 0x40u, (h & 0x7fu) == (uint8)0u);
+    return convert_ushort8(select((x + r) >> 16, nan, (x & 0x7fffffffu) > (uint8)0x7f800000u));
+}
+
+inline void optim_st_bits(global ushort *p, size_t i, uint cnt, ushort8 b) {
+    if (cnt >= 8u) {
+        vstore8(b, 0, p + i);
+        return;
+    }
+    ushort t[8];
+    vstore8(b, 0, t);
+    for (uint k = 0; k < cnt; k++) p[i + k] = t[k];
+}
+#endif
+
 // g (n) G_DT scaled gradients; st amp state; part (2 * groups) f32: per group the sum of squares
 // of g / scale and a non-finite flag (0 or 1). With G work-items and K = ceil(chunks / G), item j
 // visits the 8-element chunks j, j + G, ..., (blocked = 0: coalesced, for GPUs) or j K ... j K +
 // K - 1 (blocked = 1: contiguous, for CPUs whose work-group runs item after item), in order, sums
 // its lanes in a fixed order, then the group sums its items in a fixed tree: deterministic for a
-// given n and launch shape.
-kernel void unscale_check(const global HCL_T(G_DT) *g, ulong g_off, const global float *st, global float *part,
-                          ulong n, int blocked, local float *ssum, local float *sbad) {
+// given n and launch shape. With a mask (has_mask), pruned elements' gradients count as 0 (no
+// flag, not in the norm): they never reach the update.
+kernel void unscale_check(const global HCL_T(G_DT) *g, ulong g_off, const global uchar *mk, ulong mk_off, int has_mask,
+                          const global float *st, global float *part, ulong n, int blocked, local float *ssum,
+                          local float *sbad) {
     size_t lid = get_local_id(0), lsz = get_local_size(0);
     size_t items = get_global_size(0), chunks = (n + 7) / 8, per = (chunks + items - 1) / items;
     size_t first = blocked ? get_global_id(0) * per : get_global_id(0), step = blocked ? 1 : items;
@@ -74,6 +132,7 @@ kernel void unscale_check(const global HCL_T(G_DT) *g, ulong g_off, const global
         size_t i = c * 8;
         uint cnt = (uint)min((ulong)8, n - i);
         float8 x = AMP_LD(G_DT, g, g_off + i, cnt);
+        x = select((float8)(0.0f), x, amp_keep8(mk, mk_off + i, cnt, has_mask));
         bad8 |= isnan(x) | isinf(x);
         float8 u = x * inv;
         acc = fma(u, u, acc);
@@ -145,13 +204,16 @@ kernel void amp_finalize(const global float *part, uint groups, global float *st
 }
 
 // Shared signature of the optimizers: p (n) P_DT master, w (n) W_DT working copy (written when
-// HAS_WORK), g (n) G_DT scaled gradient, s0..s2 (n) f32 states (unused ones may be any buffer),
-// st amp state, lr, weight decay and three hyper-parameters a, b, c, flags bits. Each work-item
-// updates 8 consecutive elements (fewer at the tail); every branch is uniform across the launch.
-#define OPTIM_ARGS                                                                                        \
-    global HCL_T(P_DT) *p, ulong p_off, global HCL_T(W_DT) *w, ulong w_off, const global HCL_T(G_DT) *g, \
-        ulong g_off, global float *s0, ulong s0_off, global float *s1, ulong s1_off, global float *s2,    \
-        ulong s2_off, const global float *st, float lr, float wd, float a, float b, float c, int flags, ulong n
+// HAS_WORK), g (n) G_DT scaled gradient, s0..s2 (n) S_DT states (unused ones may be any buffer),
+// mk (n) u8 mask when has_mask (0 = pruned: master, working copy and states written as 0), seed
+// (stochastic rounding), st amp state, lr, weight decay and three hyper-parameters a, b, c, flags
+// bits. Each work-item updates 8 consecutive elements (fewer at the tail); every branch is uniform
+// across the launch. States are loaded as float and stored in S_DT (RNE, or stochastic: S_SR).
+#define OPTIM_ARGS                                                                                         \
+    global HCL_T(P_DT) *p, ulong p_off, global HCL_T(W_DT) *w, ulong w_off, const global HCL_T(G_DT) *g,  \
+        ulong g_off, global HCL_T(S_DT) *s0, ulong s0_off, global HCL_T(S_DT) *s1, ulong s1_off,           \
+        global HCL_T(S_DT) *s2, ulong s2_off, const global uchar *mk, ulong mk_off, int has_mask, ulong seed, \
+        const global float *st, float lr, float wd, float a, float b, float c, int flags, ulong n
 
 // Skips everything on a flagged step; loads the unscaled, clipped gradient and the master.
 #define OPTIM_BEGIN                                                   \
@@ -160,17 +222,29 @@ kernel void amp_finalize(const global float *part, uint groups, global float *st
     if (as_uint(st[AMP_FOUND_INF]) != 0u) return;                     \
     uint cnt = (uint)min((ulong)8, n - i);                            \
     float8 gr = AMP_LD(G_DT, g, g_off + i, cnt) * st[AMP_GSCALE];     \
-    float8 pv = AMP_LD(P_DT, p, p_off + i, cnt);
+    float8 pv = AMP_LD(P_DT, p, p_off + i, cnt);                      \
+    int8 keep = amp_keep8(mk, mk_off + i, cnt, has_mask);             \
+    uint step_now = as_uint(st[AMP_STEP]);                            \
+    (void)step_now;                                                   \
+    (void)seed;
 
-#define S_LD(s) AMP_LD(f32, s, s##_off + i, cnt)
-#define S_ST(s, v) AMP_ST(f32, s, s##_off + i, cnt, v)
+#define S_LD(s) AMP_LD(S_DT, s, s##_off + i, cnt)
+#if S_SR
+#define S_ST(s, slot, v) \
+    optim_st_bits(s, s##_off + i, cnt, optim_sr_bf16(select((float8)(0.0f), (v), keep), i / 8, step_now, (slot), seed))
+#else
+#define S_ST(s, slot, v) AMP_ST(S_DT, s, s##_off + i, cnt, select((float8)(0.0f), (v), keep))
+#endif
 
 #if HAS_WORK
-#define OPTIM_END                          \
-    AMP_ST(P_DT, p, p_off + i, cnt, pv);   \
+#define OPTIM_END                                      \
+    pv = select((float8)(0.0f), pv, keep);             \
+    AMP_ST(P_DT, p, p_off + i, cnt, pv);               \
     AMP_ST(W_DT, w, w_off + i, cnt, pv);
 #else
-#define OPTIM_END AMP_ST(P_DT, p, p_off + i, cnt, pv);
+#define OPTIM_END                                      \
+    pv = select((float8)(0.0f), pv, keep);             \
+    AMP_ST(P_DT, p, p_off + i, cnt, pv);
 #endif
 
 // SGD: a = momentum, b = dampening, flags bit 0 = nesterov; s0 = momentum buffer (momentum != 0).
@@ -183,7 +257,7 @@ kernel void sgd_step(OPTIM_ARGS) {
         float8 buf;
         if (as_uint(st[AMP_STEP]) == 1u) buf = d;
         else buf = fma((float8)(a), S_LD(s0), (1.0f - b) * d);
-        S_ST(s0, buf);
+        S_ST(s0, 0, buf);
         d = (flags & 1) ? fma((float8)(a), buf, d) : buf;
     }
     pv = fma((float8)(-lr), d, pv);
@@ -203,8 +277,8 @@ kernel void adam_step(OPTIM_ARGS) {
     float8 m = S_LD(s0), v = S_LD(s1);
     m = fma((float8)(1.0f - a), gr - m, m);
     v = fma((float8)(b), v, (1.0f - b) * gr * gr);
-    S_ST(s0, m);
-    S_ST(s1, v);
+    S_ST(s0, 0, m);
+    S_ST(s1, 1, v);
     float8 denom = sqrt(v) / sqrt(st[AMP_BC2]) + c;
     pv = fma((float8)(-(lr / st[AMP_BC1])), m / denom, pv);
     OPTIM_END
@@ -219,12 +293,12 @@ kernel void rmsprop_step(OPTIM_ARGS) {
     OPTIM_BEGIN
     if (wd != 0.0f) gr = fma((float8)(wd), pv, gr);
     float8 sq = fma((float8)(a), S_LD(s0), (1.0f - a) * gr * gr);
-    S_ST(s0, sq);
+    S_ST(s0, 0, sq);
     float8 avg;
     if (flags & 1) {
         float8 ga = S_LD(s2);
         ga = fma((float8)(1.0f - a), gr - ga, ga);
-        S_ST(s2, ga);
+        S_ST(s2, 2, ga);
         avg = sqrt(fmax(fma(-ga, ga, sq), 0.0f));
     } else {
         avg = sqrt(sq);
@@ -232,7 +306,7 @@ kernel void rmsprop_step(OPTIM_ARGS) {
     avg += b;
     if (c > 0.0f) {
         float8 buf = fma((float8)(c), S_LD(s1), gr / avg);
-        S_ST(s1, buf);
+        S_ST(s1, 1, buf);
         pv = fma((float8)(-lr), buf, pv);
     } else {
         pv = fma((float8)(-lr), gr / avg, pv);
@@ -246,8 +320,25 @@ kernel void adagrad_step(OPTIM_ARGS) {
     OPTIM_BEGIN
     if (wd != 0.0f) gr = fma((float8)(wd), pv, gr);
     float8 sum = fma(gr, gr, S_LD(s0));
-    S_ST(s0, sum);
+    S_ST(s0, 0, sum);
     float clr = lr * st[AMP_CLR];
     pv = fma((float8)(-clr), gr / (sqrt(sum) + c), pv);
     OPTIM_END
+}
+
+// Pins the pruned elements (mk[i] == 0) of the master, the working copy (HAS_WORK) and the states
+// present (bits 0..2 of slots) to exactly 0; the rest is untouched. Queued by hcl_optimizer_set_mask.
+kernel void mask_apply(global HCL_T(P_DT) *p, ulong p_off, global HCL_T(W_DT) *w, ulong w_off, global HCL_T(S_DT) *s0,
+                       ulong s0_off, global HCL_T(S_DT) *s1, ulong s1_off, global HCL_T(S_DT) *s2, ulong s2_off,
+                       const global uchar *mk, ulong mk_off, int slots, ulong n) {
+    size_t i = get_global_id(0);
+    if (i >= n) return;
+    if (mk[mk_off + i] != 0) return;
+    HCL_STORE(P_DT, p, p_off + i, 0.0f);
+#if HAS_WORK
+    HCL_STORE(W_DT, w, w_off + i, 0.0f);
+#endif
+    if (slots & 1) HCL_STORE(S_DT, s0, s0_off + i, 0.0f);
+    if (slots & 2) HCL_STORE(S_DT, s1, s1_off + i, 0.0f);
+    if (slots & 4) HCL_STORE(S_DT, s2, s2_off + i, 0.0f);
 }

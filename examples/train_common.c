@@ -41,8 +41,12 @@ void ex_args_init(ex_args *a, const char *default_data) {
     a->batch = 64;
     a->lr = 1e-3f;
     a->seed = 1;
+    a->state_dtype = HCL_F32;
+    a->state_rounding = HCL_STATE_ROUND_NEAREST;
     a->export_dtype = HCL_F16;
 }
+
+static const char *rounding_name(hcl_state_rounding r) { return r == HCL_STATE_ROUND_STOCHASTIC ? "stochastic" : "nearest"; }
 
 size_t ex_limit(const ex_args *a, size_t n) { return a->limit && a->limit < n ? a->limit : n; }
 
@@ -73,13 +77,16 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
                "  --resume FILE       continue from a checkpoint written by --save\n"
                "  --log FILE.csv      per-step loss, loss scale and skipped steps\n"
                "  --limit N           use at most N training and N test samples\n"
+               "  --state-dtype D     optimizer moments: f32 | bf16 (default %s)\n"
+               "  --state-rounding R  bf16 moments: nearest | stochastic (default %s)\n"
                "  --profile           print the device time of each kernel per epoch (stderr)\n"
                "  --export FILE       after training, write the weights for inference (safetensors: <layer>.weight,\n"
                "                      <layer>.bias in PyTorch's layouts)\n"
                "  --export-dtype D    f16 | bf16 | f32 for --export (default %s)\n"
                "  --export-logits FILE  eval-mode inputs and logits of the first test batch (to check an export)\n",
             hcl_precision_name(a->precision), a->epochs, (long long)a->batch, (double)a->lr,
-            (unsigned long long)a->seed, hcl_dtype_name(a->export_dtype));
+            (unsigned long long)a->seed, hcl_dtype_name(a->state_dtype), rounding_name(a->state_rounding),
+            hcl_dtype_name(a->export_dtype));
     for (size_t i = 0; i < p->flag_count; i++) {
         const ex_flag *x = &p->flags[i];
         flag_line(f, x->name, x->arg, x->help);
@@ -158,6 +165,20 @@ int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a) {
         else if (!strcmp(f, "--precision")) {
             if (hcl_precision_parse(v, &a->precision) != HCL_OK) {
                 fprintf(stderr, "--precision: '%s' is not fp32, mixed_f16, mixed_bf16 or pure_f16\n", v);
+                return 2;
+            }
+        } else if (!strcmp(f, "--state-dtype")) {
+            if (!strcmp(v, "f32")) a->state_dtype = HCL_F32;
+            else if (!strcmp(v, "bf16")) a->state_dtype = HCL_BF16;
+            else {
+                fprintf(stderr, "--state-dtype: '%s' is not f32 or bf16\n", v);
+                return 2;
+            }
+        } else if (!strcmp(f, "--state-rounding")) {
+            if (!strcmp(v, "nearest")) a->state_rounding = HCL_STATE_ROUND_NEAREST;
+            else if (!strcmp(v, "stochastic")) a->state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+            else {
+                fprintf(stderr, "--state-rounding: '%s' is not nearest or stochastic\n", v);
                 return 2;
             }
         } else if (!strcmp(f, "--epochs")) {
@@ -259,9 +280,10 @@ int ex_open(ex_session *s, const char *name, const ex_args *a) {
         fprintf(stderr, "%s: no OpenCL context: %s: %s\n", name, hcl_status_name(cs), err);
         return 1;
     }
-    fprintf(stderr, "%s: %s on %s; precision %s, batch %lld, lr %g\n", name, hcl_context_device(s->ctx)->name,
-            hcl_context_device(s->ctx)->platform_name, hcl_precision_name(a->precision), (long long)a->batch,
-            (double)a->lr);
+    fprintf(stderr, "%s: %s on %s; precision %s, batch %lld, lr %g, optimizer states %s%s%s\n", name,
+            hcl_context_device(s->ctx)->name, hcl_context_device(s->ctx)->platform_name, hcl_precision_name(a->precision),
+            (long long)a->batch, (double)a->lr, hcl_dtype_name(a->state_dtype), a->state_dtype == HCL_BF16 ? " " : "",
+            a->state_dtype == HCL_BF16 ? rounding_name(a->state_rounding) : "");
     return 0;
 }
 
@@ -274,6 +296,9 @@ int ex_build(ex_session *s, ex_build_fn build, const void *user, hcl_loss_kind l
     mo.max_batch = s->args->batch;
     mo.seed = s->args->seed;
     mo.loss = loss;
+    mo.optim.state_dtype = s->args->state_dtype;
+    mo.optim.state_rounding = s->args->state_rounding;
+    mo.optim.state_seed = s->args->seed;
     CHECK(hcl_model_build(s->model, &mo));
     CHECK(hcl_model_summary(s->model, summary, sizeof summary, NULL));
     fputs(summary, stderr);
@@ -563,6 +588,8 @@ int ex_report(ex_session *s) {
     if (s->bits_per_token)
         printf("\"test_bpc\": %.4f, \"train_steps\": %llu, ", s->test.loss / log(2.0),
                (unsigned long long)hcl_optimizer_host_step(opt));
+    printf("\"state_dtype\": \"%s\", \"state_rounding\": \"%s\", ", hcl_dtype_name(a->state_dtype),
+           a->state_dtype == HCL_BF16 ? rounding_name(a->state_rounding) : "none");
     printf("\"peak_device_bytes\": %zu, \"skipped_steps\": %u, \"final_loss_scale\": %g}\n", ms.peak_bytes, as.skipped,
            (double)as.scale);
     fflush(stdout);

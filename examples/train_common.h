@@ -17,6 +17,8 @@ typedef struct ex_args {
     uint64_t seed;
     size_t limit; /* 0 = all */
     int profile;  /* print device time per kernel for each epoch's training steps */
+    hcl_dtype state_dtype;             /* optimizer moments: HCL_F32 or HCL_BF16 (--state-dtype) */
+    hcl_state_rounding state_rounding; /* BF16 moments: nearest or stochastic (--state-rounding) */
     const char *export_path;   /* --export: inference weights written after training (NULL = none) */
     hcl_dtype export_dtype;    /* --export-dtype: F16 (default), BF16 or F32 */
     const char *export_logits; /* --export-logits: eval logits + inputs of the first test batch */

@@ -9,9 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 #include "helpers.h"
 
 /* ---------------------------------------------------------------- helpers */
+
+/* HALFCL_TEST_SMALL=1 (the oclgrind run): smaller BF16-state statistics and convergence runs. */
+static int test_small(void) {
+    const char *s = getenv("HALFCL_TEST_SMALL");
+    return s && *s && strcmp(s, "0");
+}
 
 /* The parameter set every optimizer test uses: odd sizes, a scalar-like 1, a prime. */
 static const int64_t shape_a[1] = {7}, shape_b[2] = {33, 3}, shape_c[1] = {1}, shape_d[2] = {4, 5};
@@ -177,6 +184,45 @@ static void ref_step(ref_opt *r, const hcl_optim_config *c, double lr, const dou
         }
         r->p[i] = pdt == HCL_F32 ? p : round_to(p, pdt);
     }
+}
+
+/* Arena index of element k of the concatenated parameters (upload_all order). */
+static size_t arena_index(hcl_params *p, size_t k) {
+    for (size_t i = 0; i < hcl_params_count(p); i++) {
+        size_t n = hcl_params_weight(p, i)->count;
+        if (k < n) return hcl_params_offset(p, i) + k;
+        k -= n;
+    }
+    return SIZE_MAX;
+}
+
+/* The device's stochastic rounding of an F32 value to BF16 bits (cl_kernels/optim.cl): Philox
+ * counter (chunk = arena element / 8, step, slot), key = seed; lane e % 8 takes 16 bits of word
+ * lane / 2 (low half for even lanes); bits = (f + r) >> 16; NaN as RNE. */
+static uint16_t ref_sr_bf16(float f, uint64_t seed, size_t e, uint32_t step, uint32_t slot) {
+    uint64_t chunk = e / 8;
+    unsigned lane = (unsigned)(e % 8);
+    uint32_t ctr[4] = {(uint32_t)chunk, (uint32_t)(chunk >> 32), step, slot}, key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t out[4];
+    hcl_philox4x32_10(ctr, key, out);
+    uint32_t w = out[lane / 2], r = lane % 2 ? w >> 16 : w & 0xffffu, x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return hcl_f32_to_bf16(f);
+    return (uint16_t)((x + r) >> 16);
+}
+
+/* Rounds the reference's moments as the device stores them after device step `step` (BF16 states:
+ * RNE or stochastic with the config's seed, slot k = s_k; F32 states: to float). idx: arena index
+ * of each reference element. */
+static void ref_round_states(ref_opt *r, const hcl_optim_config *c, const size_t *idx, uint32_t step) {
+    double *s[3] = {r->s0, r->s1, r->s2};
+    for (uint32_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < r->n; i++) {
+            if (c->state_dtype != HCL_BF16) s[k][i] = (float)s[k][i];
+            else if (c->state_rounding == HCL_STATE_ROUND_STOCHASTIC)
+                s[k][i] = hcl_bf16_to_f32(ref_sr_bf16((float)s[k][i], c->state_seed, idx[i], step, k));
+            else s[k][i] = round_to(s[k][i], HCL_BF16);
+        }
 }
 
 /* ---------------------------------------------------------------- policies and arenas */
@@ -467,19 +513,26 @@ static size_t make_variants(variant *v) {
  * of size ~1 (2^-24 each) against changes of ~1e-2: < 1e-4 relative; states 1e-5.
  * pure_f16: each step's weight is rounded to F16 on both sides, and a float/double difference can
  * flip a rounding (one F16 ulp, 2^-11 relative to |p| ~ 1, against changes ~5e-2): 2e-2. */
-static void run_optimizer_policy(hcl_precision pol) {
+static void run_optimizer_states(hcl_precision pol, hcl_dtype sdt, hcl_state_rounding rnd) {
     hcl_context *ctx = test_context();
     variant v[16];
     size_t nv = make_variants(v);
     hcl_dtype gdt = hcl_precision_grad_dtype(pol);
     hcl_dtype pdt = pol == HCL_PRECISION_PURE_F16 ? HCL_F16 : HCL_F32;
+    int bf16 = sdt == HCL_BF16;
     for (size_t vi = 0; vi < nv; vi++) {
-        const hcl_optim_config *c = &v[vi].cfg;
+        hcl_optim_config cfg = v[vi].cfg;
+        cfg.state_dtype = sdt;
+        cfg.state_rounding = rnd;
+        cfg.state_seed = test_seed() ^ (uint64_t)vi << 40;
+        const hcl_optim_config *c = &cfg;
         hcl_params *p = make_params(ctx, pol);
         size_t n = hcl_params_numel(p);
         float *x = malloc(n * sizeof *x), *got = malloc(n * sizeof *got), *g = malloc(n * sizeof *g);
         double *gd = malloc(n * sizeof *gd);
-        ck_assert(x && got && g && gd);
+        size_t *idx = malloc(n * sizeof *idx);
+        ck_assert(x && got && g && gd && idx);
+        for (size_t i = 0; i < n; i++) idx[i] = arena_index(p, i);
         test_fill_uniform(x, n, -1, 1);
         test_round_to_dtype(x, n, pdt);
         upload_all(ctx, p, x);
@@ -490,6 +543,8 @@ static void run_optimizer_policy(hcl_precision pol) {
         double scale = sc.mode == HCL_SCALER_DYNAMIC ? sc.init_scale : 1.0;
         ref_opt r;
         ref_init(&r, n, x, c);
+        if (bf16)
+            for (size_t i = 0; i < n; i++) r.s0[i] = round_to(r.s0[i], HCL_BF16); /* AdaGrad's initial value (RNE fill) */
         for (int s = 0; s < OPT_STEPS; s++) {
             test_fill_uniform(g, n, -v[vi].gmag, v[vi].gmag);
             for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
@@ -498,6 +553,7 @@ static void run_optimizer_policy(hcl_precision pol) {
             upload_grads(ctx, p, g);
             CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
             ref_step(&r, c, v[vi].lr, gd, 1.0, pdt);
+            if (bf16) ref_round_states(&r, c, idx, (uint32_t)s + 1);
         }
         download_all(ctx, p, got);
         double num = 0, den = 0;
@@ -506,19 +562,22 @@ static void run_optimizer_policy(hcl_precision pol) {
             num += d * d;
             den += (r.p[i] - x[i]) * (r.p[i] - x[i]);
         }
-        double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : 1e-4;
-        ck_assert_msg(err <= tol, "%s %s: master change rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name, err, tol,
-                      test_seed_note());
+        double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : bf16 ? 2e-3 : 1e-4;
+        ck_assert_msg(err <= tol, "%s %s (%s states%s): master change rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name,
+                      hcl_dtype_name(sdt), rnd ? ", stochastic" : "", err, tol, test_seed_note());
         /* states */
         double *refs[3] = {r.s0, r.s1, r.s2};
         for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
             const char *nm = hcl_optimizer_state_name(o, k);
             double *ref = !strcmp(nm, "exp_avg_sq") || (!strcmp(nm, "momentum_buffer") && c->kind == HCL_OPTIM_RMSPROP) ? refs[1]
                           : !strcmp(nm, "grad_avg") ? refs[2] : refs[0];
+            ck_assert_int_eq(hcl_optimizer_state(o, k)->dtype, sdt);
             download_state(ctx, p, hcl_optimizer_state(o, k), got);
-            double e = test_rel_err(got, ref, n), stol = pdt == HCL_F16 ? 2e-2 : 1e-5;
-            ck_assert_msg(e <= stol, "%s %s: state %s rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name, nm, e, stol,
-                          test_seed_note());
+            /* BF16: the reference rounds its moments the same way each step; a float-vs-double
+             * difference can flip one rounding (one BF16 ulp, 2^-8) now and then */
+            double e = test_rel_err(got, ref, n), stol = pdt == HCL_F16 ? 2e-2 : bf16 ? 2e-3 : 1e-5;
+            ck_assert_msg(e <= stol, "%s %s (%s states%s): state %s rel err %g > %g (%s)", hcl_precision_name(pol), v[vi].name,
+                          hcl_dtype_name(sdt), rnd ? ", stochastic" : "", nm, e, stol, test_seed_note());
         }
         /* working copies are the masters rounded to nearest even */
         if (hcl_precision_has_master(pol)) {
@@ -544,11 +603,14 @@ static void run_optimizer_policy(hcl_precision pol) {
         free(got);
         free(g);
         free(gd);
+        free(idx);
         hcl_optimizer_free(o);
         hcl_params_free(p);
     }
     hcl_context_free(ctx);
 }
+
+static void run_optimizer_policy(hcl_precision pol) { run_optimizer_states(pol, HCL_F32, HCL_STATE_ROUND_NEAREST); }
 
 START_TEST(optimizers_fp32) { run_optimizer_policy(HCL_PRECISION_FP32); }
 END_TEST
@@ -557,6 +619,373 @@ END_TEST
 START_TEST(optimizers_mixed_bf16) { run_optimizer_policy(HCL_PRECISION_MIXED_BF16); }
 END_TEST
 START_TEST(optimizers_pure_f16) { run_optimizer_policy(HCL_PRECISION_PURE_F16); }
+END_TEST
+
+/* BF16 moments (RNE and stochastic) in every policy with a master, against the FP64 reference
+ * that rounds its moments the same way each step (stochastic: the same Philox bits). */
+START_TEST(bf16_states_fp32) { run_optimizer_states(HCL_PRECISION_FP32, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_mixed_f16) { run_optimizer_states(HCL_PRECISION_MIXED_F16, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_mixed_bf16) { run_optimizer_states(HCL_PRECISION_MIXED_BF16, HCL_BF16, HCL_STATE_ROUND_NEAREST); }
+END_TEST
+START_TEST(bf16_states_sr_fp32) { run_optimizer_states(HCL_PRECISION_FP32, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_sr_mixed_f16) { run_optimizer_states(HCL_PRECISION_MIXED_F16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_sr_mixed_bf16) { run_optimizer_states(HCL_PRECISION_MIXED_BF16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+START_TEST(bf16_states_pure_f16) { run_optimizer_states(HCL_PRECISION_PURE_F16, HCL_BF16, HCL_STATE_ROUND_STOCHASTIC); }
+END_TEST
+
+/* The BF16 stores bit for bit after one step under fp32 (unit scale, so the unscaled gradient is
+ * the uploaded one): SGD's momentum buffer is the gradient, Adam's moments are (1 - beta1) g and
+ * ((1 - beta2) g) g in float; each stored RNE or stochastically with the reference Philox bits. */
+START_TEST(bf16_state_rounding_exact) {
+    hcl_context *ctx = test_context();
+    for (int kind = 0; kind < 2; kind++)
+        for (int rnd = 0; rnd < 2; rnd++) {
+            hcl_params *p = make_params(ctx, HCL_PRECISION_FP32);
+            size_t n = hcl_params_numel(p), an = hcl_params_arena_numel(p);
+            hcl_optim_config c;
+            hcl_optim_config_init(&c, kind ? HCL_OPTIM_ADAM : HCL_OPTIM_SGD);
+            c.momentum = 0.9f;
+            c.state_dtype = HCL_BF16;
+            c.state_rounding = rnd ? HCL_STATE_ROUND_STOCHASTIC : HCL_STATE_ROUND_NEAREST;
+            c.state_seed = test_seed() + 77;
+            hcl_optimizer *o = NULL;
+            CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+            float *g = malloc(n * sizeof *g), *ga = calloc(an, sizeof *ga);
+            ck_assert(g && ga);
+            test_fill_uniform(g, n, -3, 3);
+            for (size_t i = 0; i < n; i++) ga[arena_index(p, i)] = g[i];
+            upload_grads(ctx, p, g);
+            CK_OK(ctx, hcl_optimizer_step(o, 0.01f));
+            for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
+                uint16_t *bits = download_bytes(ctx, hcl_optimizer_state(o, k));
+                size_t ups = 0;
+                for (size_t e = 0; e < an; e++) {
+                    float want = ga[e];
+                    if (kind && k == 0) want = (1.0f - c.beta1) * ga[e];
+                    if (kind && k == 1) {
+                        volatile float t = (1.0f - c.beta2) * ga[e];
+                        want = t * ga[e];
+                    }
+                    uint16_t w = rnd ? ref_sr_bf16(want, c.state_seed, e, 1, (uint32_t)k) : hcl_f32_to_bf16(want);
+                    ck_assert_msg(bits[e] == w, "%s %s state %s element %zu: %04x, want %04x (value %a)", kind ? "adam" : "sgd",
+                                  rnd ? "stochastic" : "nearest", hcl_optimizer_state_name(o, k), e, bits[e], w, (double)want);
+                    uint32_t x;
+                    memcpy(&x, &want, 4);
+                    ups += (x >> 16) != bits[e];
+                }
+                if (rnd) ck_assert_msg(ups > 0 && ups < n, "stochastic rounding rounded %zu of %zu away from zero", ups, n);
+                free(bits);
+            }
+            free(g);
+            free(ga);
+            hcl_optimizer_free(o);
+            hcl_params_free(p);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Stochastic rounding is unbiased: momentum buffers of constant gradients x = b + f ulp (b a BF16
+ * value, f in {0.01, 0.25, 0.5, 0.7}, both signs) round away from zero in a fraction f of the
+ * elements (within 5 sigma), and their mean is x; the same seed gives the same bits, another seed
+ * other bits, and RNE (always toward the nearer value) differs. */
+START_TEST(bf16_state_stochastic_unbiased) {
+    hcl_context *ctx = test_context();
+    const int64_t n = test_small() ? 4096 : 32768;
+    const float fr[4] = {0.01f, 0.25f, 0.5f, 0.7f};
+    uint16_t *bits[4] = {NULL, NULL, NULL, NULL};
+    for (int run = 0; run < 4; run++) { /* 0, 1: seed A; 2: seed B; 3: nearest */
+        hcl_params *p = NULL;
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_FP32, &p));
+        CK_OK(ctx, hcl_params_add(p, "w", 1, &n, NULL));
+        CK_OK(ctx, hcl_params_alloc(p));
+        hcl_optim_config c;
+        hcl_optim_config_init(&c, HCL_OPTIM_SGD);
+        c.momentum = 0.5f;
+        c.state_dtype = HCL_BF16;
+        c.state_rounding = run == 3 ? HCL_STATE_ROUND_NEAREST : HCL_STATE_ROUND_STOCHASTIC;
+        c.state_seed = run == 2 ? 0x5eed0002u : 0x5eed0001u;
+        hcl_optimizer *o = NULL;
+        CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+        float *g = malloc((size_t)n * sizeof *g);
+        ck_assert_ptr_nonnull(g);
+        for (int64_t i = 0; i < n; i++) { /* b = +-1.5 (ulp 2^-7), class i % 8 */
+            int cls = (int)(i % 8);
+            g[i] = (cls < 4 ? 1.0f : -1.0f) * (1.5f + fr[cls % 4] * 0.0078125f);
+        }
+        CK_OK(ctx, hcl_tensor_upload_f32(hcl_params_grad(p, 0), g, (size_t)n));
+        CK_OK(ctx, hcl_optimizer_step(o, 0.0f));
+        bits[run] = download_bytes(ctx, hcl_optimizer_state(o, 0));
+        if (run == 0)
+            for (int cls = 0; cls < 8; cls++) {
+                double f = fr[cls % 4], cnt = 0, up = 0, sum = 0;
+                for (int64_t i = cls; i < n; i += 8) {
+                    float v = hcl_bf16_to_f32(bits[run][i]);
+                    cnt++;
+                    up += fabsf(v) > 1.5f;
+                    sum += v;
+                }
+                double ph = up / cnt, sigma = sqrt(f * (1 - f) / cnt);
+                ck_assert_msg(fabs(ph - f) <= 5 * sigma + 1e-12, "class %d: rounded up %.4f of the time, want %.2f (+- %.4f)", cls,
+                              ph, f, 5 * sigma);
+                double want = g[cls], mean = sum / cnt;
+                ck_assert_msg(fabs(mean - want) <= 5 * sigma * 0.0078125 + 1e-9, "class %d: mean %.9f, want %.9f", cls, mean, want);
+            }
+        free(g);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    size_t bytes = (size_t)n * 2;
+    ck_assert_msg(!memcmp(bits[0], bits[1], bytes), "the same seed gave other bits");
+    ck_assert_msg(memcmp(bits[0], bits[2], bytes), "another seed gave the same bits");
+    ck_assert_msg(memcmp(bits[0], bits[3], bytes), "stochastic equals nearest");
+    for (int64_t i = 0; i < n; i++) /* RNE: f < 0.5 down; 0.5 to even (1.5 + 0.5 ulp -> 1.5078125? even mantissa) */
+        if (fr[i % 4] != 0.5f)
+            ck_assert_float_eq(fabsf(hcl_bf16_to_f32(bits[3][i])), fr[i % 4] < 0.5f ? 1.5f : 1.5078125f);
+    for (int r = 0; r < 4; r++) free(bits[r]);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Convergence sanity: Adam on a separable quadratic sum (w - t)^2 over 1000 weights, gradients
+ * computed on the host each step, 300 steps with a linearly decaying learning rate: BF16 moments
+ * (nearest and stochastic) reach a loss within 2x (+ a floor) of F32 moments, each 1e-4 of the start. */
+START_TEST(bf16_state_convergence) {
+    hcl_context *ctx = test_context();
+    const int64_t n = 1000;
+    const int steps = test_small() ? 100 : 300;
+    float *t = malloc(n * sizeof *t), *w = malloc(n * sizeof *w), *g = malloc(n * sizeof *g);
+    ck_assert(t && w && g);
+    test_fill_uniform(t, (size_t)n, -2, 2);
+    double loss[3], start = 0;
+    for (int64_t i = 0; i < n; i++) start += (double)t[i] * t[i];
+    for (int cfgi = 0; cfgi < 3; cfgi++) {
+        hcl_params *p = NULL;
+        CK_OK(ctx, hcl_params_create(ctx, HCL_PRECISION_MIXED_F16, &p));
+        CK_OK(ctx, hcl_params_add(p, "w", 1, &n, NULL));
+        CK_OK(ctx, hcl_params_alloc(p));
+        hcl_optim_config c;
+        hcl_optim_config_init(&c, HCL_OPTIM_ADAM);
+        c.state_dtype = cfgi ? HCL_BF16 : HCL_F32;
+        c.state_rounding = cfgi == 2 ? HCL_STATE_ROUND_STOCHASTIC : HCL_STATE_ROUND_NEAREST;
+        hcl_scaler_config sc;
+        hcl_scaler_config_init(&sc, HCL_PRECISION_MIXED_F16);
+        sc.mode = HCL_SCALER_STATIC;
+        sc.init_scale = 1024.0f;
+        hcl_optimizer *o = NULL;
+        CK_OK(ctx, hcl_optimizer_create(p, &c, &sc, &o));
+        for (int s = 0; s < steps; s++) {
+            CK_OK(ctx, hcl_params_download(p, 0, w, (size_t)n));
+            for (int64_t i = 0; i < n; i++) g[i] = 2.0f * (w[i] - t[i]) * 1024.0f;
+            CK_OK(ctx, hcl_tensor_upload_f32(hcl_params_grad(p, 0), g, (size_t)n));
+            CK_OK(ctx, hcl_optimizer_step(o, 0.1f * (1.0f - (float)s / (float)steps)));
+        }
+        CK_OK(ctx, hcl_params_download(p, 0, w, (size_t)n));
+        loss[cfgi] = 0;
+        for (int64_t i = 0; i < n; i++) loss[cfgi] += ((double)w[i] - t[i]) * ((double)w[i] - t[i]);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    printf("bf16_state_convergence: start %g; final loss f32 %g, bf16 nearest %g, bf16 stochastic %g\n", start, loss[0], loss[1],
+           loss[2]);
+    for (int k = 0; k < 3; k++) ck_assert_msg(loss[k] < 1e-4 * start, "config %d: loss %g of %g", k, loss[k], start);
+    for (int k = 1; k < 3; k++) ck_assert_msg(loss[k] <= 2 * loss[0] + 1e-6 * start, "bf16 config %d: %g vs f32 %g", k, loss[k], loss[0]);
+    free(t);
+    free(w);
+    free(g);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+static hcl_amp_stats stats_of(hcl_context *ctx, hcl_optimizer *o);
+
+/* ---------------------------------------------------------------- pruning masks */
+
+/* A random arena mask (about 40% pruned, padding included) uploaded as U8; host copy in *host. */
+static hcl_tensor *random_mask(hcl_context *ctx, hcl_params *p, unsigned char **host) {
+    size_t an = hcl_params_arena_numel(p);
+    unsigned char *m = malloc(an);
+    float *u = malloc(an * sizeof *u);
+    ck_assert(m && u);
+    test_fill_uniform(u, an, 0, 1);
+    for (size_t i = 0; i < an; i++) m[i] = u[i] < 0.4f ? 0 : (unsigned char)(1 + (i % 3)); /* any nonzero keeps */
+    m[arena_index(p, 0)] = 0;
+    m[arena_index(p, 1)] = 1;
+    int64_t shape[2] = {1, (int64_t)an};
+    hcl_tensor *t = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 2, shape, &t));
+    CK_OK(ctx, hcl_tensor_upload_raw(t, m, an));
+    free(u);
+    *host = m;
+    return t;
+}
+
+/* Every optimizer variant (weight decay, momentum, Adam, RMSProp centered, AdaGrad with an initial
+ * accumulator) with a mask, in F32 and BF16 states: the pruned elements' masters, working copies
+ * and states are exactly +0 after set_mask and after every step (a non-finite gradient on a pruned
+ * element, and random ones elsewhere on pruned elements, change nothing), the kept ones follow the
+ * FP64 reference; the user's mask tensor may be freed at once; NULL removes the mask. */
+static void run_masked_policy(hcl_precision pol) {
+    hcl_context *ctx = test_context();
+    variant v[16];
+    size_t nv = make_variants(v);
+    hcl_dtype gdt = hcl_precision_grad_dtype(pol);
+    for (size_t vi = 0; vi < nv; vi++)
+        for (int sdt = 0; sdt < 2; sdt++) {
+            hcl_optim_config c = v[vi].cfg;
+            c.state_dtype = sdt ? HCL_BF16 : HCL_F32;
+            hcl_dtype pdt = pol == HCL_PRECISION_PURE_F16 ? HCL_F16 : HCL_F32;
+            hcl_params *p = make_params(ctx, pol);
+            size_t n = hcl_params_numel(p), an = hcl_params_arena_numel(p);
+            float *x = malloc(n * sizeof *x), *got = malloc(n * sizeof *got), *g = malloc(n * sizeof *g);
+            double *gd = malloc(n * sizeof *gd);
+            ck_assert(x && got && g && gd);
+            test_fill_uniform(x, n, -1, 1);
+            test_round_to_dtype(x, n, pdt);
+            upload_all(ctx, p, x);
+            hcl_optimizer *o = NULL;
+            CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+            unsigned char *hm = NULL;
+            hcl_tensor *mt = random_mask(ctx, p, &hm);
+            CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+            hcl_tensor_free(mt); /* copied (queued) */
+            ck_assert_ptr_nonnull(hcl_optimizer_mask(o));
+            ck_assert_int_eq(hcl_optimizer_mask(o)->dtype, HCL_U8);
+            ck_assert_uint_eq(hcl_optimizer_mask(o)->count, an);
+            for (size_t k = 0; k < n; k++)
+                if (!hm[arena_index(p, k)]) x[k] = 0.0f;
+            hcl_scaler_config sc;
+            hcl_scaler_config_init(&sc, pol);
+            double scale = sc.mode == HCL_SCALER_DYNAMIC ? sc.init_scale : 1.0;
+            ref_opt r;
+            ref_init(&r, n, x, &c);
+            if (sdt)
+                for (size_t i = 0; i < n; i++) r.s0[i] = round_to(r.s0[i], HCL_BF16); /* AdaGrad's initial value */
+            for (int s = 0; s < OPT_STEPS; s++) {
+                test_fill_uniform(g, n, -v[vi].gmag, v[vi].gmag);
+                for (size_t i = 0; i < n; i++) g[i] = (float)(g[i] * scale);
+                test_round_to_dtype(g, n, gdt);
+                for (size_t i = 0; i < n; i++) gd[i] = g[i] / scale;
+                if (s == 2) g[0] = s % 2 ? NAN : INFINITY; /* element 0 is pruned: no skip */
+                upload_grads(ctx, p, g);
+                CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
+                ref_step(&r, &c, v[vi].lr, gd, 1.0, pdt);
+                if (c.state_dtype == HCL_BF16)
+                    for (size_t i = 0; i < n; i++) {
+                        r.s0[i] = round_to(r.s0[i], HCL_BF16);
+                        r.s1[i] = round_to(r.s1[i], HCL_BF16);
+                        r.s2[i] = round_to(r.s2[i], HCL_BF16);
+                    }
+            }
+            hcl_amp_stats st;
+            CK_OK(ctx, hcl_optimizer_read_stats(o, &st));
+            ck_assert_uint_eq(st.skipped, 0);
+            download_all(ctx, p, got);
+            double num = 0, den = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (!hm[arena_index(p, i)]) {
+                    ck_assert_msg(got[i] == 0.0f && !signbit(got[i]), "%s %s: pruned master %zu is %g", hcl_precision_name(pol),
+                                  v[vi].name, i, (double)got[i]);
+                    continue;
+                }
+                double d = ((double)got[i] - x[i]) - (r.p[i] - x[i]);
+                num += d * d;
+                den += (r.p[i] - x[i]) * (r.p[i] - x[i]);
+            }
+            double err = sqrt(num / den), tol = pdt == HCL_F16 ? 2e-2 : sdt ? 2e-3 : 1e-4;
+            ck_assert_msg(err <= tol, "%s %s (%s states) masked: kept masters rel err %g > %g (%s)", hcl_precision_name(pol),
+                          v[vi].name, sdt ? "bf16" : "f32", err, tol, test_seed_note());
+            /* pruned elements are +0 bits in the working copy and every state */
+            uint16_t *wb = download_bytes(ctx, hcl_params_weight_arena(p));
+            for (size_t i = 0; i < an; i++)
+                if (!hm[i]) {
+                    if (hcl_params_weight_arena(p)->dtype == HCL_F32) ck_assert_uint_eq(((uint32_t *)wb)[i], 0);
+                    else ck_assert_uint_eq(wb[i], 0);
+                }
+            free(wb);
+            for (size_t k = 0; k < hcl_optimizer_state_count(o); k++) {
+                hcl_tensor *t = hcl_optimizer_state(o, k);
+                ck_assert_int_eq(t->dtype, c.state_dtype);
+                unsigned char *b = download_bytes(ctx, t);
+                size_t es = hcl_dtype_size(t->dtype);
+                for (size_t i = 0; i < an; i++)
+                    if (!hm[i])
+                        for (size_t e = 0; e < es; e++)
+                            ck_assert_msg(b[i * es + e] == 0, "%s %s: state %s of pruned element %zu is not 0", hcl_precision_name(pol),
+                                          v[vi].name, hcl_optimizer_state_name(o, k), i);
+                free(b);
+            }
+            /* removing the mask: the pruned elements train again (SGD-like steps move them) */
+            CK_OK(ctx, hcl_optimizer_set_mask(o, NULL));
+            ck_assert_ptr_null(hcl_optimizer_mask(o));
+            for (size_t i = 0; i < n; i++) g[i] = (float)(0.25 * scale);
+            test_round_to_dtype(g, n, gdt);
+            upload_grads(ctx, p, g);
+            CK_OK(ctx, hcl_optimizer_step(o, v[vi].lr));
+            download_all(ctx, p, got);
+            ck_assert_msg(got[0] != 0.0f, "%s %s: element 0 did not move after the mask was removed", hcl_precision_name(pol),
+                          v[vi].name);
+            ref_free(&r);
+            free(hm);
+            free(x);
+            free(got);
+            free(g);
+            free(gd);
+            hcl_optimizer_free(o);
+            hcl_params_free(p);
+        }
+    hcl_context_free(ctx);
+}
+
+START_TEST(masks_fp32) { run_masked_policy(HCL_PRECISION_FP32); }
+END_TEST
+START_TEST(masks_mixed_f16) { run_masked_policy(HCL_PRECISION_MIXED_F16); }
+END_TEST
+START_TEST(masks_mixed_bf16) { run_masked_policy(HCL_PRECISION_MIXED_BF16); }
+END_TEST
+START_TEST(masks_pure_f16) { run_masked_policy(HCL_PRECISION_PURE_F16); }
+END_TEST
+
+/* A step with a mask still needs no host sync (the queue is held by an unsignalled user event). */
+START_TEST(mask_step_needs_no_host_sync) {
+    hcl_context *ctx = test_context();
+    hcl_params *p = make_params(ctx, HCL_PRECISION_MIXED_F16);
+    hcl_optim_config c;
+    hcl_optim_config_init(&c, HCL_OPTIM_ADAMW);
+    c.state_dtype = HCL_BF16;
+    c.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    hcl_optimizer *o = NULL;
+    CK_OK(ctx, hcl_optimizer_create(p, &c, NULL, &o));
+    unsigned char *hm = NULL;
+    hcl_tensor *mt = random_mask(ctx, p, &hm);
+    CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+    CK_OK(ctx, hcl_optimizer_step(o, 1e-3f));
+    CK_OK(ctx, hcl_finish(ctx));
+    cl_int err;
+    cl_event gate = clCreateUserEvent(hcl_context_cl(ctx), &err);
+    ck_assert_int_eq(err, CL_SUCCESS);
+    ck_assert_int_eq(clEnqueueBarrierWithWaitList(hcl_context_queue(ctx), 1, &gate, NULL), CL_SUCCESS);
+    alarm(60);
+    for (int s = 0; s < 3; s++) {
+        CK_OK(ctx, hcl_optimizer_set_mask(o, mt));
+        CK_OK(ctx, hcl_params_zero_grad(p));
+        CK_OK(ctx, hcl_optimizer_step(o, 1e-3f));
+    }
+    alarm(0);
+    ck_assert_int_eq(clSetUserEventStatus(gate, CL_COMPLETE), CL_SUCCESS);
+    clReleaseEvent(gate);
+    ck_assert_uint_eq(stats_of(ctx, o).step, 4);
+    hcl_tensor_free(mt);
+    free(hm);
+    hcl_optimizer_free(o);
+    hcl_params_free(p);
+    hcl_context_free(ctx);
+}
 END_TEST
 
 /* ---------------------------------------------------------------- loss scaler */
@@ -1050,6 +1479,7 @@ static void write_all(const char *path, const unsigned char *b, size_t len) {
 }
 
 typedef struct ckpt_case {
+    int masked; /* the saving run has a pruning mask */
     hcl_precision pol;
     hcl_optim_config cfg;
 } ckpt_case;
@@ -1059,18 +1489,34 @@ static size_t ckpt_cases(ckpt_case *c) {
     hcl_optim_config o;
     hcl_optim_config_init(&o, HCL_OPTIM_ADAM);
     o.max_grad_norm = 2.0f;
-    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_F16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_F16, o};
     hcl_optim_config_init(&o, HCL_OPTIM_SGD);
     o.momentum = 0.9f;
     o.nesterov = 1;
-    c[n++] = (ckpt_case){HCL_PRECISION_PURE_F16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_PURE_F16, o};
     hcl_optim_config_init(&o, HCL_OPTIM_RMSPROP);
     o.centered = 1;
     o.momentum = 0.5f;
-    c[n++] = (ckpt_case){HCL_PRECISION_FP32, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_FP32, o};
     hcl_optim_config_init(&o, HCL_OPTIM_ADAGRAD);
     o.lr_decay = 0.01f;
-    c[n++] = (ckpt_case){HCL_PRECISION_MIXED_BF16, o};
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_BF16, o};
+    /* BF16 moments (stochastic and nearest) and masks */
+    hcl_optim_config_init(&o, HCL_OPTIM_ADAMW);
+    o.state_dtype = HCL_BF16;
+    o.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    o.state_seed = 42;
+    c[n++] = (ckpt_case){1, HCL_PRECISION_MIXED_F16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_RMSPROP);
+    o.centered = 1;
+    o.momentum = 0.5f;
+    o.state_dtype = HCL_BF16;
+    c[n++] = (ckpt_case){0, HCL_PRECISION_MIXED_BF16, o};
+    hcl_optim_config_init(&o, HCL_OPTIM_SGD);
+    o.momentum = 0.9f;
+    o.weight_decay = 0.01f;
+    o.state_dtype = HCL_BF16;
+    c[n++] = (ckpt_case){1, HCL_PRECISION_FP32, o};
     return n;
 }
 
@@ -1093,6 +1539,21 @@ static run run_create(hcl_context *ctx, const ckpt_case *c, uint64_t seed) {
     sc.growth_interval = 2;
     CK_OK(ctx, hcl_optimizer_create(r.p, &c->cfg, &sc, &r.o));
     return r;
+}
+
+/* A fixed mask: about a third of the arena pruned. */
+static void run_set_mask(hcl_context *ctx, run *r) {
+    size_t an = hcl_params_arena_numel(r->p);
+    unsigned char *m = malloc(an);
+    ck_assert_ptr_nonnull(m);
+    for (size_t i = 0; i < an; i++) m[i] = (i * 7 + 3) % 3 != 0;
+    int64_t shape[1] = {(int64_t)an};
+    hcl_tensor *t = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_U8, 1, shape, &t));
+    CK_OK(ctx, hcl_tensor_upload_raw(t, m, an));
+    CK_OK(ctx, hcl_optimizer_set_mask(r->o, t));
+    hcl_tensor_free(t);
+    free(m);
 }
 
 static void run_free(run *r) {
@@ -1155,6 +1616,14 @@ static void runs_identical(hcl_context *ctx, run *a, run *b, const char *what, i
                   "%s: amp state differs (scale %g/%g tracker %u/%u step %u/%u skipped %u/%u)", what, x.scale, y.scale,
                   x.growth_tracker, y.growth_tracker, x.step, y.step, x.skipped, y.skipped);
     ck_assert_uint_eq(hcl_optimizer_host_step(a->o), hcl_optimizer_host_step(b->o));
+    const hcl_tensor *ma = hcl_optimizer_mask(a->o), *mb = hcl_optimizer_mask(b->o);
+    ck_assert_msg(!ma == !mb, "%s: one run has a mask, the other not", what);
+    if (ma) {
+        unsigned char *x = download_bytes(ctx, ma), *y = download_bytes(ctx, mb);
+        ck_assert_msg(!memcmp(x, y, ma->count), "%s: masks differ", what);
+        free(x);
+        free(y);
+    }
 }
 
 /* Train 4 steps, save, train 4 more; a fresh run (other init) that loads the checkpoint and
@@ -1167,14 +1636,17 @@ START_TEST(checkpoint_resume_bit_identical) {
     char *path = tmp_path("resume.safetensors");
     for (size_t ci = 0; ci < nc; ci++) {
         run a = run_create(ctx, &cases[ci], 11);
+        if (cases[ci].masked) run_set_mask(ctx, &a);
         run_steps(ctx, &a, data_seed, 0, 4, 1u << 1);
         hcl_checkpoint_meta meta[2] = {{"epoch", "3"}, {"note", "resume test"}};
         hcl_checkpoint_extra ex = {.rng_seed = 0xfeedfacecafebeefULL, .rng_offset = 123456789, .meta = meta, .meta_count = 2};
         CK_OK(ctx, hcl_checkpoint_save(a.o, path, &ex));
         run_steps(ctx, &a, data_seed, 4, 8, 1u << 5);
         run b = run_create(ctx, &cases[ci], 99);
+        ck_assert_ptr_null(hcl_optimizer_mask(b.o));
         hcl_checkpoint_extra got = {0};
         CK_OK(ctx, hcl_checkpoint_load(b.o, path, &got));
+        ck_assert(!hcl_optimizer_mask(b.o) == !cases[ci].masked);
         ck_assert(got.rng_seed == 0xfeedfacecafebeefULL && got.rng_offset == 123456789);
         ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 4);
         run_steps(ctx, &b, data_seed, 4, 8, 1u << 5);
@@ -1190,6 +1662,18 @@ START_TEST(checkpoint_resume_bit_identical) {
         CK_OK(ctx, hcl_safetensors_load(ctx, path, &f));
         ck_assert_str_eq(hcl_safetensors_metadata(f, "epoch"), "3");
         ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.policy"), hcl_precision_name(cases[ci].pol));
+        /* moments in their dtype, the mask as U8 over the arena */
+        char sname[64];
+        snprintf(sname, sizeof sname, "state.%s.b.weight", hcl_optimizer_state_name(a.o, 0));
+        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, sname);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(t->dtype, cases[ci].cfg.state_dtype);
+        t = hcl_safetensors_find(f, "mask");
+        ck_assert(!t == !cases[ci].masked);
+        if (t) {
+            ck_assert_int_eq(t->dtype, HCL_U8);
+            ck_assert_uint_eq(t->count, hcl_params_arena_numel(a.p));
+        }
         hcl_safetensors_free(f);
         run_free(&a);
         run_free(&b);
@@ -1326,6 +1810,212 @@ START_TEST(checkpoint_corrupt_and_mismatched) {
 }
 END_TEST
 
+/* Rewrites checkpoint `src` as `dst` through `edit` (which may change the mask entry's data, dtype
+ * or shape), with the CRC-32 recomputed in the loader's order (params, states by parameter, mask,
+ * amp scalars; names from the optimizer `o` of the same layout) so only the edit is wrong. */
+typedef void (*ckpt_edit_fn)(hcl_safetensors_entry *mask, int64_t *shape, unsigned char *data, size_t an);
+
+static void rewrite_checkpoint(hcl_context *ctx, hcl_optimizer *o, const char *src, const char *dst, ckpt_edit_fn edit) {
+    hcl_safetensors *f = NULL;
+    CK_OK(ctx, hcl_safetensors_load(ctx, src, &f));
+    size_t n = hcl_safetensors_count(f);
+    hcl_safetensors_entry *e = calloc(n, sizeof *e);
+    void **data = calloc(n, sizeof *data);
+    int64_t (*shapes)[HCL_MAX_RANK] = calloc(n, sizeof *shapes);
+    ck_assert(e && data && shapes);
+    for (size_t i = 0; i < n; i++) {
+        const hcl_safetensors_tensor *t = hcl_safetensors_at(f, i);
+        data[i] = malloc(t->bytes + 64);
+        ck_assert_ptr_nonnull(data[i]);
+        memcpy(data[i], t->data, t->bytes);
+        memcpy(shapes[i], t->shape, sizeof shapes[i]);
+        e[i] = (hcl_safetensors_entry){t->name, t->dtype, t->rank, shapes[i], data[i], t->bytes};
+        if (!strcmp(t->name, "mask")) edit(&e[i], shapes[i], data[i], t->bytes);
+    }
+    /* CRC in the loader's order */
+    hcl_params *p = hcl_optimizer_params(o);
+    uLong crc = crc32(0L, Z_NULL, 0);
+    char name[300];
+    for (size_t s = 0; s <= hcl_optimizer_state_count(o) + 2; s++) {
+        size_t count = s <= hcl_optimizer_state_count(o) ? hcl_params_count(p) : s == hcl_optimizer_state_count(o) + 1 ? 1 : 4;
+        for (size_t i = 0; i < count; i++) {
+            static const char *const amp[4] = {"amp.scale", "amp.growth_tracker", "amp.step", "amp.skipped"};
+            if (s == 0) snprintf(name, sizeof name, "param.%s", hcl_params_name(p, i));
+            else if (s <= hcl_optimizer_state_count(o))
+                snprintf(name, sizeof name, "state.%s.%s", hcl_optimizer_state_name(o, s - 1), hcl_params_name(p, i));
+            else snprintf(name, sizeof name, "%s", s == hcl_optimizer_state_count(o) + 1 ? "mask" : amp[i]);
+            for (size_t k = 0; k < n; k++)
+                if (!strcmp(e[k].name, name)) crc = crc32(crc, e[k].data, (uInt)e[k].bytes);
+        }
+    }
+    char crc_s[16];
+    snprintf(crc_s, sizeof crc_s, "%08lx", (unsigned long)crc);
+    static const char *const keys[] = {"halfcl.format", "halfcl.policy", "halfcl.optimizer", "halfcl.params",
+                                       "halfcl.host_step", "halfcl.rng_seed", "halfcl.rng_offset", "halfcl.crc32"};
+    hcl_safetensors_meta m[8];
+    for (int k = 0; k < 8; k++) m[k] = (hcl_safetensors_meta){keys[k], k == 7 ? crc_s : hcl_safetensors_metadata(f, keys[k])};
+    CK_OK(ctx, hcl_safetensors_save(ctx, dst, e, n, m, 8));
+    for (size_t i = 0; i < n; i++) free(data[i]);
+    free(data);
+    free(e);
+    free(shapes);
+    hcl_safetensors_free(f);
+}
+
+static void edit_none(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) { (void)m, (void)sh, (void)d, (void)an; }
+static void edit_prune_more(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) { /* prunes nonzero weights */
+    (void)m, (void)sh;
+    for (size_t i = 0; i < an; i++) d[i] = 0;
+}
+static void edit_dtype(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    m->dtype = HCL_BF16; /* half the elements in the same bytes (an even) */
+    sh[0] = (int64_t)(an / 2);
+    m->bytes = an / 2 * 2;
+}
+static void edit_shape(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    sh[0] = (int64_t)an - 1;
+    m->bytes = an - 1;
+}
+static void edit_rank(hcl_safetensors_entry *m, int64_t *sh, unsigned char *d, size_t an) {
+    (void)d;
+    m->rank = 2;
+    sh[0] = 1;
+    sh[1] = (int64_t)an;
+}
+
+/* BF16 moments are stored as BF16 (half the bytes of F32); a BF16-state checkpoint loads into an
+ * F32-state optimizer exactly (widened) and trains on; an F32-state checkpoint is refused by a
+ * BF16-state optimizer (HCL_ERR_DTYPE); masks: a file without one removes the optimizer's; a
+ * mask of another dtype, length or rank, or one that prunes nonzero weights, or a flipped mask
+ * byte (CRC), is refused — each with nothing in memory changed. */
+START_TEST(checkpoint_state_dtype_and_mask) {
+    hcl_context *ctx = test_context();
+    uint64_t data_seed = test_seed() % 100000;
+    char *f32p = tmp_path("s-f32.safetensors"), *bf16p = tmp_path("s-bf16.safetensors"), *bad = tmp_path("s-bad.safetensors");
+    ckpt_case c32 = {0, HCL_PRECISION_MIXED_F16, {0}}, c16;
+    hcl_optim_config_init(&c32.cfg, HCL_OPTIM_ADAM);
+    c16 = c32;
+    c16.masked = 1;
+    c16.cfg.state_dtype = HCL_BF16;
+    c16.cfg.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    run a32 = run_create(ctx, &c32, 3), a16 = run_create(ctx, &c16, 3);
+    run_set_mask(ctx, &a16);
+    run_steps(ctx, &a32, data_seed, 0, 3, 0);
+    run_steps(ctx, &a16, data_seed, 0, 3, 0);
+    CK_OK(ctx, hcl_checkpoint_save(a32.o, f32p, NULL));
+    CK_OK(ctx, hcl_checkpoint_save(a16.o, bf16p, NULL));
+    size_t l32, l16;
+    free(read_all(f32p, &l32));
+    free(read_all(bf16p, &l16));
+    size_t an = hcl_params_arena_numel(a16.p), n = hcl_params_numel(a16.p);
+    ck_assert_msg(l16 < l32, "bf16-state checkpoint %zu bytes, f32 %zu", l16, l32); /* 2 x 2 B/param less, + the mask */
+
+    /* BF16 file -> F32-state optimizer: exact widening, the mask comes along */
+    run w = run_create(ctx, &c32, 8);
+    CK_OK(ctx, hcl_checkpoint_load(w.o, bf16p, NULL));
+    ck_assert_ptr_nonnull(hcl_optimizer_mask(w.o));
+    for (size_t k = 0; k < 2; k++) {
+        float *x = malloc(an * sizeof *x), *y = malloc(an * sizeof *y);
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_optimizer_state(a16.o, k), x, an));
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_optimizer_state(w.o, k), y, an));
+        ck_assert_int_eq(hcl_optimizer_state(w.o, k)->dtype, HCL_F32);
+        ck_assert(!memcmp(x, y, an * sizeof *x));
+        free(x);
+        free(y);
+    }
+    run_steps(ctx, &w, data_seed, 3, 5, 0); /* trains on, the pruned elements stay 0 */
+    {
+        float *x = malloc(an * sizeof *x);
+        unsigned char *m = download_bytes(ctx, hcl_optimizer_mask(w.o));
+        CK_OK(ctx, hcl_tensor_download_f32(hcl_params_master_arena(w.p), x, an));
+        size_t zeros = 0;
+        for (size_t i = 0; i < an; i++)
+            if (!m[i]) {
+                ck_assert(x[i] == 0.0f);
+                zeros++;
+            }
+        ck_assert(zeros > n / 4);
+        free(x);
+        free(m);
+    }
+
+    /* F32 file -> BF16-state optimizer: refused, nothing changed */
+    run b = run_create(ctx, &c16, 9);
+    run_steps(ctx, &b, data_seed + 5, 0, 2, 0);
+    snapshot before;
+    snap(ctx, b.p, b.o, &before);
+    CK_STATUS(ctx, hcl_checkpoint_load(b.o, f32p, NULL), HCL_ERR_DTYPE);
+    ck_assert_ptr_nonnull(strstr(hcl_last_error(ctx), "bf16"));
+    snap_equal(ctx, b.p, b.o, &before, "f32 states into a bf16 optimizer");
+    ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 2);
+
+    /* bad masks: refused with nothing changed (b has no mask yet) */
+    struct { ckpt_edit_fn fn; hcl_status want; const char *what; } edits[] = {
+        {edit_prune_more, HCL_ERR_FORMAT, "a mask pruning nonzero weights"},
+        {edit_dtype, HCL_ERR_DTYPE, "a bf16 mask"},
+        {edit_shape, HCL_ERR_SHAPE, "a short mask"},
+        {edit_rank, HCL_ERR_SHAPE, "a rank-2 mask"},
+    };
+    for (size_t k = 0; k < sizeof edits / sizeof edits[0]; k++) {
+        rewrite_checkpoint(ctx, a16.o, bf16p, bad, edits[k].fn);
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), edits[k].want);
+        snap_equal(ctx, b.p, b.o, &before, edits[k].what);
+        ck_assert_msg(hcl_optimizer_mask(b.o) == NULL, "%s: a mask appeared", edits[k].what);
+    }
+    /* a flipped mask byte: the CRC catches it */
+    rewrite_checkpoint(ctx, a16.o, bf16p, bad, edit_none);
+    CK_OK(ctx, hcl_checkpoint_load(b.o, bad, NULL)); /* the rewrite itself is faithful */
+    runs_identical(ctx, &a16, &b, "rewritten checkpoint", 0);
+    run_set_mask(ctx, &b);
+    snap_free(&before);
+    snap(ctx, b.p, b.o, &before);
+    {
+        size_t len;
+        unsigned char *bytes = read_all(bf16p, &len);
+        hcl_safetensors *f = NULL;
+        CK_OK(ctx, hcl_safetensors_load(ctx, bf16p, &f));
+        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, "mask");
+        size_t off = (size_t)((const unsigned char *)t->data - (const unsigned char *)hcl_safetensors_at(f, 0)->data);
+        hcl_safetensors_free(f);
+        /* data offset within the file: header length + 8 + the tensor's offset in the data area */
+        uint64_t hlen = 0;
+        for (int i = 0; i < 8; i++) hlen |= (uint64_t)bytes[i] << (8 * i);
+        size_t first = 0; /* the first tensor in data order starts the data area */
+        bytes[8 + hlen + first + off + 5] ^= 1;
+        write_all(bad, bytes, len);
+        free(bytes);
+    }
+    CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), HCL_ERR_FORMAT);
+    snap_equal(ctx, b.p, b.o, &before, "a flipped mask byte");
+    /* a file without a mask removes b's mask (resume exactly as saved) */
+    run c = run_create(ctx, &c16, 4);
+    run_steps(ctx, &c, data_seed, 0, 2, 0);
+    char *nomask = tmp_path("s-nomask.safetensors");
+    CK_OK(ctx, hcl_checkpoint_save(c.o, nomask, NULL));
+    ck_assert_ptr_nonnull(hcl_optimizer_mask(b.o));
+    CK_OK(ctx, hcl_checkpoint_load(b.o, nomask, NULL));
+    ck_assert_ptr_null(hcl_optimizer_mask(b.o));
+    runs_identical(ctx, &c, &b, "load without a mask", 0);
+    snap_free(&before);
+    unlink(nomask);
+    unlink(f32p);
+    unlink(bf16p);
+    unlink(bad);
+    free(nomask);
+    free(f32p);
+    free(bf16p);
+    free(bad);
+    run_free(&a32);
+    run_free(&a16);
+    run_free(&w);
+    run_free(&b);
+    run_free(&c);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* F16/BF16/F32 export for inference: each weight is its master rounded to nearest even. */
 START_TEST(export_weights) {
     hcl_context *ctx = test_context();
@@ -1388,18 +2078,40 @@ static Suite *amp_suite(void) {
     tcase_add_test(opt, optimizers_mixed_f16);
     tcase_add_test(opt, optimizers_mixed_bf16);
     tcase_add_test(opt, optimizers_pure_f16);
+
+    TCase *bst = tcase_create("bf16_states");
+    tcase_add_test(bst, bf16_states_fp32);
+    tcase_add_test(bst, bf16_states_mixed_f16);
+    tcase_add_test(bst, bf16_states_mixed_bf16);
+    tcase_add_test(bst, bf16_states_sr_fp32);
+    tcase_add_test(bst, bf16_states_sr_mixed_f16);
+    tcase_add_test(bst, bf16_states_sr_mixed_bf16);
+    tcase_add_test(bst, bf16_states_pure_f16);
+    tcase_add_test(bst, bf16_state_rounding_exact);
+    tcase_add_test(bst, bf16_state_stochastic_unbiased);
+    tcase_add_test(bst, bf16_state_convergence);
     tcase_add_test(opt, clip_global_norm);
     tcase_add_test(opt, norm_deterministic);
     suite_add_tcase(s, opt);
+    TCase *mask = tcase_create("masks");
+    tcase_add_test(mask, masks_fp32);
+    tcase_add_test(mask, masks_mixed_f16);
+    tcase_add_test(mask, masks_mixed_bf16);
+    tcase_add_test(mask, masks_pure_f16);
+    tcase_add_test(mask, mask_step_needs_no_host_sync);
+
     TCase *scaler = tcase_create("scaler");
     tcase_add_test(scaler, overflow_skips_step);
     tcase_add_test(scaler, scaler_growth_cap_floor);
     tcase_add_test(scaler, step_needs_no_host_sync);
     tcase_add_test(scaler, underflow_loss_curves);
+    suite_add_tcase(s, bst);
+    suite_add_tcase(s, mask);
     suite_add_tcase(s, scaler);
     TCase *ckpt = tcase_create("checkpoint");
     tcase_add_test(ckpt, checkpoint_resume_bit_identical);
     tcase_add_test(ckpt, checkpoint_corrupt_and_mismatched);
+    tcase_add_test(ckpt, checkpoint_state_dtype_and_mask);
     tcase_add_test(ckpt, export_weights);
     suite_add_tcase(s, ckpt);
     return s;

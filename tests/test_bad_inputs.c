@@ -1462,6 +1462,13 @@ START_TEST(amp_h) {
     BAD_CFG(HCL_OPTIM_ADAGRAD, c_.lr_decay = -1.0f);
     BAD_CFG(HCL_OPTIM_ADAGRAD, c_.initial_accumulator_value = -1.0f);
     BAD_CFG(HCL_OPTIM_ADAGRAD, c_.eps = NAN);
+    BAD_CFG(HCL_OPTIM_ADAM, c_.state_dtype = HCL_F16);
+    BAD_CFG(HCL_OPTIM_ADAM, c_.state_dtype = HCL_I32);
+    BAD_CFG(HCL_OPTIM_ADAM, c_.state_dtype = HCL_U8);
+    BAD_CFG(HCL_OPTIM_ADAM, c_.state_dtype = (hcl_dtype)99);
+    BAD_CFG(HCL_OPTIM_SGD, (c_.momentum = 0.9f, c_.state_dtype = (hcl_dtype)-1));
+    BAD_CFG(HCL_OPTIM_ADAM, (c_.state_dtype = HCL_BF16, c_.state_rounding = (hcl_state_rounding)2));
+    BAD_CFG(HCL_OPTIM_ADAM, c_.state_rounding = (hcl_state_rounding)-1);
 #undef BAD_CFG
 #define BAD_SCALER(stmt)                                                                   \
     do {                                                                                   \
@@ -1513,6 +1520,35 @@ START_TEST(amp_h) {
     hcl_amp_stats stats;
     EXPECT_STATUS(NULL, hcl_optimizer_read_stats(NULL, &stats), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(A, hcl_optimizer_read_stats(o, NULL), HCL_ERR_NULL_POINTER);
+
+    /* masks: NULL optimizer, wrong dtype, wrong element count, another context's tensor */
+    EXPECT_NULL(hcl_optimizer_mask(NULL));
+    EXPECT_NULL(hcl_optimizer_mask(o));
+    {
+        int64_t an = (int64_t)hcl_params_arena_numel(p), an1 = an + 1, an_1 = an - 1;
+        hcl_tensor *m_ok = NULL, *m_f32 = NULL, *m_long = NULL, *m_short = NULL, *m_other = NULL, *m_i32 = NULL;
+        CK(hcl_tensor_create(A, HCL_U8, 1, &an, &m_ok));
+        CK(hcl_tensor_create(A, HCL_F32, 1, &an, &m_f32));
+        CK(hcl_tensor_create(A, HCL_I32, 1, &an, &m_i32));
+        CK(hcl_tensor_create(A, HCL_U8, 1, &an1, &m_long));
+        if (an_1 > 0) CK(hcl_tensor_create(A, HCL_U8, 1, &an_1, &m_short));
+        CK_OK(B, hcl_tensor_create(B, HCL_U8, 1, &an, &m_other));
+        CK(hcl_tensor_fill(m_ok, 0.0));
+        CK(hcl_finish(A));
+        EXPECT_STATUS(NULL, hcl_optimizer_set_mask(NULL, m_ok), HCL_ERR_NULL_POINTER);
+        EXPECT_STATUS(A, hcl_optimizer_set_mask(o, m_f32), HCL_ERR_DTYPE);
+        EXPECT_STATUS(A, hcl_optimizer_set_mask(o, m_i32), HCL_ERR_DTYPE);
+        EXPECT_STATUS(A, hcl_optimizer_set_mask(o, m_long), HCL_ERR_SHAPE);
+        if (m_short) EXPECT_STATUS(A, hcl_optimizer_set_mask(o, m_short), HCL_ERR_SHAPE);
+        EXPECT_STATUS(A, hcl_optimizer_set_mask(o, m_other), HCL_ERR_INVALID_ARGUMENT);
+        EXPECT_NULL(hcl_optimizer_mask(o));
+        hcl_tensor_free(m_ok);
+        hcl_tensor_free(m_f32);
+        hcl_tensor_free(m_i32);
+        hcl_tensor_free(m_long);
+        hcl_tensor_free(m_short);
+        hcl_tensor_free(m_other);
+    }
 
     /* learning-rate schedules: NULL, huge and negative steps, odd schedules stay finite */
     EXPECT_VOID(hcl_lr_schedule_init(NULL, 0.1f));

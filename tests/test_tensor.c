@@ -779,10 +779,10 @@ END_TEST
 /* --------------------------------------------------------------------- allocator ---- */
 
 /* The allocator's size classes, computed independently: the smallest 2^k * {4,5,6,7}/4 that
- * holds the request, never below 256 bytes; from 1 MiB up, the next multiple of 64 KiB. */
+ * holds the request, never below 256 bytes; from 1 MiB up, the next multiple of 4 KiB. */
 static size_t class_bytes(size_t bytes) {
     if (bytes < 256) bytes = 256;
-    if (bytes >= ((size_t)1 << 20)) return (bytes + 65535) / 65536 * 65536;
+    if (bytes >= ((size_t)1 << 20)) return (bytes + 4095) / 4096 * 4096;
     for (int k = 8; k < 62; k++)
         for (size_t q = 4; q <= 7; q++) {
             size_t c = ((size_t)1 << k) / 4 * q;
@@ -807,8 +807,8 @@ START_TEST(allocator_counters) {
     ck_assert_uint_eq(class_bytes(1000), 1024);
     ck_assert_uint_eq(class_bytes(1025), 1280);
     ck_assert_uint_eq(class_bytes((1 << 20) - 1), 1 << 20);
-    ck_assert_uint_eq(class_bytes((1 << 20) + 1), (1 << 20) + 65536);
-    ck_assert_uint_eq(class_bytes(5545000), 5570560); /* 85 x 64 KiB, not the 6 MiB class */
+    ck_assert_uint_eq(class_bytes((1 << 20) + 1), (1 << 20) + 4096);
+    ck_assert_uint_eq(class_bytes(5545000), 5545984); /* 1354 x 4 KiB, not the 6 MiB class */
 
     hcl_context *ctx = test_context();
     hcl_memory_stats s = stats_of(ctx);
@@ -919,7 +919,7 @@ START_TEST(allocator_counters) {
 }
 END_TEST
 
-/* Large blocks: rounded to 64 KiB, reused by any later request of the class they can hold; and
+/* Large blocks: rounded to 4 KiB, reused by any later request of the class they can hold; and
  * the op workspace counts in current and peak bytes. */
 START_TEST(allocator_large_blocks_and_workspace) {
     hcl_context *ctx = test_context();
@@ -928,7 +928,7 @@ START_TEST(allocator_large_blocks_and_workspace) {
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, big, &a)); /* 5,200,000 bytes */
     hcl_memory_stats s = stats_of(ctx);
     ck_assert_uint_eq(s.current_bytes, class_bytes(5200000));
-    ck_assert_uint_lt(s.current_bytes, 5200000 + 65536);
+    ck_assert_uint_lt(s.current_bytes, 5200000 + 4096);
     cl_mem buf = a->buffer;
     hcl_tensor_free(a);
     CK_OK(ctx, hcl_tensor_create(ctx, HCL_F32, 1, smaller, &b)); /* fits the cached block */

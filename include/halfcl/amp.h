@@ -139,6 +139,14 @@ typedef enum hcl_optim_kind {
     HCL_OPTIM_COUNT_
 } hcl_optim_kind;
 
+/* How BF16 optimizer moments are rounded when stored (the math is FP32 either way). */
+typedef enum hcl_state_rounding {
+    HCL_STATE_ROUND_NEAREST = 0, /* round to nearest even */
+    HCL_STATE_ROUND_STOCHASTIC,  /* up with probability (dropped bits) / 2^16: unbiased; Philox keyed
+                                    by state_seed, the step counter, the state and the element */
+    HCL_STATE_ROUND_COUNT_
+} hcl_state_rounding;
+
 typedef struct hcl_optim_config {
     hcl_optim_kind kind;
     float weight_decay;
@@ -151,15 +159,20 @@ typedef struct hcl_optim_config {
     float lr_decay;            /* AdaGrad */
     float initial_accumulator_value; /* AdaGrad */
     float max_grad_norm;       /* > 0: clip by the global L2 norm of the unscaled gradients */
+    hcl_dtype state_dtype;     /* HCL_F32 (default) or HCL_BF16: optimizer moments stored in BF16
+                                  (half the state bytes; loaded as float, math in FP32) */
+    hcl_state_rounding state_rounding; /* BF16 stores: nearest even (default) or stochastic */
+    uint64_t state_seed;       /* stochastic rounding stream (with the device step counter) */
 } hcl_optim_config;
 
 /* PyTorch's defaults for `kind`: SGD (all 0), Adam (0.9, 0.999, 1e-8, wd 0), AdamW (wd 1e-2),
- * RMSProp (alpha 0.99, eps 1e-8), AdaGrad (eps 1e-10); no clipping. */
+ * RMSProp (alpha 0.99, eps 1e-8), AdaGrad (eps 1e-10); no clipping; F32 states, nearest, seed 0. */
 void hcl_optim_config_init(hcl_optim_config *config, hcl_optim_kind kind);
 const char *hcl_optim_name(hcl_optim_kind kind); /* "sgd", "adam", ... */
 
-/* The optimizer of a parameter set: FP32 state arenas (PyTorch names: momentum_buffer; exp_avg,
- * exp_avg_sq; square_avg, momentum_buffer, grad_avg; sum) and the device amp state: loss scale,
+/* The optimizer of a parameter set: state arenas in config->state_dtype (PyTorch names:
+ * momentum_buffer; exp_avg, exp_avg_sq; square_avg, momentum_buffer, grad_avg; sum), an optional
+ * pruning mask, and the device amp state: loss scale,
  * growth tracker, step counter (optimizer steps taken), skipped-step counter, last gradient norm.
  * `params` must be allocated and must outlive the optimizer. scaler may be NULL (policy default). */
 typedef struct hcl_optimizer hcl_optimizer;
@@ -198,13 +211,24 @@ hcl_status hcl_optimizer_read_stats(hcl_optimizer *optimizer, hcl_amp_stats *sta
 
 hcl_params *hcl_optimizer_params(const hcl_optimizer *optimizer);
 const hcl_optim_config *hcl_optimizer_config(const hcl_optimizer *optimizer);
-/* Optimizer state arenas (F32, arena-sized): count, name and tensor of each. */
+/* Optimizer state arenas (arena-sized, in the config's state_dtype: F32 or BF16): count, name and
+ * tensor of each. */
 size_t hcl_optimizer_state_count(const hcl_optimizer *optimizer);
 const char *hcl_optimizer_state_name(const hcl_optimizer *optimizer, size_t which);
 hcl_tensor *hcl_optimizer_state(hcl_optimizer *optimizer, size_t which);
 /* Number of hcl_optimizer_step calls made (host step index, skipped steps included; restored by
  * checkpoints): what learning-rate schedules are evaluated at. */
 uint64_t hcl_optimizer_host_step(const hcl_optimizer *optimizer);
+
+/* Pruning masks, applied inside the fused optimizer: mask U8 with hcl_params_arena_numel elements
+ * (any shape), 0 = pruned: master, working copy and optimizer states of those elements are set to
+ * 0 (queued, at once) and never updated (they stay exactly 0, whatever the weight decay, momentum
+ * or Adam state; their gradients count as 0 in the inf/NaN check and the clipping norm). The
+ * optimizer copies the mask into its own arena (queued: `mask` may be reused or freed after the
+ * call); NULL removes it (nothing is restored). A step with a mask still needs no host sync.
+ * Checkpoints save and restore the mask ("mask" U8) when one is set. */
+hcl_status hcl_optimizer_set_mask(hcl_optimizer *optimizer, const hcl_tensor *mask);
+const hcl_tensor *hcl_optimizer_mask(const hcl_optimizer *optimizer); /* NULL when none */
 
 /* ---------------------------------------------------------------- learning-rate schedules */
 /* lr(step) = base_lr * warmup(step) * decay(step - warmup_steps), evaluated on the host. */
@@ -244,15 +268,19 @@ typedef struct hcl_checkpoint_extra {
     size_t meta_count;
 } hcl_checkpoint_extra;
 
-/* Saves masters (F32; F16 weights under pure_f16) under "param.<name>", optimizer states under
- * "state.<state>.<name>", the amp state (scale, growth tracker, step, skipped) and the host step
- * index, the policy, optimizer kind and extra. Blocking (downloads); written atomically (temp file
+/* Saves masters (F32; F16 weights under pure_f16) under "param.<name>", optimizer states in their
+ * dtype (F32 or BF16) under "state.<state>.<name>", the mask ("mask", U8, arena-sized) when one is
+ * set, the amp state (scale, growth tracker, step, skipped) and the host step index, the policy,
+ * optimizer kind and extra. Blocking (downloads); written atomically (temp file
  * + rename), so an existing file survives any failure. extra may be NULL. */
 hcl_status hcl_checkpoint_save(hcl_optimizer *optimizer, const char *path, const hcl_checkpoint_extra *extra);
 
 /* Restores what hcl_checkpoint_save wrote, checking everything first (format, policy, optimizer
- * kind, names, shapes, dtypes, scalars): on any error nothing in memory has changed. Working
- * copies are re-cast from the masters, so training resumes bit-identically. extra (may be NULL)
+ * kind, names, shapes, dtypes, scalars, the mask: U8, arena-sized, with zero masters and states
+ * where it is 0): on any error nothing in memory has changed. Working copies are re-cast from the
+ * masters, so training resumes bit-identically; the optimizer's mask becomes the file's (removed
+ * when the file has none). State dtypes: BF16 states load into an F32-state optimizer exactly
+ * (widened); F32 states into a BF16-state optimizer are refused (HCL_ERR_DTYPE: that would round). extra (may be NULL)
  * receives rng_seed and rng_offset; its meta is not filled (use hcl_safetensors_load for that). */
 hcl_status hcl_checkpoint_load(hcl_optimizer *optimizer, const char *path, hcl_checkpoint_extra *extra);
 

@@ -54,7 +54,8 @@ struct hcl_optimizer {
     hcl_scaler_config scaler;
     size_t nstates;
     const char *state_names[HCL_OPTIM_MAX_STATES];
-    hcl_tensor *state[HCL_OPTIM_MAX_STATES];
+    hcl_tensor *state[HCL_OPTIM_MAX_STATES]; /* cfg.state_dtype */
+    hcl_tensor *mask;       /* U8 arena-sized, 0 = pruned; NULL when none */
     hcl_tensor *amp;        /* HCL_AMP_WORDS f32 */
     hcl_tensor *scale_view; /* amp word 0 */
     hcl_tensor *partials;   /* 2 * max groups f32 */
@@ -74,6 +75,10 @@ hcl_status hcl_amp_update_enqueue(hcl_optimizer *opt, float lr);
 /* Checks an optimizer config and a scaler config (NULL: none) as hcl_optimizer_create does, so a
  * caller can reject them before doing anything else (the model build). */
 hcl_status hcl_optim_validate(hcl_context *ctx, const hcl_optim_config *config, const hcl_scaler_config *scaler);
+
+/* Copies `mask` (U8, arena-sized; NULL = none) into the optimizer's mask arena, without zeroing
+ * anything: the checkpoint loader, which restores masters and states itself. Queued. */
+hcl_status hcl_optimizer_mask_copy(hcl_optimizer *opt, const hcl_tensor *mask);
 
 /* Writes the initial amp state words (scale from the scaler config, counters zero). Blocking. */
 hcl_status hcl_amp_state_reset(hcl_optimizer *opt);

@@ -1,6 +1,7 @@
-/* Training checkpoints in safetensors (through io.h): masters, optimizer states, the amp state,
- * the host step index, the application's RNG stream and free-form metadata, with a CRC-32 over
- * all tensor data; loading validates everything before touching memory. Plus the F16/BF16/F32
+/* Training checkpoints in safetensors (through io.h): masters, optimizer states in their dtype
+ * (F32 or BF16), the pruning mask, the amp state, the host step index, the application's RNG
+ * stream and free-form metadata, with a CRC-32 over all tensor data; loading validates everything
+ * before touching memory. Plus the F16/BF16/F32
  * export of the weights for inference. */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,29 +22,35 @@ static const char *const amp_names[AMP_SCALARS] = {"amp.scale", "amp.growth_trac
 typedef struct ckpt_image {
     size_t nparams, nstates, arena;
     hcl_dtype pdt;          /* F32 masters, or F16 weights under pure_f16 */
+    hcl_dtype sdt;          /* states: F32 or BF16 (the file's, when loading) */
     void *params;           /* arena of pdt */
-    float *state[HCL_OPTIM_MAX_STATES];
+    void *state[HCL_OPTIM_MAX_STATES]; /* arenas of sdt */
+    unsigned char *mask;    /* arena of U8, or NULL: no mask */
     uint32_t amp[HCL_AMP_WORDS];
 } ckpt_image;
 
 static void image_free(ckpt_image *im) {
     free(im->params);
     for (size_t i = 0; i < HCL_OPTIM_MAX_STATES; i++) free(im->state[i]);
+    free(im->mask);
 }
 
-static hcl_status image_alloc(hcl_optimizer *o, ckpt_image *im) {
+static hcl_status image_alloc(hcl_optimizer *o, ckpt_image *im, hcl_dtype sdt, int has_mask) {
     hcl_params *p = o->params;
     memset(im, 0, sizeof *im);
     im->nparams = p->count;
     im->nstates = o->nstates;
     im->arena = p->arena_numel;
     im->pdt = p->master_arena ? HCL_F32 : p->weight_dt;
+    im->sdt = sdt;
     im->params = calloc(im->arena, hcl_dtype_size(im->pdt));
     if (!im->params) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory for a checkpoint image");
     for (size_t s = 0; s < o->nstates; s++) {
-        im->state[s] = calloc(im->arena, sizeof(float));
+        im->state[s] = calloc(im->arena, hcl_dtype_size(sdt));
         if (!im->state[s]) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory for a checkpoint image");
     }
+    if (has_mask && !(im->mask = calloc(im->arena, 1)))
+        return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory for a checkpoint image");
     return HCL_OK;
 }
 
@@ -66,11 +73,12 @@ typedef struct ckpt_layout {
     size_t count;
     char **names;
     hcl_safetensors_entry *e;
+    int64_t mask_shape[1];
 } ckpt_layout;
 
 static void layout_free(ckpt_layout *l) {
     if (l->names)
-        for (size_t i = 0; i < l->count; i++) free(l->names[i]);
+        for (size_t i = 0; i < l->count; i++) free(l->names[i]); /* NULL for "mask" and the amp scalars */
     free(l->names);
     free(l->e);
 }
@@ -78,11 +86,11 @@ static void layout_free(ckpt_layout *l) {
 static hcl_status layout_build(hcl_optimizer *o, ckpt_image *im, ckpt_layout *l) {
     hcl_params *p = o->params;
     memset(l, 0, sizeof *l);
-    l->count = p->count * (1 + o->nstates) + AMP_SCALARS;
+    l->count = p->count * (1 + o->nstates) + (im->mask != NULL) + AMP_SCALARS;
     l->names = calloc(l->count, sizeof *l->names);
     l->e = calloc(l->count, sizeof *l->e);
     if (!l->names || !l->e) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-    size_t k = 0, ps = hcl_dtype_size(im->pdt);
+    size_t k = 0, ps = hcl_dtype_size(im->pdt), ss = hcl_dtype_size(im->sdt);
     for (size_t s = 0; s <= o->nstates; s++) {
         for (size_t i = 0; i < p->count; i++, k++) {
             const hcl_param *q = &p->p[i];
@@ -91,12 +99,23 @@ static hcl_status layout_build(hcl_optimizer *o, ckpt_image *im, ckpt_layout *l)
             if (!l->names[k]) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
             hcl_safetensors_entry *e = &l->e[k];
             e->name = l->names[k];
-            e->dtype = s == 0 ? im->pdt : HCL_F32;
+            e->dtype = s == 0 ? im->pdt : im->sdt;
             e->rank = q->rank;
             e->shape = q->shape;
-            e->data = s == 0 ? (const void *)((const char *)im->params + q->offset * ps) : (const void *)(im->state[s - 1] + q->offset);
-            e->bytes = q->count * (s == 0 ? ps : 4);
+            e->data = s == 0 ? (const void *)((const char *)im->params + q->offset * ps)
+                             : (const void *)((const char *)im->state[s - 1] + q->offset * ss);
+            e->bytes = q->count * (s == 0 ? ps : ss);
         }
+    }
+    if (im->mask) { /* the whole arena, padding included */
+        hcl_safetensors_entry *e = &l->e[k++];
+        l->mask_shape[0] = (int64_t)im->arena;
+        e->name = "mask";
+        e->dtype = HCL_U8;
+        e->rank = 1;
+        e->shape = l->mask_shape;
+        e->data = im->mask;
+        e->bytes = im->arena;
     }
     static const int word[AMP_SCALARS] = {HCL_AMP_SCALE, HCL_AMP_TRACKER, HCL_AMP_STEP, HCL_AMP_SKIPPED};
     for (int a = 0; a < AMP_SCALARS; a++, k++) {
@@ -143,9 +162,11 @@ hcl_status hcl_checkpoint_save(hcl_optimizer *o, const char *path, const hcl_che
     ckpt_image im;
     ckpt_layout l = {0};
     hcl_safetensors_meta *meta = NULL;
-    hcl_status st = image_alloc(o, &im);
+    hcl_status st = image_alloc(o, &im, o->cfg.state_dtype, o->mask != NULL);
     if (st == HCL_OK) st = hcl_tensor_download_raw(hcl_params_storage_arena(p), im.params, im.arena * hcl_dtype_size(im.pdt));
-    for (size_t s = 0; st == HCL_OK && s < o->nstates; s++) st = hcl_tensor_download_raw(state_at(o, s), im.state[s], im.arena * 4);
+    for (size_t s = 0; st == HCL_OK && s < o->nstates; s++)
+        st = hcl_tensor_download_raw(state_at(o, s), im.state[s], im.arena * hcl_dtype_size(im.sdt));
+    if (st == HCL_OK && im.mask) st = hcl_tensor_download_raw(o->mask, im.mask, im.arena);
     if (st == HCL_OK) st = hcl_tensor_download_raw(o->amp, im.amp, sizeof im.amp);
     if (st == HCL_OK) st = layout_build(o, &im, &l);
     char host_step[32], seed[32], offset[32], crc[16], nparams[32];
@@ -225,12 +246,28 @@ static hcl_status load_image(hcl_optimizer *o, const hcl_safetensors *f, const c
         return hcl_error(ctx, HCL_ERR_FORMAT, "%s: metadata 'halfcl.crc32' is missing or malformed", path);
     if (np != p->count)
         return hcl_error(ctx, HCL_ERR_SHAPE, "%s: checkpoint has %" PRIu64 " parameters, this model %zu", path, np, p->count);
-    HCL_TRY(image_alloc(o, im));
+    /* the states' dtype: the file's (that of its first state tensor); BF16 widens exactly into an
+     * F32-state optimizer, F32 would have to be rounded into a BF16 one: refused */
+    hcl_dtype sdt = o->cfg.state_dtype;
+    if (o->nstates && p->count) {
+        char *first = fmt_name("state.", hcl_optimizer_state_name(o, 0), p->p[0].name);
+        if (!first) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, first);
+        free(first);
+        if (t && (t->dtype == HCL_F32 || t->dtype == HCL_BF16)) sdt = t->dtype;
+        if (sdt == HCL_F32 && o->cfg.state_dtype == HCL_BF16)
+            return hcl_error(ctx, HCL_ERR_DTYPE,
+                             "%s: the optimizer states are f32 in the checkpoint but this optimizer keeps them in bf16: "
+                             "rounding them would not resume exactly (load with state_dtype f32, save, then switch)",
+                             path);
+    }
+    int has_mask = hcl_safetensors_find(f, "mask") != NULL;
+    HCL_TRY(image_alloc(o, im, sdt, has_mask));
     ckpt_layout l;
     hcl_status st = layout_build(o, im, &l);
     if (st == HCL_OK && hcl_safetensors_count(f) != l.count)
-        st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %zu tensors, expected %zu (parameters, %zu optimizer states each, amp state)", path,
-                       hcl_safetensors_count(f), l.count, o->nstates);
+        st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %zu tensors, expected %zu (parameters, %zu optimizer states each,%s amp state)",
+                       path, hcl_safetensors_count(f), l.count, o->nstates, has_mask ? " mask," : "");
     for (size_t k = 0; st == HCL_OK && k < l.count; k++) {
         const hcl_safetensors_entry *e = &l.e[k];
         const hcl_safetensors_tensor *t = hcl_safetensors_find(f, e->name);
@@ -245,8 +282,8 @@ static hcl_status load_image(hcl_optimizer *o, const hcl_safetensors *f, const c
         int same = t->rank == e->rank;
         for (int d = 0; same && d < e->rank; d++) same = t->shape[d] == e->shape[d];
         if (!same || t->bytes != e->bytes) {
-            st = hcl_error(ctx, HCL_ERR_SHAPE, "%s: '%s' has another shape (rank %d, %zu elements) than the model's", path, e->name,
-                           t->rank, t->count);
+            st = hcl_error(ctx, HCL_ERR_SHAPE, "%s: '%s' has another shape (rank %d, %zu elements) than the model's%s", path, e->name,
+                           t->rank, t->count, e->data == im->mask ? " (the mask covers the parameter arena, hcl_params_arena_numel)" : "");
             break;
         }
         memcpy((void *)e->data, t->data, e->bytes); /* into the image; e->data points there */
@@ -256,6 +293,18 @@ static hcl_status load_image(hcl_optimizer *o, const hcl_safetensors *f, const c
                        layout_crc(&l), crc_s);
     layout_free(&l);
     if (st != HCL_OK) return st;
+    /* a mask must agree with the masters and states: zero wherever it prunes */
+    for (size_t e = 0; im->mask && e < im->arena; e++) {
+        if (im->mask[e]) continue;
+        int nonzero = 0;
+        if (im->pdt == HCL_F32) nonzero = ((const float *)im->params)[e] != 0.0f;
+        else nonzero = (((const uint16_t *)im->params)[e] & 0x7fffu) != 0;
+        for (size_t s = 0; !nonzero && s < im->nstates; s++)
+            nonzero = im->sdt == HCL_F32 ? ((const float *)im->state[s])[e] != 0.0f : (((const uint16_t *)im->state[s])[e] & 0x7fffu) != 0;
+        if (nonzero)
+            return hcl_error(ctx, HCL_ERR_FORMAT, "%s: the mask prunes arena element %zu but its master or optimizer state is not 0: "
+                             "the mask does not belong to these weights", path, e);
+    }
     float scale;
     memcpy(&scale, &im->amp[HCL_AMP_SCALE], 4);
     if (!(isfinite(scale) && scale > 0.0f))
@@ -288,8 +337,33 @@ hcl_status hcl_checkpoint_load(hcl_optimizer *o, const char *path, hcl_checkpoin
     memcpy(&words[HCL_AMP_SKIPPED], &im.amp[HCL_AMP_SKIPPED], 4);
     words[HCL_AMP_GSCALE] = 1.0f / words[HCL_AMP_SCALE];
     words[HCL_AMP_BC1] = words[HCL_AMP_BC2] = words[HCL_AMP_CLR] = words[HCL_AMP_CLIP] = 1.0f;
-    st = hcl_tensor_upload_raw(hcl_params_storage_arena(p), im.params, im.arena * hcl_dtype_size(im.pdt));
-    for (size_t s = 0; st == HCL_OK && s < o->nstates; s++) st = hcl_tensor_upload_raw(state_at(o, s), im.state[s], im.arena * 4);
+    /* widen BF16 states for an F32-state optimizer (exact) */
+    for (size_t s = 0; st == HCL_OK && s < o->nstates && im.sdt != o->cfg.state_dtype; s++) {
+        float *w = malloc(im.arena * sizeof *w);
+        if (!w) {
+            st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        hcl_bf16_to_f32_array(w, im.state[s], im.arena);
+        free(im.state[s]);
+        im.state[s] = w;
+    }
+    /* the mask arena first: the one allocation, so nothing has changed if it fails */
+    hcl_tensor *mask = NULL;
+    if (st == HCL_OK && im.mask) {
+        int64_t shape[1] = {(int64_t)im.arena};
+        st = hcl_tensor_create(ctx, HCL_U8, 1, shape, &mask);
+        if (st == HCL_OK) st = hcl_tensor_upload_raw(mask, im.mask, im.arena);
+        if (st == HCL_OK && !o->mask) {
+            o->mask = mask; /* adopt it */
+            mask = NULL;
+        }
+    }
+    if (st == HCL_OK) st = hcl_optimizer_mask_copy(o, im.mask ? (mask ? mask : o->mask) : NULL);
+    hcl_tensor_free(mask);
+    if (st == HCL_OK) st = hcl_tensor_upload_raw(hcl_params_storage_arena(p), im.params, im.arena * hcl_dtype_size(im.pdt));
+    for (size_t s = 0; st == HCL_OK && s < o->nstates; s++)
+        st = hcl_tensor_upload_raw(state_at(o, s), im.state[s], im.arena * hcl_dtype_size(o->cfg.state_dtype));
     if (st == HCL_OK) st = hcl_tensor_upload_raw(o->amp, words, sizeof words);
     if (st == HCL_OK) st = hcl_params_sync_weights(p);
     image_free(&im);

@@ -38,6 +38,9 @@ void hcl_optim_config_init(hcl_optim_config *c, hcl_optim_kind kind) {
     c->alpha = 0.99f;
     if (kind == HCL_OPTIM_ADAMW) c->weight_decay = 1e-2f;
     if (kind == HCL_OPTIM_ADAGRAD) c->eps = 1e-10f;
+    c->state_dtype = HCL_F32;
+    c->state_rounding = HCL_STATE_ROUND_NEAREST;
+    c->state_seed = 0;
 }
 
 static int finite_ge(float x, float lo) { return isfinite(x) && x >= lo; }
@@ -47,6 +50,11 @@ static hcl_status validate_config(hcl_context *ctx, const hcl_optim_config *c) {
     if (!finite_ge(c->weight_decay, 0.0f)) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight_decay %g must be finite and >= 0", (double)c->weight_decay);
     if (!(c->max_grad_norm >= 0.0f) || isinf(c->max_grad_norm))
         return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "max_grad_norm %g must be finite and >= 0 (0 = no clipping)", (double)c->max_grad_norm);
+    if (c->state_dtype != HCL_F32 && c->state_dtype != HCL_BF16)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "state_dtype %s: optimizer states are f32 or bf16",
+                         hcl_dtype_name(c->state_dtype) ? hcl_dtype_name(c->state_dtype) : "(invalid)");
+    if ((unsigned)c->state_rounding >= HCL_STATE_ROUND_COUNT_)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "invalid state_rounding %d", (int)c->state_rounding);
     switch (c->kind) {
     case HCL_OPTIM_SGD:
         if (!finite_ge(c->momentum, 0.0f)) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "momentum %g must be >= 0", (double)c->momentum);
@@ -98,12 +106,16 @@ hcl_status hcl_optim_validate(hcl_context *ctx, const hcl_optim_config *config, 
     return scaler ? validate_scaler(ctx, scaler) : HCL_OK;
 }
 
-/* "-DG_DT=f16 -DP_DT=f32 -DW_DT=f16 -DHAS_WORK=1": one program for the three kernels of a step */
-static const char *options(const hcl_params *p, char *buf, size_t len) {
+/* "-DG_DT=f16 -DP_DT=f32 -DW_DT=f16 -DHAS_WORK=1 -DS_DT=bf16 -DS_SR=0": one program for the
+ * kernels of a step */
+static const char *options(const hcl_optimizer *o, char *buf, size_t len) {
+    const hcl_params *p = o->params;
     hcl_dtype pdt = p->master_arena ? HCL_F32 : p->weight_dt;
     int has_work = p->master_arena && p->master_arena != p->weight_arena;
-    snprintf(buf, len, "-DG_DT=%s -DP_DT=%s -DW_DT=%s -DHAS_WORK=%d", hcl_dtype_name(p->grad_dt), hcl_dtype_name(pdt),
-             hcl_dtype_name(p->weight_dt), has_work);
+    int bf16 = o->cfg.state_dtype == HCL_BF16;
+    snprintf(buf, len, "-DG_DT=%s -DP_DT=%s -DW_DT=%s -DHAS_WORK=%d -DS_DT=%s -DS_SR=%d", hcl_dtype_name(p->grad_dt),
+             hcl_dtype_name(pdt), hcl_dtype_name(p->weight_dt), has_work, bf16 ? "bf16" : "f32",
+             bf16 && o->cfg.state_rounding == HCL_STATE_ROUND_STOCHASTIC);
     return buf;
 }
 
@@ -113,6 +125,7 @@ void hcl_optimizer_free(hcl_optimizer *o) {
     hcl_tensor_free(o->scale_view);
     hcl_tensor_free(o->amp);
     hcl_tensor_free(o->partials);
+    hcl_tensor_free(o->mask);
     free(o);
 }
 
@@ -129,7 +142,7 @@ hcl_status hcl_amp_state_reset(hcl_optimizer *o) {
 
 static hcl_status create_state(hcl_optimizer *o, size_t slot, const char *name, float init) {
     int64_t shape[1] = {(int64_t)o->params->arena_numel};
-    HCL_TRY(hcl_tensor_create(o->ctx, HCL_F32, 1, shape, &o->state[slot]));
+    HCL_TRY(hcl_tensor_create(o->ctx, o->cfg.state_dtype, 1, shape, &o->state[slot]));
     o->state_names[slot] = name;
     return hcl_tensor_fill(o->state[slot], init);
 }
@@ -139,7 +152,7 @@ static hcl_status create_parts(hcl_optimizer *o) {
     hcl_params *p = o->params;
     char opts[128];
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "optim", options(p, opts, sizeof opts), "unscale_check", &k));
+    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o, opts, sizeof opts), "unscale_check", &k));
     size_t kwg = 0;
     HCL_CL_TRY(ctx, clGetKernelWorkGroupInfo(k, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kwg, &kwg, NULL));
     size_t lim = kwg < ctx->info.max_work_group_size ? kwg : ctx->info.max_work_group_size;
@@ -244,12 +257,15 @@ hcl_status hcl_amp_check_enqueue(hcl_optimizer *o) {
     hcl_params *p = o->params;
     char opts[128];
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "optim", options(p, opts, sizeof opts), "unscale_check", &k));
+    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o, opts, sizeof opts), "unscale_check", &k));
     cl_ulong g_off = hcl_off(p->grad_arena), n = p->arena_numel;
     size_t local = o->check_local, global = o->check_groups * local;
-    cl_int blocked = !ctx->info.is_gpu;
-    hcl_karg args[] = {HCL_ARG(p->grad_arena->buffer), HCL_ARG(g_off), HCL_ARG(o->amp->buffer), HCL_ARG(o->partials->buffer),
-                       HCL_ARG(n), HCL_ARG(blocked), HCL_LOCAL(local * sizeof(float)), HCL_LOCAL(local * sizeof(float))};
+    cl_int blocked = !ctx->info.is_gpu, has_mask = o->mask != NULL;
+    cl_mem mb = has_mask ? o->mask->buffer : o->amp->buffer; /* never read without a mask */
+    cl_ulong m_off = has_mask ? hcl_off(o->mask) : 0;
+    hcl_karg args[] = {HCL_ARG(p->grad_arena->buffer), HCL_ARG(g_off), HCL_ARG(mb), HCL_ARG(m_off), HCL_ARG(has_mask),
+                       HCL_ARG(o->amp->buffer), HCL_ARG(o->partials->buffer), HCL_ARG(n), HCL_ARG(blocked),
+                       HCL_LOCAL(local * sizeof(float)), HCL_LOCAL(local * sizeof(float))};
     return hcl_launch_1d(ctx, k, global, local, args, sizeof args / sizeof args[0]);
 }
 
@@ -258,7 +274,7 @@ static hcl_status finalize_enqueue(hcl_optimizer *o) {
     hcl_context *ctx = o->ctx;
     char opts[128];
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o->params, opts, sizeof opts), "amp_finalize", &k));
+    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o, opts, sizeof opts), "amp_finalize", &k));
     const hcl_scaler_config *s = &o->scaler;
     const hcl_optim_config *c = &o->cfg;
     int adam = c->kind == HCL_OPTIM_ADAM || c->kind == HCL_OPTIM_ADAMW;
@@ -282,7 +298,7 @@ hcl_status hcl_amp_update_enqueue(hcl_optimizer *o, float lr) {
     const hcl_optim_config *c = &o->cfg;
     char opts[128];
     cl_kernel k;
-    HCL_TRY(hcl_kernel_get(ctx, "optim", options(p, opts, sizeof opts), kernels[c->kind], &k));
+    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o, opts, sizeof opts), kernels[c->kind], &k));
     hcl_tensor *pt = hcl_params_storage_arena(p), *wt = p->weight_arena, *gt = p->grad_arena;
     cl_mem sb[HCL_OPTIM_MAX_STATES];
     cl_ulong so[HCL_OPTIM_MAX_STATES];
@@ -301,11 +317,76 @@ hcl_status hcl_amp_update_enqueue(hcl_optimizer *o, float lr) {
     default: break;
     }
     cl_ulong p_off = hcl_off(pt), w_off = hcl_off(wt), g_off = hcl_off(gt), n = p->arena_numel;
+    cl_int has_mask = o->mask != NULL;
+    cl_mem mb = has_mask ? o->mask->buffer : o->amp->buffer; /* never read without a mask */
+    cl_ulong m_off = has_mask ? hcl_off(o->mask) : 0, seed = c->state_seed;
     hcl_karg args[] = {HCL_ARG(pt->buffer), HCL_ARG(p_off), HCL_ARG(wt->buffer), HCL_ARG(w_off), HCL_ARG(gt->buffer),
                        HCL_ARG(g_off), HCL_ARG(sb[0]), HCL_ARG(so[0]), HCL_ARG(sb[1]), HCL_ARG(so[1]), HCL_ARG(sb[2]),
-                       HCL_ARG(so[2]), HCL_ARG(o->amp->buffer), HCL_ARG(lr), HCL_ARG(wd), HCL_ARG(a), HCL_ARG(b),
-                       HCL_ARG(cc), HCL_ARG(flags), HCL_ARG(n)};
+                       HCL_ARG(so[2]), HCL_ARG(mb), HCL_ARG(m_off), HCL_ARG(has_mask), HCL_ARG(seed),
+                       HCL_ARG(o->amp->buffer), HCL_ARG(lr), HCL_ARG(wd), HCL_ARG(a), HCL_ARG(b), HCL_ARG(cc),
+                       HCL_ARG(flags), HCL_ARG(n)};
     return hcl_launch_1d(ctx, k, (p->arena_numel + 7) / 8, 0, args, sizeof args / sizeof args[0]);
+}
+
+/* ---- masks ---- */
+
+const hcl_tensor *hcl_optimizer_mask(const hcl_optimizer *o) { return o ? o->mask : NULL; }
+
+hcl_status hcl_optimizer_mask_copy(hcl_optimizer *o, const hcl_tensor *mask) {
+    if (!mask) {
+        hcl_tensor_free(o->mask);
+        o->mask = NULL;
+        return HCL_OK;
+    }
+    if (o->mask && mask->buffer == o->mask->buffer) return HCL_OK; /* its own mask back */
+    int fresh = !o->mask;
+    if (fresh) {
+        int64_t shape[1] = {(int64_t)o->params->arena_numel};
+        HCL_TRY(hcl_tensor_create(o->ctx, HCL_U8, 1, shape, &o->mask));
+    }
+    hcl_status st = hcl_tensor_copy(o->mask, mask);
+    if (st != HCL_OK && fresh) {
+        hcl_tensor_free(o->mask);
+        o->mask = NULL;
+    }
+    return st;
+}
+
+// mask (arena) u8 -> master, working copy and states zeroed where the mask is 0
+static hcl_status mask_apply_enqueue(hcl_optimizer *o) {
+    hcl_context *ctx = o->ctx;
+    hcl_params *p = o->params;
+    char opts[128];
+    cl_kernel k;
+    HCL_TRY(hcl_kernel_get(ctx, "optim", options(o, opts, sizeof opts), "mask_apply", &k));
+    hcl_tensor *pt = hcl_params_storage_arena(p), *wt = p->weight_arena;
+    cl_mem sb[HCL_OPTIM_MAX_STATES];
+    cl_ulong so[HCL_OPTIM_MAX_STATES];
+    cl_int slots = 0;
+    for (size_t i = 0; i < HCL_OPTIM_MAX_STATES; i++) {
+        sb[i] = o->state[i] ? o->state[i]->buffer : pt->buffer; /* absent slots: never written */
+        so[i] = o->state[i] ? hcl_off(o->state[i]) : 0;
+        if (o->state[i]) slots |= 1 << i;
+    }
+    cl_ulong p_off = hcl_off(pt), w_off = hcl_off(wt), m_off = hcl_off(o->mask), n = p->arena_numel;
+    hcl_karg args[] = {HCL_ARG(pt->buffer), HCL_ARG(p_off), HCL_ARG(wt->buffer), HCL_ARG(w_off), HCL_ARG(sb[0]),
+                       HCL_ARG(so[0]), HCL_ARG(sb[1]), HCL_ARG(so[1]), HCL_ARG(sb[2]), HCL_ARG(so[2]),
+                       HCL_ARG(o->mask->buffer), HCL_ARG(m_off), HCL_ARG(slots), HCL_ARG(n)};
+    return hcl_launch_1d(ctx, k, p->arena_numel, 0, args, sizeof args / sizeof args[0]);
+}
+
+hcl_status hcl_optimizer_set_mask(hcl_optimizer *o, const hcl_tensor *mask) {
+    if (!o) return HCL_ERR_NULL_POINTER;
+    hcl_context *ctx = o->ctx;
+    if (mask) {
+        if (mask->ctx != ctx) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "the mask belongs to another context");
+        if (mask->dtype != HCL_U8) return hcl_error(ctx, HCL_ERR_DTYPE, "mask is %s, expected u8", hcl_dtype_name(mask->dtype));
+        if (mask->count != o->params->arena_numel)
+            return hcl_error(ctx, HCL_ERR_SHAPE, "mask has %zu elements, the parameter arena %zu (hcl_params_arena_numel)",
+                             mask->count, o->params->arena_numel);
+    }
+    HCL_TRY(hcl_optimizer_mask_copy(o, mask));
+    return o->mask ? mask_apply_enqueue(o) : HCL_OK;
 }
 
 hcl_status hcl_optimizer_step(hcl_optimizer *o, float lr) {

@@ -30,7 +30,7 @@ hcl_status hcl_model_memory_get(const hcl_model *m, hcl_model_memory *mem) {
     mem->weight_bytes = arena * hcl_dtype_size(hcl_precision_compute_dtype(m->policy));
     mem->master_bytes = m->policy == HCL_PRECISION_MIXED_F16 || m->policy == HCL_PRECISION_MIXED_BF16 ? arena * 4 : 0;
     mem->grad_bytes = arena * hcl_dtype_size(hcl_precision_grad_dtype(m->policy));
-    mem->optim_bytes = hcl_optimizer_state_count(m->optim) * arena * 4;
+    mem->optim_bytes = hcl_optimizer_state_count(m->optim) * arena * hcl_dtype_size(hcl_optimizer_config(m->optim)->state_dtype);
     mem->activation_bytes = m->arena_bytes;
     mem->activation_unplanned_bytes = m->unplanned_bytes;
     mem->other_bytes = m->other_bytes;

@@ -1,6 +1,6 @@
 /* Per-context caching allocator: requests are rounded up to size classes (four per power of two,
- * at least 256 bytes; from 1 MiB up only to a multiple of 64 KiB, so a model's big arenas do not
- * waste up to a quarter each); a freed block goes to its class's free list and is reused by the
+ * at least 256 bytes; from 1 MiB up only to a multiple of 4 KiB, so a model's big arenas do not
+ * waste up to a quarter, or up to 64 KiB, each); a freed block goes to its class's free list and is reused by the
  * next request of that class that it can hold, so a training step creates no cl_mem. Counts
  * current/peak/cached bytes, including the context's op workspaces. */
 #include <stdlib.h>
@@ -9,7 +9,7 @@
 
 #define MIN_BLOCK 256u
 #define LARGE_BLOCK ((size_t)1 << 20)
-#define LARGE_ROUND ((size_t)64 << 10)
+#define LARGE_ROUND ((size_t)4 << 10)
 #define NUM_CLASSES 256
 
 struct hcl_block {
