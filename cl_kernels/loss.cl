@@ -1,9 +1,10 @@
 // Losses: fused softmax cross-entropy (integer labels, label smoothing), MSE and BCE with
-// logits. Everything in float; the mean over the batch is reduced deterministically: each
+// logits, and knowledge distillation (temperature-softened KL to a teacher plus hard-label CE). Everything in float; the mean over the batch is reduced deterministically: each
 // work-group sums its share in a fixed order (local tree), writing one partial per group, and
 // one work-group sums the partials in order (loss_reduce). With one group the first kernel
 // writes the loss itself. Gradients are d(loss)/d(input) times the optional device grad scale.
-// Built with -DX_DT= (logits / pred), -DT_DT= (targets), -DG_DT= (gradient): f32/f16/bf16.
+// Built with -DX_DT= (logits / pred), -DT_DT= (targets / teacher logits), -DG_DT= (gradient):
+// f32/f16/bf16.
 #include "common.h"
 
 #ifndef X_DT
@@ -154,5 +155,121 @@ kernel void ew_loss(global float *out, ulong out_off, int final_out,
         if (has_grad) HCL_STORE(G_DT, g, g_off + i, gr * gf);
     }
     acc = hcl_wg_sum(scratch, acc);
+    loss_group_store(out, out_off, final_out, denom, acc);
+}
+
+// Knowledge distillation of one row, from (raw logits s of the student, t of the teacher,
+// temperature T): ms = max s, mt = max t, zs = sum exp((s - ms)/T), zt = sum exp((t - mt)/T),
+// a = sum exp((t - mt)/T) (t - s), z1 = sum exp(s - ms), s_label = s[label]. With
+// p = softmax(t/T), q = softmax(s/T): KL(p || q) = sum p (t - s)/T - (mt - ms)/T + log zs - log zt
+// (exactly 0 when t = s). loss = alpha T^2 KL + (1 - alpha) CE (hard = 1 - alpha != 0; an
+// out-of-range label makes it NaN). A zero weight skips its term.
+inline float distill_row_loss(float ms, float mt, float zs, float zt, float a, float z1, float s_label, int valid,
+                              float T, float alpha, int hard) {
+    float l = 0.0f;
+    if (alpha != 0.0f) l = alpha * T * T * (a / (zt * T) - (mt - ms) / T + (log(zs) - log(zt)));
+    if (hard) l += (1.0f - alpha) * (valid ? log(z1) + ms - s_label : NAN);
+    return l;
+}
+
+// d(loss)/ds of one element (before the grad factor): alpha T (q - p) + (1 - alpha)(softmax(s) - onehot).
+inline float distill_grad(float s, float t, float ms, float mt, float zs, float zt, float z1, int is_label, int valid,
+                          float invT, float T, float alpha, int hard) {
+    float g = 0.0f;
+    if (alpha != 0.0f) g = alpha * T * (hcl_exp((s - ms) * invT) / zs - hcl_exp((t - mt) * invT) / zt);
+    if (hard) g += (1.0f - alpha) * (valid ? hcl_exp(s - ms) / z1 - (is_label ? 1.0f : 0.0f) : NAN);
+    return g;
+}
+
+// Distillation loss, one work-item per row (short rows). logits (N,C) X_DT, teacher (N,C) T_DT,
+// labels (N) i32 (read when hard), dlogits (N,C) G_DT written when has_grad, grad scale (1) f32
+// when has_scale. Work-item gid handles rows gid, gid + global size, ...; out gets one partial
+// per group (or the loss). local = L (power of two), scratch L floats.
+kernel void distill_row(global float *out, ulong out_off, int final_out,
+                        global HCL_T(G_DT) *g, ulong g_off, int has_grad,
+                        const global HCL_T(X_DT) *x, ulong x_off, const global HCL_T(T_DT) *t, ulong t_off,
+                        const global int *labels, ulong labels_off, int hard,
+                        const global float *scale, ulong scale_off, int has_scale,
+                        ulong N, ulong C, float T, float alpha, float denom, local float *scratch) {
+    size_t gsz = get_global_size(0);
+    float gf = loss_grad_factor(scale, scale_off, has_scale, denom), invT = 1.0f / T;
+    float acc = 0.0f;
+    for (size_t r = get_global_id(0); r < N; r += gsz) {
+        size_t xb = x_off + r * C, tb = t_off + r * C, gb = g_off + r * C;
+        int lab = hard ? labels[labels_off + r] : 0;
+        int valid = lab >= 0 && (ulong)lab < C;
+        float ms = -INFINITY, mt = -INFINITY;
+        for (size_t c = 0; c < C; c++) {
+            ms = fmax(ms, HCL_LOAD(X_DT, x, xb + c));
+            mt = fmax(mt, HCL_LOAD(T_DT, t, tb + c));
+        }
+        float zs = 0.0f, zt = 0.0f, a = 0.0f, z1 = 0.0f;
+        for (size_t c = 0; c < C; c++) {
+            float sv = HCL_LOAD(X_DT, x, xb + c), tv = HCL_LOAD(T_DT, t, tb + c);
+            float et = hcl_exp((tv - mt) * invT);
+            zs += hcl_exp((sv - ms) * invT);
+            zt += et;
+            a += et * (tv - sv);
+            if (hard) z1 += hcl_exp(sv - ms);
+        }
+        float sl = hard && valid ? HCL_LOAD(X_DT, x, xb + (size_t)lab) : 0.0f;
+        acc += distill_row_loss(ms, mt, zs, zt, a, z1, sl, valid, T, alpha, hard);
+        if (has_grad)
+            for (size_t c = 0; c < C; c++) {
+                float sv = HCL_LOAD(X_DT, x, xb + c), tv = HCL_LOAD(T_DT, t, tb + c);
+                HCL_STORE(G_DT, g, gb + c,
+                          distill_grad(sv, tv, ms, mt, zs, zt, z1, c == (size_t)lab, valid, invT, T, alpha, hard) * gf);
+            }
+    }
+    acc = hcl_wg_sum(scratch, acc);
+    loss_group_store(out, out_off, final_out, denom, acc);
+}
+
+// Distillation loss, one work-group per row (long rows): group g handles rows g, g + groups, ...
+// and work-item 0 adds their losses in row order. Arguments as distill_row; scratch L floats.
+kernel void distill_wg(global float *out, ulong out_off, int final_out,
+                       global HCL_T(G_DT) *g, ulong g_off, int has_grad,
+                       const global HCL_T(X_DT) *x, ulong x_off, const global HCL_T(T_DT) *t, ulong t_off,
+                       const global int *labels, ulong labels_off, int hard,
+                       const global float *scale, ulong scale_off, int has_scale,
+                       ulong N, ulong C, float T, float alpha, float denom, local float *scratch) {
+    size_t lid = get_local_id(0), L = get_local_size(0), groups = get_num_groups(0);
+    float gf = loss_grad_factor(scale, scale_off, has_scale, denom), invT = 1.0f / T;
+    float acc = 0.0f;
+    for (size_t r = get_group_id(0); r < N; r += groups) {
+        size_t xb = x_off + r * C, tb = t_off + r * C, gb = g_off + r * C;
+        int lab = hard ? labels[labels_off + r] : 0;
+        int valid = lab >= 0 && (ulong)lab < C;
+        float ms = -INFINITY, mt = -INFINITY;
+        for (size_t c = lid; c < C; c += L) {
+            ms = fmax(ms, HCL_LOAD(X_DT, x, xb + c));
+            mt = fmax(mt, HCL_LOAD(T_DT, t, tb + c));
+        }
+        ms = hcl_wg_max(scratch, ms);
+        mt = hcl_wg_max(scratch, mt);
+        float zs = 0.0f, zt = 0.0f, a = 0.0f, z1 = 0.0f;
+        for (size_t c = lid; c < C; c += L) {
+            float sv = HCL_LOAD(X_DT, x, xb + c), tv = HCL_LOAD(T_DT, t, tb + c);
+            float et = hcl_exp((tv - mt) * invT);
+            zs += hcl_exp((sv - ms) * invT);
+            zt += et;
+            a += et * (tv - sv);
+            if (hard) z1 += hcl_exp(sv - ms);
+        }
+        zs = hcl_wg_sum(scratch, zs);
+        zt = hcl_wg_sum(scratch, zt);
+        a = hcl_wg_sum(scratch, a);
+        if (hard) z1 = hcl_wg_sum(scratch, z1); /* hard is uniform: same barriers everywhere */
+        if (lid == 0) {
+            float sl = hard && valid ? HCL_LOAD(X_DT, x, xb + (size_t)lab) : 0.0f;
+            acc += distill_row_loss(ms, mt, zs, zt, a, z1, sl, valid, T, alpha, hard);
+        }
+        if (has_grad)
+            for (size_t c = lid; c < C; c += L) {
+                float sv = HCL_LOAD(X_DT, x, xb + c), tv = HCL_LOAD(T_DT, t, tb + c);
+                HCL_STORE(G_DT, g, gb + c,
+                          distill_grad(sv, tv, ms, mt, zs, zt, z1, c == (size_t)lab, valid, invT, T, alpha, hard) * gf);
+            }
+    }
     loss_group_store(out, out_off, final_out, denom, acc);
 }

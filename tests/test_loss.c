@@ -1,4 +1,5 @@
-/* Losses: softmax cross-entropy (integer labels, label smoothing), MSE and BCE with logits.
+/* Losses: softmax cross-entropy (integer labels, label smoothing), MSE and BCE with logits,
+ * knowledge distillation (temperature KL to a teacher + hard-label CE).
  * Loss against an FP64 host reference, gradient against the analytic FP64 gradient and central
  * finite differences of the reference, in F32/F16/BF16, with and without a device grad scale,
  * on shapes covering the one-launch and two-pass paths; large logits stay finite; out-of-range
@@ -81,6 +82,52 @@ static float read_loss(hcl_tensor *loss) {
 static hcl_tensor *scalar_f32(hcl_context *ctx, float v) {
     int64_t one[1] = {1};
     return test_tensor_from(ctx, HCL_F32, 1, one, &v);
+}
+
+/* Distillation, FP64: mean over rows of alpha T^2 KL(softmax(t/T) || softmax(x/T)) + (1 - alpha)
+ * CE(x, labels) (labels NULL: alpha must be 1); grad (may be NULL) analytic; *kl_part (may be
+ * NULL) gets the mean KL alone. */
+static double ref_distill(const double *x, const double *t, const int *labels, size_t N, size_t C, double T, double alpha,
+                          double *grad, double *kl_part) {
+    double total = 0, kls = 0;
+    for (size_t r = 0; r < N; r++) {
+        const double *xr = x + r * C, *tr = t + r * C;
+        double ms = -INFINITY, mt = -INFINITY, zs = 0, zt = 0, z1 = 0;
+        for (size_t c = 0; c < C; c++) {
+            ms = fmax(ms, xr[c]);
+            mt = fmax(mt, tr[c]);
+        }
+        for (size_t c = 0; c < C; c++) {
+            zs += exp((xr[c] - ms) / T);
+            zt += exp((tr[c] - mt) / T);
+            z1 += exp(xr[c] - ms);
+        }
+        double kl = 0;
+        for (size_t c = 0; c < C; c++) {
+            double lp = (tr[c] - mt) / T - log(zt), lq = (xr[c] - ms) / T - log(zs);
+            kl += exp(lp) * (lp - lq);
+        }
+        double ce = 0;
+        int lab = labels ? labels[r] : -1;
+        if (alpha != 1) ce = log(z1) + ms - xr[lab];
+        kls += kl;
+        total += alpha * T * T * kl + (1 - alpha) * ce;
+        if (grad)
+            for (size_t c = 0; c < C; c++) {
+                double q = exp((xr[c] - ms) / T) / zs, p = exp((tr[c] - mt) / T) / zt, s1 = exp(xr[c] - ms) / z1;
+                double g = alpha * T * (q - p);
+                if (alpha != 1) g += (1 - alpha) * (s1 - ((size_t)lab == c ? 1.0 : 0.0));
+                grad[r * C + c] = g / (double)N;
+            }
+    }
+    if (kl_part) *kl_part = kls / (double)N;
+    return total / (double)N;
+}
+
+typedef struct distill_user { const double *t; const int *labels; size_t N, C; double T, alpha; } distill_user;
+static double distill_fn(const double *x, void *u) {
+    distill_user *d = u;
+    return ref_distill(x, d->t, d->labels, d->N, d->C, d->T, d->alpha, NULL, NULL);
 }
 
 static void check_loss_value(float got, double ref, const char *what) {
@@ -346,6 +393,175 @@ START_TEST(deterministic) {
 }
 END_TEST
 
+/* ---- distillation ---- */
+/* One case: logits in xdt, teacher in tdt, gradient in gdt; `same`: teacher = student (the KL part
+ * must be exactly 0, the loss the hard CE alone). Loss vs FP64, gradient vs analytic FP64 and
+ * finite differences (small cases), gradient poisoned first, loss written only in its view. */
+static void check_distill(hcl_context *ctx, hcl_dtype xdt, hcl_dtype tdt, hcl_dtype gdt, size_t N, size_t C, float T,
+                          float alpha, int with_labels, float scale, int same) {
+    size_t n = N * C;
+    int64_t shape[2] = {(int64_t)N, (int64_t)C}, lshape[1] = {(int64_t)N}, one[1] = {1};
+    float *x = test_falloc(n), *t = test_falloc(n), *labf = test_falloc(N);
+    int *lab = malloc(N * sizeof *lab);
+    ck_assert_ptr_nonnull(lab);
+    test_fill_normal(x, n, 2.0);
+    test_fill_normal(t, n, 3.0);
+    test_round_to_dtype(x, n, xdt);
+    if (same) {
+        memcpy(t, x, n * sizeof *t);
+        tdt = xdt;
+    }
+    test_round_to_dtype(t, n, tdt);
+    for (size_t r = 0; r < N; r++) {
+        lab[r] = (int)test_uniform(0, (double)C);
+        if ((size_t)lab[r] >= C) lab[r] = (int)C - 1;
+        labf[r] = (float)lab[r];
+    }
+    double *xd = to_double(x, n), *td = to_double(t, n), *gref = test_dalloc(n), kl_ref = 0;
+    double lref = ref_distill(xd, td, with_labels ? lab : NULL, N, C, T, alpha, gref, &kl_ref);
+    for (size_t i = 0; i < n; i++) gref[i] *= scale;
+
+    hcl_tensor *tx = test_tensor_from(ctx, xdt, 2, shape, x), *tt = test_tensor_from(ctx, tdt, 2, shape, t);
+    hcl_tensor *tl = with_labels ? test_tensor_from(ctx, HCL_I32, 1, lshape, labf) : NULL;
+    hcl_tensor *tg = test_tensor_poisoned(ctx, gdt, 2, shape), *loss = test_tensor_poisoned(ctx, HCL_F32, 1, lshape);
+    hcl_tensor *lv = NULL, *sc = scale != 1.0f ? scalar_f32(ctx, scale) : NULL;
+    size_t at = N > 1 ? 1 : 0;
+    CK_OK(ctx, hcl_tensor_view(loss, at, 1, one, &lv));
+    CK_OK(ctx, hcl_distillation_loss(ctx, lv, tg, tx, tt, tl, T, alpha, sc));
+    float *g = test_download(tg), *lall = test_download(loss);
+    char what[200];
+    snprintf(what, sizeof what, "distill %s/%s->%s %zux%zu T=%g alpha=%g labels=%d scale=%g same=%d", hcl_dtype_name(xdt),
+             hcl_dtype_name(tdt), hcl_dtype_name(gdt), N, C, T, alpha, with_labels, scale, same);
+    for (size_t i = 0; i < N; i++)
+        if (i != at) ck_assert_msg(isnan(lall[i]), "%s: wrote loss[%zu] outside the loss view", what, i);
+    if (same) {
+        ck_assert_msg(kl_ref == 0.0, "%s: reference KL %g", what, kl_ref);
+        /* only the hard part remains: exactly what hcl_softmax_cross_entropy gives times (1 - alpha) */
+        if (alpha == 1.0f) {
+            ck_assert_msg(lall[at] == 0.0f, "%s: loss %g, want exactly 0", what, lall[at]);
+            for (size_t i = 0; i < n; i++) ck_assert_msg(g[i] == 0.0f, "%s: dlogits[%zu] = %g, want 0", what, i, g[i]);
+        }
+    }
+    /* the loss: FP32 math; KL = sum p (t - s)/T - ... cancels a little: 1e-5 of the terms' size */
+    double err = fabs(lall[at] - lref), bound = fmax(fabs(lref), 1e-30) * LOSS_TOL + 2e-6 * alpha * T * T * (1 + fabs(kl_ref));
+    if (!same || alpha != 1.0f)
+        ck_assert_msg(isfinite(lall[at]) && err <= bound, "%s: loss %.9g, reference %.9g, err %g > %g (%s)", what, lall[at],
+                      lref, err, bound, test_seed_note());
+    double gerr = test_rel_err(g, gref, n), gtol = test_tolerance(gdt) * 2;
+    if (!(same && alpha == 1.0f))
+        ck_assert_msg(gerr <= gtol, "%s: dlogits rel err vs analytic %g > %g (%s)", what, gerr, gtol, test_seed_note());
+    if (n <= 300 && !same) {
+        double *fd = test_dalloc(n);
+        distill_user u = {td, with_labels ? lab : NULL, N, C, T, alpha};
+        test_numeric_grad(distill_fn, &u, xd, n, 1e-5, fd);
+        for (size_t i = 0; i < n; i++) fd[i] *= scale;
+        double e2 = test_rel_err(g, fd, n), tol2 = fmax(test_tolerance(gdt), 1e-5) * 3;
+        ck_assert_msg(e2 <= tol2, "%s: dlogits rel err vs finite differences %g > %g (%s)", what, e2, tol2, test_seed_note());
+        free(fd);
+    }
+    /* without a gradient: the same loss bits */
+    hcl_tensor *loss2 = test_tensor_poisoned(ctx, HCL_F32, 1, one);
+    CK_OK(ctx, hcl_distillation_loss(ctx, loss2, NULL, tx, tt, tl, T, alpha, NULL));
+    ck_assert_msg(read_loss(loss2) == lall[at], "%s: loss differs without the gradient", what);
+    hcl_tensor_free(loss2);
+    free(x); free(t); free(labf); free(lab); free(xd); free(td); free(gref); free(g); free(lall);
+    hcl_tensor_free(tx); hcl_tensor_free(tt); hcl_tensor_free(tl); hcl_tensor_free(tg); hcl_tensor_free(lv);
+    hcl_tensor_free(loss); hcl_tensor_free(sc);
+}
+
+START_TEST(distill_all_dtypes_shapes) {
+    hcl_context *ctx = test_context();
+    int small = getenv("HALFCL_TEST_SMALL") != NULL;
+    /* C <= 64: one work-item per row; C > 64: one work-group per row */
+    static const shape2 shapes[] = {{1, 1}, {1, 7}, {7, 33}, {33, 7}, {5, 1000}, {3, 1001}};
+    static const float alphas[3] = {0.0f, 0.5f, 1.0f}, temps[2] = {1.0f, 4.0f};
+    for (int d = 0; d < 3; d++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int a = 0; a < 3; a++)
+                for (int k = 0; k < 2; k++) {
+                    if (small && shapes[s].cols >= 1000 && (a != 1 || k != 1)) continue;
+                    hcl_dtype dt = test_float_dtypes[d];
+                    check_distill(ctx, dt, dt, dt, shapes[s].rows, shapes[s].cols, temps[k], alphas[a], 1, 1.0f, 0);
+                }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+START_TEST(distill_mixed_scale_nolabels) {
+    hcl_context *ctx = test_context();
+    /* teacher in F16 (the eval-mode teacher) with an F32 or BF16 student, device grad scales */
+    check_distill(ctx, HCL_F32, HCL_F16, HCL_F32, 7, 10, 4.0f, 0.5f, 1, 1024.0f, 0);
+    check_distill(ctx, HCL_BF16, HCL_F16, HCL_BF16, 9, 100, 2.0f, 0.7f, 1, 65536.0f, 0);
+    check_distill(ctx, HCL_F16, HCL_F32, HCL_F32, 5, 33, 1.0f, 0.3f, 1, 0.5f, 0);
+    /* labels NULL with alpha 1 */
+    check_distill(ctx, HCL_F32, HCL_F32, HCL_F32, 7, 7, 4.0f, 1.0f, 0, 1.0f, 0);
+    check_distill(ctx, HCL_F16, HCL_F16, HCL_F16, 3, 200, 1.0f, 1.0f, 0, 8.0f, 0);
+    /* many rows: two passes */
+    check_distill(ctx, HCL_F32, HCL_F16, HCL_F32, 5000, 3, 4.0f, 0.5f, 1, 1.0f, 0);
+    /* teacher = student: KL part exactly 0 */
+    for (int d = 0; d < 3; d++)
+        for (int wide = 0; wide < 2; wide++) {
+            hcl_dtype dt = test_float_dtypes[d];
+            check_distill(ctx, dt, dt, dt, 7, wide ? 300 : 10, 4.0f, 1.0f, 0, 1.0f, 1);
+            check_distill(ctx, dt, dt, dt, 7, wide ? 300 : 10, 1.0f, 0.5f, 1, 1.0f, 1);
+        }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Equal teacher and student: the loss is (1 - alpha) times cross-entropy's, the gradient (1 -
+ * alpha) times its gradient (the KL part contributes exactly 0). */
+START_TEST(distill_equal_is_ce) {
+    hcl_context *ctx = test_context();
+    for (int wide = 0; wide < 2; wide++) {
+        size_t N = 6, C = wide ? 150 : 9, n = N * C;
+        int64_t shape[2] = {(int64_t)N, (int64_t)C}, lshape[1] = {(int64_t)N}, one[1] = {1};
+        float *x = test_falloc(n), labf[6];
+        test_fill_normal(x, n, 2.0);
+        for (size_t r = 0; r < N; r++) labf[r] = (float)(r * 5 % C);
+        hcl_tensor *tx = test_tensor_from(ctx, HCL_F32, 2, shape, x), *tt = test_tensor_from(ctx, HCL_F32, 2, shape, x);
+        hcl_tensor *tl = test_tensor_from(ctx, HCL_I32, 1, lshape, labf);
+        hcl_tensor *g1 = test_tensor_poisoned(ctx, HCL_F32, 2, shape), *g2 = test_tensor_poisoned(ctx, HCL_F32, 2, shape);
+        hcl_tensor *l1 = test_tensor_poisoned(ctx, HCL_F32, 1, one), *l2 = test_tensor_poisoned(ctx, HCL_F32, 1, one);
+        CK_OK(ctx, hcl_distillation_loss(ctx, l1, g1, tx, tt, tl, 3.0f, 0.0f, NULL));
+        CK_OK(ctx, hcl_softmax_cross_entropy(ctx, l2, g2, tx, tl, 0.0f, NULL));
+        float a = read_loss(l1), b = read_loss(l2);
+        ck_assert_msg(fabs(a - b) <= 1e-6 * fabs(b), "alpha 0: %.9g vs CE %.9g", a, b);
+        float *ga = test_download(g1), *gb = test_download(g2);
+        ck_assert(test_rel_err_f(ga, gb, n) <= 1e-6);
+        free(x); free(ga); free(gb);
+        hcl_tensor_free(tx); hcl_tensor_free(tt); hcl_tensor_free(tl); hcl_tensor_free(g1); hcl_tensor_free(g2);
+        hcl_tensor_free(l1); hcl_tensor_free(l2);
+    }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+START_TEST(distill_bad_arguments) {
+    hcl_context *ctx = test_context();
+    int64_t shape[2] = {4, 10}, lshape[1] = {4}, one[1] = {1}, s5[2] = {5, 10};
+    hcl_tensor *x = test_tensor_poisoned(ctx, HCL_F32, 2, shape), *t = test_tensor_poisoned(ctx, HCL_F16, 2, shape);
+    hcl_tensor *g = test_tensor_poisoned(ctx, HCL_F32, 2, shape), *lab = test_tensor_poisoned(ctx, HCL_I32, 1, lshape);
+    hcl_tensor *loss = test_tensor_poisoned(ctx, HCL_F32, 1, one), *t5 = test_tensor_poisoned(ctx, HCL_F32, 2, s5);
+    hcl_tensor *ti = test_tensor_poisoned(ctx, HCL_I32, 2, shape);
+    ck_assert_int_eq(hcl_distillation_loss(NULL, loss, g, x, t, lab, 1, 0.5f, NULL), HCL_ERR_NULL_POINTER);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, NULL, lab, 1, 0.5f, NULL), HCL_ERR_NULL_POINTER);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, t, NULL, 1, 0.5f, NULL), HCL_ERR_NULL_POINTER);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, t, NULL, 1, 0.0f, NULL), HCL_ERR_NULL_POINTER);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, t5, lab, 1, 0.5f, NULL), HCL_ERR_SHAPE);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, ti, lab, 1, 0.5f, NULL), HCL_ERR_DTYPE);
+    const float bad_t[] = {0.0f, -1.0f, NAN, INFINITY};
+    for (int k = 0; k < 4; k++) CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, t, lab, bad_t[k], 0.5f, NULL), HCL_ERR_INVALID_ARGUMENT);
+    const float bad_a[] = {-0.1f, 1.1f, NAN, INFINITY};
+    for (int k = 0; k < 4; k++) CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, g, x, t, lab, 1, bad_a[k], NULL), HCL_ERR_INVALID_ARGUMENT);
+    CK_STATUS(ctx, hcl_distillation_loss(ctx, loss, x, x, t, lab, 1, 0.5f, NULL), HCL_ERR_ALIASING);
+    CK_OK(ctx, hcl_distillation_loss(ctx, loss, NULL, x, t, NULL, 2, 1.0f, NULL));
+    hcl_tensor *all[] = {x, t, g, lab, loss, t5, ti};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) hcl_tensor_free(all[i]);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(bad_arguments) {
     hcl_context *ctx = test_context();
     int64_t shape[2] = {4, 10}, lshape[1] = {4}, l5[1] = {5}, one[1] = {1}, two[1] = {2}, r3[3] = {4, 10, 1}, big[1] = {60};
@@ -436,6 +652,10 @@ static Suite *suite(void) {
     tcase_add_test(tc, mse_bce_all_dtypes_shapes);
     tcase_add_test(tc, mse_bce_scale_mixed_large);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, distill_all_dtypes_shapes);
+    tcase_add_test(tc, distill_mixed_scale_nolabels);
+    tcase_add_test(tc, distill_equal_is_ce);
+    tcase_add_test(tc, distill_bad_arguments);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);
     return s;

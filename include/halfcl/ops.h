@@ -207,6 +207,16 @@ hcl_status hcl_mse_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dpred, c
  * any float dtype, or I32 (class labels 0/1). */
 hcl_status hcl_bce_with_logits(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
                                const hcl_tensor *targets, const hcl_tensor *grad_scale);
+/* Knowledge distillation (Hinton et al. 2015): with p = softmax(teacher_logits / T) and
+ * q = softmax(logits / T), loss = mean over rows of alpha T^2 KL(p || q) + (1 - alpha) CE(logits,
+ * labels), FP32 math (max-subtracted log-sum-exp). logits (N,C) and teacher_logits (N,C) any float
+ * dtypes; labels (N) I32 in [0,C), or NULL when alpha = 1 (then not read); temperature finite > 0;
+ * alpha in [0,1] (a term with weight 0 is skipped). dlogits = grad_scale [alpha T (q - p) +
+ * (1 - alpha)(softmax(logits) - onehot(labels))] / N. Out-of-range labels (alpha < 1) give NaN
+ * as in hcl_softmax_cross_entropy. Equal logits and teacher give an exactly zero KL part. */
+hcl_status hcl_distillation_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
+                                 const hcl_tensor *teacher_logits, const hcl_tensor *labels, float temperature,
+                                 float alpha, const hcl_tensor *grad_scale);
 
 /* ---------------------------------------------------------------- elementwise + reductions (elementwise.cl) */
 typedef enum hcl_binary_op { HCL_OP_ADD = 0, HCL_OP_SUB, HCL_OP_MUL } hcl_binary_op;

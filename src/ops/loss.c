@@ -1,4 +1,4 @@
-/* Loss launchers (loss.cl): fused softmax cross-entropy, MSE, BCE with logits. Each computes
+/* Loss launchers (loss.cl): fused softmax cross-entropy, MSE, BCE with logits, distillation. Each computes
  * per-group partial sums in FP32 into the context workspace and reduces them in one work-group
  * in a fixed order (deterministic, no float atomics); small problems run as a single group
  * that writes the loss directly (one launch). */
@@ -123,6 +123,81 @@ hcl_status hcl_softmax_cross_entropy(hcl_context *ctx, hcl_tensor *loss, hcl_ten
                        HCL_ARG(logits->buffer), HCL_ARG(xo), HCL_ARG(labels->buffer), HCL_ARG(lo),
                        HCL_ARG(sc), HCL_ARG(so), HCL_ARG(has_scale), HCL_ARG(n_rows), HCL_ARG(n_cols), HCL_ARG(ls),
                        HCL_ARG(denom), HCL_LOCAL((wg ? 2 : 1) * L * sizeof(float))};
+    HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
+    size_t global = groups * L;
+    HCL_TRY(hcl_kernel_run(ctx, k, 1, &global, &L));
+    return final_out ? HCL_OK : loss_reduce(ctx, opts, loss, out, groups, denom);
+}
+
+/* First-pass shape for a row loss (C classes, N rows): the work-group-per-row kernel for long
+ * rows, else one work-item per row. Sets *wg, *L and *groups. */
+static hcl_status row_loss_shape(hcl_context *ctx, const char *opts, const char *row_kernel, const char *wg_kernel,
+                                 size_t N, size_t C, cl_kernel *k, int *wg, size_t *L, size_t *groups) {
+    *wg = C > LOSS_ROW_MAX_COLS;
+    HCL_TRY(hcl_kernel_get(ctx, "loss", opts, *wg ? wg_kernel : row_kernel, k));
+    if (*wg) {
+        /* as cross-entropy: ~4 classes per work-item on GPUs, few work-items on CPUs */
+        size_t want = ctx->info.is_cpu ? (C + 511) / 512 : C / 4, cap = 1, max = ctx->info.is_cpu ? 16 : LOSS_WG_MAX;
+        while (cap < want && cap < max) cap *= 2;
+        HCL_TRY(loss_pow2_local(ctx, *k, cap, L));
+        *groups = N < LOSS_MAX_GROUPS * 4 ? N : LOSS_MAX_GROUPS * 4;
+    } else {
+        HCL_TRY(loss_pow2_local(ctx, *k, loss_pow2_ceil(N, LOSS_WG_MAX), L));
+        *groups = (N + *L * LOSS_ITEMS_PER_WI - 1) / (*L * LOSS_ITEMS_PER_WI);
+        if (*groups > LOSS_MAX_GROUPS) *groups = LOSS_MAX_GROUPS;
+    }
+    return HCL_OK;
+}
+
+// loss (1) f32, dlogits (N,C) G (or NULL) from logits (N,C) X, teacher (N,C) T, labels (N) i32 (or
+// NULL when alpha = 1), grad_scale (1) f32 (or NULL)
+hcl_status hcl_distillation_loss(hcl_context *ctx, hcl_tensor *loss, hcl_tensor *dlogits, const hcl_tensor *logits,
+                                 const hcl_tensor *teacher_logits, const hcl_tensor *labels, float temperature,
+                                 float alpha, const hcl_tensor *grad_scale) {
+    if (!ctx) return HCL_ERR_NULL_POINTER;
+    HCL_TRY(hcl_check_float(ctx, logits, "logits"));
+    HCL_TRY(hcl_check_rank(ctx, logits, 2, "logits"));
+    HCL_TRY(hcl_check_float(ctx, teacher_logits, "teacher_logits"));
+    HCL_TRY(hcl_check_same_shape(ctx, teacher_logits, "teacher_logits", logits, "logits"));
+    size_t N = (size_t)logits->shape[0], C = (size_t)logits->shape[1];
+    if (!(isfinite(temperature) && temperature > 0.0f))
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "temperature %g must be finite and > 0", (double)temperature);
+    if (!(alpha >= 0.0f && alpha <= 1.0f))
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "alpha %g is not in [0, 1]", (double)alpha);
+    int hard = alpha != 1.0f;
+    if (labels || hard) {
+        if (!labels) return hcl_error(ctx, HCL_ERR_NULL_POINTER, "labels is NULL but alpha %g != 1 (the hard-label part needs them)", (double)alpha);
+        HCL_TRY(hcl_check_dtype(ctx, labels, HCL_I32, "labels"));
+        HCL_TRY(hcl_check_rank(ctx, labels, 1, "labels"));
+        if (labels->count != N)
+            return hcl_error(ctx, HCL_ERR_SHAPE, "labels has %zu elements but logits has %zu rows", labels->count, N);
+    }
+    HCL_TRY(loss_check_common(ctx, loss, dlogits, "dlogits", logits, "logits", teacher_logits, "teacher_logits", grad_scale));
+    HCL_TRY(hcl_check_no_alias(ctx, dlogits, "dlogits", labels, "labels"));
+    HCL_TRY(hcl_check_no_alias(ctx, loss, "loss", labels, "labels"));
+
+    char opts[128];
+    hcl_dt_options(opts, sizeof opts, "X", logits->dtype, "T", teacher_logits->dtype, "G",
+                   dlogits ? dlogits->dtype : logits->dtype, NULL);
+    cl_kernel k;
+    int wg;
+    size_t L, groups;
+    HCL_TRY(row_loss_shape(ctx, opts, "distill_row", "distill_wg", N, C, &k, &wg, &L, &groups));
+    cl_mem out;
+    cl_ulong out_off;
+    cl_int final_out;
+    HCL_TRY(loss_out(ctx, loss, groups, &out, &out_off, &final_out));
+    cl_mem g = dlogits ? dlogits->buffer : loss->buffer, sc = grad_scale ? grad_scale->buffer : loss->buffer;
+    cl_mem lb = labels ? labels->buffer : loss->buffer; /* not read unless hard */
+    cl_ulong go = dlogits ? hcl_off(dlogits) : 0, xo = hcl_off(logits), to = hcl_off(teacher_logits);
+    cl_ulong lo = labels ? hcl_off(labels) : 0, so = grad_scale ? hcl_off(grad_scale) : 0, n_rows = N, n_cols = C;
+    cl_int has_grad = dlogits != NULL, has_scale = grad_scale != NULL, hd = hard;
+    float T = temperature, al = alpha, denom = (float)N;
+    hcl_karg args[] = {HCL_ARG(out), HCL_ARG(out_off), HCL_ARG(final_out), HCL_ARG(g), HCL_ARG(go), HCL_ARG(has_grad),
+                       HCL_ARG(logits->buffer), HCL_ARG(xo), HCL_ARG(teacher_logits->buffer), HCL_ARG(to),
+                       HCL_ARG(lb), HCL_ARG(lo), HCL_ARG(hd), HCL_ARG(sc), HCL_ARG(so), HCL_ARG(has_scale),
+                       HCL_ARG(n_rows), HCL_ARG(n_cols), HCL_ARG(T), HCL_ARG(al), HCL_ARG(denom),
+                       HCL_LOCAL(L * sizeof(float))};
     HCL_TRY(hcl_kernel_set_args(ctx, k, args, sizeof args / sizeof args[0]));
     size_t global = groups * L;
     HCL_TRY(hcl_kernel_run(ctx, k, 1, &global, &L));
