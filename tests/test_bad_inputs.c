@@ -608,6 +608,7 @@ OP(softmax_backward, hcl_softmax_backward(c, t[0], t[1], t[2], a->flag))
 OP(softmax_cross_entropy, hcl_softmax_cross_entropy(c, t[0], t[1], t[2], t[3], a->f0, t[4]))
 OP(mse_loss, hcl_mse_loss(c, t[0], t[1], t[2], t[3], t[4]))
 OP(bce_with_logits, hcl_bce_with_logits(c, t[0], t[1], t[2], t[3], t[4]))
+OP(distillation_loss, hcl_distillation_loss(c, t[0], t[1], t[2], t[3], t[4], a->f1, a->f0, t[5]))
 OP(binary, hcl_binary(c, t[0], t[1], t[2], (hcl_binary_op)a->op, (hcl_broadcast)a->bcast))
 OP(reduce_broadcast, hcl_reduce_broadcast(c, t[0], t[1], (hcl_broadcast)a->bcast, a->flag))
 OP(scale, hcl_scale(c, t[0], t[1], a->f0))
@@ -889,6 +890,24 @@ static void x_cross_entropy(const op_case *oc, hcl_tensor *const *t, const op_ar
     WITH(a.f0 = INFINITY, HCL_ERR_INVALID_ARGUMENT);
 }
 
+/* distillation: f0 = alpha (0), f1 = temperature (1); labels (slot 4) may be NULL only with alpha 1 */
+static void x_distillation(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
+    WITH(a.f0 = -0.1f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = 1.5f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f0 = NAN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = 0.0f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = -2.0f, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = NAN, HCL_ERR_INVALID_ARGUMENT);
+    WITH(a.f1 = INFINITY, HCL_ERR_INVALID_ARGUMENT);
+    WITH_T(4, NULL, HCL_ERR_NULL_POINTER, "labels NULL with alpha 0");
+    hcl_tensor *u[MAX_SLOTS];
+    memcpy(u, t, sizeof u);
+    u[4] = NULL;
+    op_args a1 = *a0;
+    a1.f0 = 0.5f;
+    op_expect(oc, A, A, u, &a1, HCL_ERR_NULL_POINTER, "labels NULL with alpha 0.5", __LINE__);
+}
+
 static void x_binary(const op_case *oc, hcl_tensor *const *t, const op_args *a0) {
     for (size_t k = 0; k < NBAD; k++) WITH(a.op = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
     for (size_t k = 0; k < NBAD; k++) WITH(a.bcast = bad_enums[k], HCL_ERR_INVALID_ARGUMENT);
@@ -1111,6 +1130,10 @@ static const op_case op_cases[] = {
     {ROW(bce_with_logits), {{"loss", F, OUT | EXACT, 1, {1}}, {"dlogits", F, OUT | OPT, 2, {4, 7}},
                             {"logits", F, 0, 2, {4, 7}}, {"targets", I, BADU8, 2, {4, 7}},
                             {"grad_scale", F, OPT | EXACT, 1, {1}}}, NULL, NULL, NULL}, /* I32 0/1 targets */
+    {ROW(distillation_loss), {{"loss", F, OUT | EXACT, 1, {1}}, {"dlogits", F, OUT | OPT, 2, {4, 7}},
+                              {"logits", F, 0, 2, {4, 7}}, {"teacher_logits", F, 0, 2, {4, 7}},
+                              {"labels", I, OPT, 1, {4}}, {"grad_scale", F, OPT | EXACT, 1, {1}}},
+     NULL, NULL, x_distillation},
     {ROW(binary), {{"y", F, OUT, 3, {2, 3, 5}}, {"a", F, 0, 3, {2, 3, 5}}, {"b", F, 0, 3, {2, 3, 5}}}, "y=a", NULL, x_binary},
     {ROW(reduce_broadcast), {{"db", F, OUT, 1, {3}}, {"dy", F, ANYDIM, 3, {2, 3, 5}}}, NULL, init_reduce_broadcast,
      x_reduce_broadcast},
@@ -1658,6 +1681,145 @@ START_TEST(amp_h) {
     free(ck_other);
     free(dir);
     matrix_end("amp.h");
+}
+END_TEST
+
+/* amp.h, compression section (issue 11): pruning and weight sharing */
+START_TEST(amp_compression_h) {
+    matrix_begin();
+    hcl_params *p = NULL;
+    CK(hcl_params_create(A, HCL_PRECISION_MIXED_F16, &p));
+    const int64_t w[2] = {4, 3}, b4[1] = {4}, b5[1] = {5};
+    CK(hcl_params_add(p, "w", 2, w, NULL));
+    CK(hcl_params_add(p, "b", 1, b4, NULL));
+    CK(hcl_params_add(p, "c", 1, b5, NULL));
+    CK(hcl_params_alloc(p));
+    hcl_params *d = NULL; /* declared, not allocated */
+    CK(hcl_params_create(A, HCL_PRECISION_FP32, &d));
+    CK(hcl_params_add(d, "w", 2, w, NULL));
+    hcl_optim_config oc;
+    hcl_optim_config_init(&oc, HCL_OPTIM_ADAM);
+    hcl_optimizer *o = NULL;
+    CK(hcl_optimizer_create(p, &oc, NULL, &o));
+    float vals[12] = {1, -2, 3, -4, 5, -6, 7, -8, 9, -10, 11, -12};
+    CK(hcl_params_upload(p, 0, vals, 12));
+    CK(hcl_finish(A));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_master_arena(p));
+    watch(hcl_params_grad_arena(p));
+    for (size_t s = 0; s < hcl_optimizer_state_count(o); s++) watch(hcl_optimizer_state(o, s));
+
+    /* pruning configs and pruners */
+    EXPECT_VOID(hcl_prune_config_init(NULL, 0.5f));
+    hcl_prune_config c;
+    hcl_prune_config_init(&c, 0.5f);
+    hcl_pruner *pr = (hcl_pruner *)&pr;
+    EXPECT_STATUS(NULL, hcl_pruner_create(NULL, &c, &pr), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_pruner_create(o, NULL, &pr), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_pruner_create(o, &c, NULL), HCL_ERR_NULL_POINTER);
+#define BAD_PRUNE(stmt)                                                                  \
+    do {                                                                                 \
+        hcl_prune_config b_ = c;                                                         \
+        stmt;                                                                            \
+        EXPECT_STATUS(A, hcl_pruner_create(o, &b_, &pr), HCL_ERR_INVALID_ARGUMENT);      \
+    } while (0)
+    for (size_t k = 0; k < NBAD; k++) BAD_PRUNE(b_.kind = (hcl_prune_kind)bad_enums[k]);
+    for (size_t k = 0; k < NBAD; k++) BAD_PRUNE(b_.scope = (hcl_prune_scope)bad_enums[k]);
+    BAD_PRUNE(b_.target_sparsity = -0.1f);
+    BAD_PRUNE(b_.target_sparsity = 1.1f);
+    BAD_PRUNE(b_.target_sparsity = NAN);
+    BAD_PRUNE(b_.initial_sparsity = 0.7f);
+    BAD_PRUNE(b_.initial_sparsity = NAN);
+    BAD_PRUNE(b_.begin_step = -1);
+    BAD_PRUNE(b_.begin_step = INT64_MIN);
+    BAD_PRUNE((b_.begin_step = 10, b_.end_step = 9));
+    BAD_PRUNE(b_.frequency = 0);
+    BAD_PRUNE(b_.frequency = INT64_MIN);
+#undef BAD_PRUNE
+    ck_assert_ptr_null(pr);
+    EXPECT_VOID(hcl_pruner_free(NULL));
+    EXPECT_VAL(float, hcl_pruner_target_at(NULL, 5), v_ == 0.0f);
+    CK(hcl_pruner_create(o, &c, &pr));
+    const size_t bad_index[] = {3, 99, SIZE_MAX};
+    EXPECT_STATUS(NULL, hcl_pruner_add(NULL, 0, SIZE_MAX), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_pruner_add(pr, bad_index[k], SIZE_MAX), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_pruner_add(pr, 0, 1), HCL_ERR_INVALID_ARGUMENT); /* unstructured takes no bias */
+    CK(hcl_pruner_add(pr, 0, SIZE_MAX));
+    EXPECT_STATUS(A, hcl_pruner_add(pr, 0, SIZE_MAX), HCL_ERR_INVALID_ARGUMENT); /* twice */
+    EXPECT_STATUS(NULL, hcl_pruner_update(NULL, 0), HCL_ERR_NULL_POINTER);
+    const int64_t huge_steps[] = {INT64_MIN, -1, INT64_MAX};
+    for (size_t k = 0; k < 3; k++) EXPECT_VAL(float, hcl_pruner_target_at(pr, huge_steps[k]), v_ >= 0.0f && v_ <= 0.5f);
+    hcl_pruner_free(pr);
+    /* gradual schedule at extreme steps: finite, within [0, target] */
+    c.begin_step = 0;
+    c.end_step = INT64_MAX;
+    c.frequency = INT64_MAX;
+    c.initial_sparsity = 0.1f;
+    CK(hcl_pruner_create(o, &c, &pr));
+    for (size_t k = 0; k < 3; k++) EXPECT_VAL(float, hcl_pruner_target_at(pr, huge_steps[k]), v_ >= 0.0f && v_ <= 0.5f);
+    hcl_pruner_free(pr);
+    c.kind = HCL_PRUNE_CHANNELS;
+    c.end_step = 0;
+    c.initial_sparsity = 0.0f;
+    CK(hcl_pruner_create(o, &c, &pr));
+    EXPECT_STATUS(A, hcl_pruner_add(pr, 1, SIZE_MAX), HCL_ERR_SHAPE);       /* rank 1 weight */
+    EXPECT_STATUS(A, hcl_pruner_add(pr, 0, 2), HCL_ERR_SHAPE);              /* bias of 5 for 4 channels */
+    EXPECT_STATUS(A, hcl_pruner_add(pr, 0, 0), HCL_ERR_INVALID_ARGUMENT);   /* the weight as its bias */
+    for (size_t k = 0; k < 2; k++) EXPECT_STATUS(A, hcl_pruner_add(pr, 0, bad_index[k]), HCL_ERR_INVALID_ARGUMENT);
+    hcl_pruner_free(pr);
+
+    /* sparsity */
+    double sp = -1;
+    EXPECT_STATUS(NULL, hcl_params_sparsity(NULL, 0, &sp), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_sparsity(p, 0, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_params_sparsity(d, 0, &sp), HCL_ERR_INVALID_ARGUMENT);
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_params_sparsity(p, bad_index[k], &sp), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert(sp == -1);
+
+    /* weight sharing */
+    hcl_weight_share *s = (hcl_weight_share *)&s;
+    EXPECT_STATUS(NULL, hcl_weight_share_create(NULL, &s), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_weight_share_create(o, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_VOID(hcl_weight_share_free(NULL));
+    EXPECT_NULL(hcl_weight_share_indices(NULL, 0));
+    EXPECT_NULL(hcl_weight_share_codebook(NULL, 0));
+    CK(hcl_weight_share_create(o, &s));
+    EXPECT_STATUS(NULL, hcl_weight_share_add(NULL, 0, 4), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 3; k++) EXPECT_STATUS(A, hcl_weight_share_add(s, bad_index[k], 4), HCL_ERR_INVALID_ARGUMENT);
+    const int bad_bits[] = {-1, 0, 1, 9, INT_MAX, INT_MIN};
+    for (size_t k = 0; k < sizeof bad_bits / sizeof *bad_bits; k++)
+        EXPECT_STATUS(A, hcl_weight_share_add(s, 0, bad_bits[k]), HCL_ERR_INVALID_ARGUMENT);
+    for (size_t k = 0; k < 3; k++) {
+        EXPECT_NULL(hcl_weight_share_indices(s, bad_index[k]));
+        EXPECT_NULL(hcl_weight_share_codebook(s, bad_index[k]));
+    }
+    EXPECT_NULL(hcl_weight_share_indices(s, 0)); /* not shared (yet) */
+    /* non-finite weights cannot be clustered: nothing written */
+    unwatch_all();
+    float nanv[4] = {1, NAN, 2, 3};
+    CK(hcl_params_upload(p, 1, nanv, 4));
+    CK(hcl_finish(A));
+    watch(hcl_params_weight_arena(p)); /* (watching the masters would overwrite the NaN) */
+    EXPECT_STATUS(A, hcl_weight_share_add(s, 1, 2), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_NULL(hcl_weight_share_codebook(s, 1));
+    EXPECT_STATUS(NULL, hcl_weight_share_step(NULL, 0.1f), HCL_ERR_NULL_POINTER);
+    const float bad_lr[] = {-0.1f, NAN, INFINITY, -INFINITY};
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_weight_share_step(s, bad_lr[k]), HCL_ERR_INVALID_ARGUMENT);
+    unwatch_all();
+    CK(hcl_weight_share_add(s, 0, 2));
+    CK(hcl_finish(A));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_master_arena(p));
+    watch(hcl_weight_share_codebook(s, 0));
+    EXPECT_STATUS(A, hcl_weight_share_add(s, 0, 3), HCL_ERR_INVALID_ARGUMENT); /* twice */
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_weight_share_step(s, bad_lr[k]), HCL_ERR_INVALID_ARGUMENT);
+
+    unwatch_all();
+    hcl_weight_share_free(s);
+    hcl_optimizer_free(o);
+    hcl_params_free(p);
+    hcl_params_free(d);
+    matrix_end("amp.h (compression)");
 }
 END_TEST
 
@@ -2707,6 +2869,7 @@ static Suite *matrix_suite(void) {
     tcase_add_test(tc, tensor_h);
     tcase_add_test(tc, ops_h);
     tcase_add_test(tc, amp_h);
+    tcase_add_test(tc, amp_compression_h);
     tcase_add_test(tc, io_h);
     tcase_add_test(tc, nn_h);
     tcase_add_test(tc, nn_seq_h);

@@ -1,7 +1,8 @@
 /* hcl-bench suite `loss`: fused softmax cross-entropy (loss + logits gradient, label smoothing
  * 0.1, device grad scale) at the Fashion-MNIST shape (64 x 10: microseconds per call, launch
  * bound) and at 4096 x 1000 (GB/s next to the copy ceiling), and MSE / BCE with logits on 2^20
- * elements (GB/s). --quick uses a quarter of the large sizes. */
+ * elements (GB/s), and distillation (student in the dtype, F16 teacher, T 4, alpha 0.5, hard
+ * labels) at both cross-entropy shapes. --quick uses a quarter of the large sizes. */
 #include <stdlib.h>
 #include <string.h>
 #include "bench.h"
@@ -10,7 +11,7 @@ int bench_suite_loss(bench_ctx *b);
 
 typedef struct loss_job {
     hcl_context *ctx;
-    int op; /* 0 cross-entropy, 1 MSE, 2 BCE */
+    int op; /* 0 cross-entropy, 1 MSE, 2 BCE, 3 distillation */
     hcl_tensor *loss, *grad, *x, *labels, *t, *scale;
 } loss_job;
 
@@ -18,6 +19,7 @@ static hcl_status run_loss(void *u) {
     loss_job *j = u;
     switch (j->op) {
     case 0: return hcl_softmax_cross_entropy(j->ctx, j->loss, j->grad, j->x, j->labels, 0.1f, j->scale);
+    case 3: return hcl_distillation_loss(j->ctx, j->loss, j->grad, j->x, j->t, j->labels, 4.0f, 0.5f, j->scale);
     case 1: return hcl_mse_loss(j->ctx, j->loss, j->grad, j->x, j->t, j->scale);
     default: return hcl_bce_with_logits(j->ctx, j->loss, j->grad, j->x, j->t, j->scale);
     }
@@ -39,7 +41,9 @@ static void free_job(loss_job *j) {
 
 /* One case: rows x cols (op 0) or rows * cols elements (ops 1, 2). */
 static int bench_case(bench_ctx *b, int op, hcl_dtype dt, size_t rows, size_t cols, int small, double ceiling) {
-    static const char *const names[3] = {"cross_entropy fwd+bwd", "mse fwd+bwd", "bce_logits fwd+bwd"};
+    static const char *const names[4] = {"cross_entropy fwd+bwd", "mse fwd+bwd", "bce_logits fwd+bwd",
+                                         "distillation fwd+bwd"};
+    int rows_op = op == 0 || op == 3; /* labels, rows x cols */
     size_t n = rows * cols;
     int64_t shape[2] = {(int64_t)rows, (int64_t)cols}, lshape[1] = {(int64_t)rows}, one[1] = {1};
     loss_job j = {.ctx = b->ctx, .op = op};
@@ -58,10 +62,15 @@ static int bench_case(bench_ctx *b, int op, hcl_dtype dt, size_t rows, size_t co
     if (st == HCL_OK) st = hcl_tensor_create(b->ctx, dt, 2, shape, &j.x);
     if (st == HCL_OK) st = hcl_tensor_create(b->ctx, dt, 2, shape, &j.grad);
     if (st == HCL_OK) st = hcl_tensor_upload_f32(j.x, h, n);
-    if (st == HCL_OK && op == 0) st = hcl_tensor_create(b->ctx, HCL_I32, 1, lshape, &j.labels);
-    if (st == HCL_OK && op == 0) st = hcl_tensor_upload_raw(j.labels, lab, rows * sizeof *lab);
-    if (st == HCL_OK && op != 0) st = hcl_tensor_create(b->ctx, dt, 2, shape, &j.t);
-    if (st == HCL_OK && op != 0) st = hcl_tensor_fill(j.t, 0.25);
+    if (st == HCL_OK && rows_op) st = hcl_tensor_create(b->ctx, HCL_I32, 1, lshape, &j.labels);
+    if (st == HCL_OK && rows_op) st = hcl_tensor_upload_raw(j.labels, lab, rows * sizeof *lab);
+    if (st == HCL_OK && op != 0) st = hcl_tensor_create(b->ctx, op == 3 ? HCL_F16 : dt, 2, shape, &j.t);
+    if (st == HCL_OK && op == 3) {
+        bench_fill(h, n, -6.0f, 6.0f, 5);
+        st = hcl_tensor_upload_f32(j.t, h, n);
+    } else if (st == HCL_OK && op != 0) {
+        st = hcl_tensor_fill(j.t, 0.25);
+    }
     if (st != HCL_OK) {
         fprintf(stderr, "hcl-bench loss: %s\n", hcl_last_error(b->ctx));
         rc = 1;
@@ -74,7 +83,8 @@ static int bench_case(bench_ctx *b, int op, hcl_dtype dt, size_t rows, size_t co
         row.ms = small ? bench_median_ms_batched(b, run_loss, &j, 100) : bench_median_ms(b, run_loss, &j);
         size_t es = hcl_dtype_size(dt);
         /* bytes: read the input (and targets / labels), write the gradient */
-        size_t bytes = n * es * (op == 0 ? 2 : 3) + (op == 0 ? rows * 4 : 0);
+        /* distillation: + the F16 teacher */
+        size_t bytes = op == 3 ? n * (2 * es + 2) + rows * 4 : n * es * (op == 0 ? 2 : 3) + (op == 0 ? rows * 4 : 0);
         if (row.ms > 0) row.gbps = (double)bytes / (row.ms * 1e6);
         bench_emit(b, &row);
         if (row.ms > 0 && small) bench_note(b, "  %.1f us per call", row.ms * 1e3);
@@ -99,6 +109,8 @@ int bench_suite_loss(bench_ctx *b) {
         rc |= bench_case(b, 0, dt, big_rows, 1000, 0, ceiling);
         rc |= bench_case(b, 1, dt, ew_rows, 1024, 0, ceiling);
         rc |= bench_case(b, 2, dt, ew_rows, 1024, 0, ceiling);
+        rc |= bench_case(b, 3, dt, 64, 10, 1, ceiling);
+        rc |= bench_case(b, 3, dt, big_rows, 1000, 0, ceiling);
     }
     return rc;
 }

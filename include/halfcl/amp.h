@@ -289,6 +289,74 @@ hcl_status hcl_checkpoint_load(hcl_optimizer *optimizer, const char *path, hcl_c
 hcl_status hcl_params_export(hcl_params *params, const char *path, hcl_dtype dtype,
                              const hcl_checkpoint_meta *meta, size_t meta_count);
 
+/* ---------------------------------------------------------------- compression */
+/* Magnitude pruning through the optimizer's mask (hcl_optimizer_set_mask): pruned weights are 0
+ * and stay exactly 0 through every later step. Masks are chosen on the host from the downloaded
+ * masters at schedule points only (they sync); between them a step needs no host round trip.
+ *  - HCL_PRUNE_UNSTRUCTURED: single weights with the smallest |master|.
+ *  - HCL_PRUNE_CHANNELS: whole output channels (dim 0 rows of a conv/linear weight) with the
+ *    smallest L2 norm, the channel's bias element with it; sparsity counts channels.
+ *  - HCL_PRUNE_GLOBAL: one threshold over everything added (for CHANNELS: over all channels' norms);
+ *    HCL_PRUNE_PER_LAYER: each added weight pruned to the target on its own.
+ * The count pruned is round(sparsity * n) exactly: ties are broken by position (earlier first),
+ * so the choice is deterministic. Masks only grow: what is pruned stays pruned when the target rises
+ * (an existing optimizer mask, e.g. from a checkpoint, is kept and extended). */
+typedef enum hcl_prune_kind { HCL_PRUNE_UNSTRUCTURED = 0, HCL_PRUNE_CHANNELS, HCL_PRUNE_KIND_COUNT_ } hcl_prune_kind;
+typedef enum hcl_prune_scope { HCL_PRUNE_GLOBAL = 0, HCL_PRUNE_PER_LAYER, HCL_PRUNE_SCOPE_COUNT_ } hcl_prune_scope;
+
+typedef struct hcl_prune_config {
+    hcl_prune_kind kind;
+    hcl_prune_scope scope;
+    float target_sparsity;  /* s_f in [0, 1] */
+    float initial_sparsity; /* s_i in [0, s_f]: the gradual ramp's first value */
+    /* begin_step == end_step: one shot at begin_step. Else Zhu & Gupta (2017) gradual pruning: at
+     * the schedule points t = begin, begin + frequency, ... (and end_step itself) the sparsity is
+     * s_t = s_f + (s_i - s_f) (1 - (t - begin) / (end - begin))^3; s_f from end_step on. */
+    int64_t begin_step, end_step, frequency; /* 0 <= begin <= end; frequency >= 1 */
+} hcl_prune_config;
+
+/* One-shot (begin = end = 0), global, unstructured, initial 0, frequency 1. */
+void hcl_prune_config_init(hcl_prune_config *config, float target_sparsity);
+
+typedef struct hcl_pruner hcl_pruner;
+/* A pruner for the optimizer's parameters (the optimizer must outlive it). */
+hcl_status hcl_pruner_create(hcl_optimizer *optimizer, const hcl_prune_config *config, hcl_pruner **pruner);
+void hcl_pruner_free(hcl_pruner *pruner); /* NULL is a no-op; the optimizer keeps its mask */
+/* Adds a parameter to prune (each at most once). UNSTRUCTURED: bias_index must be SIZE_MAX.
+ * CHANNELS: a weight of rank >= 2 whose dim 0 are output channels, and its bias (rank 1 with dim 0
+ * elements; SIZE_MAX = none) pruned alongside. */
+hcl_status hcl_pruner_add(hcl_pruner *pruner, size_t weight_index, size_t bias_index);
+/* When the schedule's sparsity at `step` exceeds the last one applied (a schedule point, or the
+ * first call after a resume), recomputes the masks from |master| and sets them on the optimizer
+ * (blocking: downloads the masters). Else a no-op (no sync). */
+hcl_status hcl_pruner_update(hcl_pruner *pruner, int64_t step);
+/* The schedule's sparsity in effect at `step` (0 before begin_step; NULL pruner: 0). */
+float hcl_pruner_target_at(const hcl_pruner *pruner, int64_t step);
+/* Fraction of exact zeros among the parameter's masters (F16 weights under pure_f16). Blocking. */
+hcl_status hcl_params_sparsity(hcl_params *params, size_t index, double *sparsity);
+
+/* Weight sharing (Deep Compression, Han et al. 2016): a parameter's weights are replaced by 2^bits
+ * shared values (a codebook) and a U8 index per weight. k-means runs on the host when the parameter
+ * is added (codebook linearly initialised over [min, max], Lloyd iterations to convergence:
+ * deterministic); fine-tuning keeps the assignment and trains the codebook with the summed
+ * gradients of each cluster, on the device. The optimizer must outlive the share object. */
+typedef struct hcl_weight_share hcl_weight_share;
+hcl_status hcl_weight_share_create(hcl_optimizer *optimizer, hcl_weight_share **share);
+void hcl_weight_share_free(hcl_weight_share *share); /* NULL is a no-op */
+/* Clusters the parameter's current masters into 2^bits values (bits 2..8) and writes masters and
+ * working copies = codebook[index]. Blocking (downloads the masters). Each parameter at most once. */
+hcl_status hcl_weight_share_add(hcl_weight_share *share, size_t param_index, int bits);
+/* Call after hcl_optimizer_step, with the gradients of that step still in place: for every shared
+ * parameter codebook[k] -= lr * (sum of the unscaled gradients (gradient / loss scale) of the
+ * weights in cluster k), summed in a fixed order (deterministic); skipped, like the optimizer's
+ * step, when that step found an inf/NaN gradient; then masters and working copies =
+ * codebook[index]. Queued, no host sync. lr finite and >= 0. */
+hcl_status hcl_weight_share_step(hcl_weight_share *share, float lr);
+/* Indices (U8, the parameter's shape) and codebook (F32, 2^bits) of a shared parameter; NULL when
+ * the parameter is not shared (or share is NULL). */
+const hcl_tensor *hcl_weight_share_indices(const hcl_weight_share *share, size_t param_index);
+const hcl_tensor *hcl_weight_share_codebook(const hcl_weight_share *share, size_t param_index);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,246 @@
+/* Weight sharing (Deep Compression, issue 11): a parameter becomes 2^bits shared F32 values (a
+ * codebook) and one U8 index per weight. k-means runs on the host at add time (linear init over
+ * [min, max], Lloyd iterations until the centroids stop changing: deterministic). The cluster of
+ * every weight is then fixed, so the per-cluster gradient sums of fine-tuning use a precomputed
+ * permutation grouped by cluster (compress.cl: one work-group per cluster, fixed-order sums). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "amp/amp_internal.h"
+#include "ops/ops_internal.h"
+
+#define SHARE_MAX_ITERS 1000
+#define SHARE_WG 64
+
+typedef struct share_param {
+    size_t index;
+    int bits;
+    hcl_tensor *indices;  /* U8, the parameter's shape */
+    hcl_tensor *codebook; /* F32 (2^bits) */
+    hcl_tensor *perm;     /* I32 (count): weight positions grouped by cluster */
+    hcl_tensor *seg;      /* I32 (2^bits + 1): cluster k = perm[seg[k] .. seg[k+1]) */
+} share_param;
+
+struct hcl_weight_share {
+    hcl_optimizer *opt;
+    hcl_params *params;
+    hcl_context *ctx;
+    share_param *p;
+    size_t n, cap;
+    size_t local; /* work-group size of share_update (fixed per object: deterministic sums) */
+};
+
+hcl_status hcl_weight_share_create(hcl_optimizer *opt, hcl_weight_share **out) {
+    if (!opt) return HCL_ERR_NULL_POINTER;
+    HCL_CHECK_NULL(opt->ctx, out);
+    *out = NULL;
+    hcl_weight_share *s = calloc(1, sizeof *s);
+    if (!s) return hcl_error(opt->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    s->opt = opt;
+    s->params = opt->params;
+    s->ctx = opt->ctx;
+    *out = s;
+    return HCL_OK;
+}
+
+static void free_param(share_param *q) {
+    hcl_tensor_free(q->indices);
+    hcl_tensor_free(q->codebook);
+    hcl_tensor_free(q->perm);
+    hcl_tensor_free(q->seg);
+}
+
+void hcl_weight_share_free(hcl_weight_share *s) {
+    if (!s) return;
+    for (size_t i = 0; i < s->n; i++) free_param(&s->p[i]);
+    free(s->p);
+    free(s);
+}
+
+static const share_param *find(const hcl_weight_share *s, size_t index) {
+    if (!s) return NULL;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->p[i].index == index) return &s->p[i];
+    return NULL;
+}
+
+const hcl_tensor *hcl_weight_share_indices(const hcl_weight_share *s, size_t index) {
+    const share_param *q = find(s, index);
+    return q ? q->indices : NULL;
+}
+
+const hcl_tensor *hcl_weight_share_codebook(const hcl_weight_share *s, size_t index) {
+    const share_param *q = find(s, index);
+    return q ? q->codebook : NULL;
+}
+
+static int dcmp(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Index of the centroid nearest to v among sorted c[0..K) (ties: the lower index). */
+static int nearest(const double *c, int K, double v) {
+    int lo = 0, hi = K; /* first centroid >= v */
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        if (c[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo == K) return K - 1;
+    if (lo == 0) return 0;
+    /* the lowest index holding the value c[lo - 1] (equal centroids: the lower wins) */
+    int a = lo - 1;
+    while (a > 0 && c[a - 1] == c[a]) a--;
+    return fabs(v - c[a]) <= fabs(c[lo] - v) ? a : lo;
+}
+
+/* 1-D k-means of x (n) into K centroids (sorted ascending) and idx (n); deterministic. */
+static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, double *c, unsigned char *idx) {
+    double mn = INFINITY, mx = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(x[i])) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight %zu is not finite (%g): cannot cluster", i, (double)x[i]);
+        mn = fmin(mn, x[i]);
+        mx = fmax(mx, x[i]);
+    }
+    for (int k = 0; k < K; k++) c[k] = mn + (mx - mn) * (double)k / (double)(K - 1);
+    double *sum = malloc((size_t)K * sizeof *sum), *nc = malloc((size_t)K * sizeof *nc);
+    size_t *cnt = malloc((size_t)K * sizeof *cnt);
+    if (!sum || !nc || !cnt) {
+        free(sum); free(nc); free(cnt);
+        return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    for (int it = 0; it < SHARE_MAX_ITERS; it++) {
+        memset(sum, 0, (size_t)K * sizeof *sum);
+        memset(cnt, 0, (size_t)K * sizeof *cnt);
+        for (size_t i = 0; i < n; i++) {
+            int k = nearest(c, K, x[i]);
+            sum[k] += x[i];
+            cnt[k]++;
+        }
+        for (int k = 0; k < K; k++) nc[k] = cnt[k] ? sum[k] / (double)cnt[k] : c[k]; /* empty: stays */
+        qsort(nc, (size_t)K, sizeof *nc, dcmp);
+        int same = !memcmp(nc, c, (size_t)K * sizeof *c);
+        memcpy(c, nc, (size_t)K * sizeof *c);
+        if (same) break;
+    }
+    for (size_t i = 0; i < n; i++) idx[i] = (unsigned char)nearest(c, K, x[i]);
+    free(sum); free(nc); free(cnt);
+    return HCL_OK;
+}
+
+static hcl_status tensor_from(hcl_context *ctx, hcl_dtype dt, int rank, const int64_t *shape, const void *data, size_t bytes,
+                              hcl_tensor **t) {
+    HCL_TRY(hcl_tensor_create(ctx, dt, rank, shape, t));
+    return hcl_tensor_upload_raw(*t, data, bytes);
+}
+
+hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
+    if (!s) return HCL_ERR_NULL_POINTER;
+    hcl_context *ctx = s->ctx;
+    hcl_params *ps = s->params;
+    if (index >= ps->count) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "parameter index %zu out of range (%zu parameters)", index, ps->count);
+    if (bits < 2 || bits > 8) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "bits %d is not in 2..8", bits);
+    if (find(s, index)) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "parameter %zu (%s) is already shared", index, ps->p[index].name);
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 4;
+        share_param *np = realloc(s->p, cap * sizeof *np);
+        if (!np) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        s->p = np;
+        s->cap = cap;
+    }
+    const hcl_param *pr = &ps->p[index];
+    size_t n = pr->count;
+    int K = 1 << bits;
+    float *x = malloc(n * sizeof *x);
+    double *c = malloc((size_t)K * sizeof *c);
+    float *cb = malloc((size_t)K * sizeof *cb);
+    unsigned char *idx = malloc(n);
+    int32_t *perm = malloc(n * sizeof *perm), *seg = calloc((size_t)K + 1, sizeof *seg);
+    share_param q = {.index = index, .bits = bits};
+    hcl_status st = x && c && cb && idx && perm && seg ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == HCL_OK && n > (size_t)INT32_MAX) st = hcl_error(ctx, HCL_ERR_OVERFLOW, "parameter %s has more than 2^31 - 1 weights", pr->name);
+    if (st == HCL_OK) st = hcl_params_download(ps, index, x, n);
+    if (st == HCL_OK) st = kmeans(ctx, x, n, K, c, idx);
+    if (st == HCL_OK) {
+        for (int k = 0; k < K; k++) cb[k] = (float)c[k];
+        /* counting sort by cluster, positions ascending within a cluster */
+        for (size_t i = 0; i < n; i++) seg[idx[i] + 1]++;
+        for (int k = 0; k < K; k++) seg[k + 1] += seg[k];
+        int32_t *fill = malloc((size_t)K * sizeof *fill);
+        if (!fill) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        else {
+            memcpy(fill, seg, (size_t)K * sizeof *fill);
+            for (size_t i = 0; i < n; i++) perm[fill[idx[i]]++] = (int32_t)i;
+            free(fill);
+        }
+        for (size_t i = 0; i < n; i++) x[i] = cb[idx[i]];
+    }
+    int64_t kshape[1] = {K}, k1[1] = {K + 1}, nshape[1] = {(int64_t)n};
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_U8, pr->rank, pr->shape, idx, n, &q.indices);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_F32, 1, kshape, cb, (size_t)K * sizeof *cb, &q.codebook);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, nshape, perm, n * sizeof *perm, &q.perm);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, k1, seg, ((size_t)K + 1) * sizeof *seg, &q.seg);
+    if (st == HCL_OK) st = hcl_params_upload(ps, index, x, n); /* masters (and working copies) = codebook[index] */
+    free(x); free(c); free(cb); free(idx); free(perm); free(seg);
+    if (st != HCL_OK) {
+        free_param(&q);
+        return st;
+    }
+    s->p[s->n++] = q;
+    return HCL_OK;
+}
+
+/* "-DG_DT=f16 -DW_DT=f16" */
+static const char *options(const hcl_params *ps, char *buf, size_t len) {
+    return hcl_dt_options(buf, len, "G", ps->grad_dt, "W", ps->weight_dt, NULL);
+}
+
+hcl_status hcl_weight_share_step(hcl_weight_share *s, float lr) {
+    if (!s) return HCL_ERR_NULL_POINTER;
+    hcl_context *ctx = s->ctx;
+    if (!isfinite(lr) || lr < 0.0f) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
+    if (s->n == 0) return HCL_OK;
+    hcl_params *ps = s->params;
+    hcl_optimizer *o = s->opt;
+    char opts[96];
+    options(ps, opts, sizeof opts);
+    cl_kernel ku, kd;
+    HCL_TRY(hcl_kernel_get(ctx, "compress", opts, "share_update", &ku));
+    HCL_TRY(hcl_kernel_get(ctx, "compress", opts, "share_decode", &kd));
+    if (!s->local) {
+        size_t kmax = 0;
+        HCL_CL_TRY(ctx, clGetKernelWorkGroupInfo(ku, ctx->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kmax, &kmax, NULL));
+        size_t cap = ctx->info.is_cpu ? 16 : SHARE_WG, l = 1;
+        if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < cap) cap = ctx->info.max_work_group_size;
+        if (kmax && kmax < cap) cap = kmax;
+        while (l * 2 <= cap) l *= 2;
+        s->local = l;
+    }
+    const hcl_tensor *mask = o->mask;
+    hcl_tensor *pt = ps->master_arena, *wt = ps->weight_arena, *gt = ps->grad_arena;
+    cl_int has_mask = mask != NULL;
+    cl_int write_p = pt != NULL, write_w = pt == NULL || pt != wt;
+    cl_mem pb = pt ? pt->buffer : wt->buffer; /* pure_f16: no master, never written */
+    for (size_t i = 0; i < s->n; i++) {
+        const share_param *q = &s->p[i];
+        const hcl_param *pr = &ps->p[q->index];
+        cl_mem mb = mask ? mask->buffer : q->indices->buffer; /* never read without a mask */
+        cl_ulong cb_off = hcl_off(q->codebook), g_off = hcl_off(gt) + pr->offset, perm_off = hcl_off(q->perm);
+        cl_ulong seg_off = hcl_off(q->seg), mk_off = (mask ? hcl_off(mask) : 0) + (has_mask ? pr->offset : 0);
+        cl_ulong st_off = hcl_off(o->amp);
+        hcl_karg ua[] = {HCL_ARG(q->codebook->buffer), HCL_ARG(cb_off), HCL_ARG(gt->buffer), HCL_ARG(g_off),
+                         HCL_ARG(q->perm->buffer), HCL_ARG(perm_off), HCL_ARG(q->seg->buffer), HCL_ARG(seg_off),
+                         HCL_ARG(mb), HCL_ARG(mk_off), HCL_ARG(has_mask), HCL_ARG(o->amp->buffer), HCL_ARG(st_off),
+                         HCL_ARG(lr), HCL_LOCAL(s->local * sizeof(float))};
+        size_t L = s->local, K = (size_t)1 << q->bits;
+        HCL_TRY(hcl_launch_1d(ctx, ku, K * L, L, ua, sizeof ua / sizeof ua[0]));
+        cl_ulong p_off = (pt ? hcl_off(pt) : hcl_off(wt)) + pr->offset, w_off = hcl_off(wt) + pr->offset;
+        cl_ulong idx_off = hcl_off(q->indices), n = pr->count;
+        hcl_karg da[] = {HCL_ARG(pb), HCL_ARG(p_off), HCL_ARG(write_p), HCL_ARG(wt->buffer), HCL_ARG(w_off), HCL_ARG(write_w),
+                         HCL_ARG(q->codebook->buffer), HCL_ARG(cb_off), HCL_ARG(q->indices->buffer), HCL_ARG(idx_off),
+                         HCL_ARG(mb), HCL_ARG(mk_off), HCL_ARG(has_mask), HCL_ARG(n)};
+        HCL_TRY(hcl_launch_1d(ctx, kd, pr->count, 0, da, sizeof da / sizeof da[0]));
+    }
+    return HCL_OK;
+}
