@@ -9,6 +9,8 @@
 #define I8_MAX_K 65536
 /* Tiles of gemm_i8 (QTM x QTN per work-item, QWG work-items per group along M). */
 enum { QTM = 4, QTN = 4, QWG = 4 };
+/* Elements per work-item of the elementwise kernels (QV in quant.cl). */
+enum { QV = 8 };
 /* Observer: elements of one channel per chunk (pass 1), at most OBS_MAX_CHUNKS chunks. */
 enum { OBS_CHUNK_MIN = 4096, OBS_MAX_CHUNKS = 64 };
 /* Images per im2col pass of the int8 conv: the U8 columns of a pass stay within this. */
@@ -90,7 +92,7 @@ static hcl_status launch_elementwise(hcl_context *ctx, const char *opts, const c
     size_t nrest = with_range ? 9 : 7;
     for (size_t i = 0; i < nrest; i++) args[n++] = rest[i];
     HCL_TRY(hcl_kernel_set_args(ctx, k, args, n));
-    size_t global[3] = {g->inner, g->C, g->outer}, local[3];
+    size_t global[3] = {cdiv(g->inner, QV), g->C, g->outer}, local[3];
     local_dim0(ctx, global, local);
     return hcl_kernel_run(ctx, k, 3, global, local);
 }
