@@ -2746,6 +2746,8 @@ START_TEST(nn_quant_h) {
     EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_load_int8(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
     hcl_model_options mo;
     hcl_model_options_init(&mo, HCL_PRECISION_MIXED_F16);
     mo.max_batch = 4;
@@ -2753,7 +2755,7 @@ START_TEST(nn_quant_h) {
     /* not quantized yet */
     EXPECT_STATUS(A, hcl_model_quant_range(m, 1, range), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_quant_save(m, path), HCL_ERR_INVALID_ARGUMENT);
-    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(m, junk), HCL_ERR_FORMAT);
     EXPECT_STATUS(A, hcl_model_export_int8(m, path), HCL_ERR_INVALID_ARGUMENT);
     /* bad configurations, methods, percentiles, counts and batchers */
     const float bad_mom[] = {0.0f, -0.5f, 1.5f, NAN, INFINITY};
@@ -2777,6 +2779,19 @@ START_TEST(nn_quant_h) {
     EXPECT_STATUS(A, hcl_model_calibrate(m, big, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
     EXPECT_STATUS(A, hcl_model_calibrate(m, other, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_calibrate(m, wrong, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_SHAPE);
+    /* caller-driven calibration */
+    EXPECT_STATUS(NULL, hcl_model_calibrate_begin(NULL, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(NULL, hcl_model_calibrate_end(NULL), HCL_ERR_NULL_POINTER);
+    for (size_t k = 0; k < 4; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate_begin(m, (hcl_calib_method)bad_enums[k], 99.0f), HCL_ERR_INVALID_ARGUMENT);
+    for (size_t k = 0; k < 6; k++)
+        EXPECT_STATUS(A, hcl_model_calibrate_begin(m, HCL_CALIB_PERCENTILE, bad_pct[k]), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT); /* not begun */
+    CK(hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK(hcl_finish(A));
+    EXPECT_STATUS(A, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT); /* running */
+    EXPECT_STATUS(A, hcl_model_calibrate(m, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT); /* no forward ran */
     ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_NONE);
     /* files: missing, not safetensors */
     EXPECT_STATUS(A, hcl_model_load_int8(m, path), HCL_ERR_IO);
@@ -2800,6 +2815,8 @@ START_TEST(nn_quant_h) {
     CK(hcl_model_build(bn, &bo2));
     EXPECT_STATUS(A, hcl_model_enable_qat(bn, &qc), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_calibrate(bn, good, 1, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_quant_load(bn, junk), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_load_int8(bn, junk), HCL_ERR_INVALID_ARGUMENT);
     hcl_model_free(bn);
     hcl_model_free(m);
     hcl_batcher *bs[] = {good, big, other, wrong};

@@ -5,6 +5,7 @@
  * against host min/max and percentiles, the int8 inference path against the fake-quant evaluation
  * of the same model and the float model, the int8 export file and corrupt exports, and the
  * quantization state across a checkpoint (training resumes bit-identically). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@ static void asym_params(float lo, float hi, float *s, int *z) {
     if (lo > 0.0f) lo = 0.0f;
     if (hi < 0.0f) hi = 0.0f;
     float sc = (hi - lo) / 255.0f;
-    if (!(sc > 1e-12f)) sc = 1e-12f;
+    if (!(sc >= FLT_EPSILON)) sc = FLT_EPSILON;
     float zz = rne(-lo / sc);
     *s = sc;
     *z = (int)(zz < 0 ? 0 : zz > 255 ? 255 : zz);
@@ -35,7 +36,7 @@ static float sym_scale(const float *w, size_t n) {
     float mx = 0.0f;
     for (size_t i = 0; i < n; i++) mx = fmaxf(mx, fabsf(w[i]));
     float s = mx / 127.0f;
-    return s > 1e-12f ? s : 1e-12f;
+    return s >= FLT_EPSILON ? s : FLT_EPSILON;
 }
 static double fq_asym(float v, float s, int z, int *clamped) {
     float t = rne(v / s) + (float)z;
@@ -99,8 +100,11 @@ typedef struct ref_state {
     int hclamp[RN * RF];
 } ref_state;
 
-/* The host forward with input range r0 and hidden range r1 (as the device holds them). */
-static void ref_forward(ref_state *s, const float *x, const float r0[2], const float r1_or_null[2], float r1_out[2]) {
+/* The host forward with input range r0 and hidden range r1 (as the device holds them). The host
+ * conv of the fake-quantized input and weight is compared with the device's hidden values hdev
+ * (*herr gets the relative error); the linear part then runs on hdev, so that a hidden value at a
+ * rounding boundary cannot round differently on the host (FP64 sums) and on the device (F32). */
+static void ref_forward(ref_state *s, const float *x, const float r0[2], const float r1[2], const float *hdev, double *herr) {
     for (int o = 0; o < RK; o++) {
         float sc = sym_scale(s->wc + o * RC * 9, RC * 9);
         for (int k = 0; k < RC * 9; k++) s->wcq[o * RC * 9 + k] = fq_sym(s->wc[o * RC * 9 + k], sc);
@@ -113,27 +117,48 @@ static void ref_forward(ref_state *s, const float *x, const float r0[2], const f
     int z0;
     asym_params(r0[0], r0[1], &s0, &z0);
     for (int i = 0; i < RN * RC * RH * RH; i++) s->xq[i] = fq_asym(x[i], s0, z0, NULL);
-    float hf[RN * RF];
     for (int n = 0; n < RN; n++) {
         ref_conv(s->xq + n * RC * RH * RH, s->wcq, s->bc, s->h + n * RF);
-        for (int i = 0; i < RF; i++) {
-            double v = s->h[n * RF + i];
-            s->h[n * RF + i] = v > 0 ? v : 0;
-            hf[n * RF + i] = (float)s->h[n * RF + i];
-        }
+        for (int i = 0; i < RF; i++) s->h[n * RF + i] = s->h[n * RF + i] > 0 ? s->h[n * RF + i] : 0;
     }
-    if (r1_out) minmax(hf, RN * RF, r1_out);
-    const float *r1 = r1_or_null ? r1_or_null : r1_out;
+    *herr = test_rel_err(hdev, s->h, RN * RF);
+    for (int i = 0; i < RN * RF; i++) s->h[i] = hdev[i];
     float s1;
     int z1;
     asym_params(r1[0], r1[1], &s1, &z1);
-    for (int i = 0; i < RN * RF; i++) s->hq[i] = fq_asym(hf[i], s1, z1, &s->hclamp[i]);
+    for (int i = 0; i < RN * RF; i++) s->hq[i] = fq_asym(hdev[i], s1, z1, &s->hclamp[i]);
     for (int n = 0; n < RN; n++)
         for (int o = 0; o < RO; o++) {
             double v = s->bl[o];
             for (int k = 0; k < RF; k++) v += s->wlq[o * RF + k] * s->hq[n * RF + k];
             s->out[n * RO + o] = v;
         }
+}
+
+/* The model's conv -> ReLU part alone (same weights, same QAT ranges when run in lockstep): its
+ * output is the device's hidden values. */
+static hcl_model *prefix_model(hcl_context *ctx, const ref_state *s, const hcl_qat_config *qc) {
+    hcl_model *m = NULL;
+    CK_OK(ctx, hcl_model_create(ctx, HCL_PRECISION_FP32, &m));
+    const int64_t in[3] = {RC, RH, RH};
+    CK_OK(ctx, hcl_model_input(m, 3, in, NULL));
+    CK_OK(ctx, hcl_model_conv2d(m, HCL_NN_PREV, RK, 3, 1, 1, NULL));
+    CK_OK(ctx, hcl_model_activation(m, HCL_NN_PREV, HCL_ACT_RELU, 0.0f, NULL));
+    hcl_model_options o;
+    hcl_model_options_init(&o, HCL_PRECISION_FP32);
+    o.max_batch = 8;
+    o.loss = HCL_LOSS_MSE;
+    CK_OK(ctx, hcl_model_build(m, &o));
+    CK_OK(ctx, hcl_params_upload(hcl_model_params(m), 0, s->wc, RK * RC * 9));
+    CK_OK(ctx, hcl_params_upload(hcl_model_params(m), 1, s->bc, RK));
+    CK_OK(ctx, hcl_model_enable_qat(m, qc));
+    return m;
+}
+
+/* Forward of the prefix model; its output (the hidden values) into h. */
+static void prefix_forward(hcl_context *ctx, hcl_model *p, hcl_tensor *x, int train, float *h) {
+    CK_OK(ctx, hcl_model_forward(p, x, train));
+    CK_OK(ctx, hcl_tensor_download_f32(hcl_model_output(p), h, RN * RF));
 }
 
 static double rel_err_d(const float *a, const double *ref, size_t n) { return test_rel_err(a, ref, n); }
@@ -183,16 +208,22 @@ START_TEST(qat_forward_backward_reference) {
     p = download_param(m, ln, "weight", 0); memcpy(s.wl, p, sizeof s.wl); free(p);
     p = download_param(m, ln, "bias", 0); memcpy(s.bl, p, sizeof s.bl); free(p);
 
+    hcl_model *pm = prefix_model(ctx, &s, &qc);
+    static float hd[RN * RF];
+    double herr;
+
     /* 1: the first train forward sets the ranges to the batch's */
     CK_OK(ctx, hcl_model_forward(m, ta, 1));
+    prefix_forward(ctx, pm, ta, 1, hd);
     float r0[2], r1[2], h0[2], h1[2];
     CK_OK(ctx, hcl_model_quant_range(m, conv, r0));
     CK_OK(ctx, hcl_model_quant_range(m, lin, r1));
     minmax(xa, NX, h0);
     ck_assert_msg(r0[0] == h0[0] && r0[1] == h0[1], "input range [%g, %g], host [%g, %g]", r0[0], r0[1], h0[0], h0[1]);
-    ref_forward(&s, xa, r0, r1, h1);
-    ck_assert_msg(fabsf(r1[0] - h1[0]) <= 1e-5f * fabsf(h1[1]) && fabsf(r1[1] - h1[1]) <= 1e-5f * fabsf(h1[1]),
-                  "hidden range [%g, %g], host [%g, %g]", r1[0], r1[1], h1[0], h1[1]);
+    minmax(hd, RN * RF, h1);
+    ck_assert_msg(r1[0] == h1[0] && r1[1] == h1[1], "hidden range [%g, %g], of the hidden values [%g, %g]", r1[0], r1[1], h1[0], h1[1]);
+    ref_forward(&s, xa, r0, r1, hd, &herr);
+    ck_assert_msg(herr < 1e-5, "QAT conv (fake-quant input and weight) vs host: rel err %.3g (%s)", herr, test_seed_note());
     float *out = test_download((hcl_tensor *)hcl_model_output(m));
     double e = rel_err_d(out, s.out, RN * RO);
     free(out);
@@ -201,6 +232,7 @@ START_TEST(qat_forward_backward_reference) {
     /* 2: a wider batch moves the ranges by momentum (EMA), so both inputs now clamp */
     CK_OK(ctx, hcl_params_zero_grad(hcl_model_params(m)));
     CK_OK(ctx, hcl_model_forward(m, tb, 1));
+    prefix_forward(ctx, pm, tb, 1, hd);
     float q0[2], q1[2], b0[2], b1[2];
     CK_OK(ctx, hcl_model_quant_range(m, conv, q0));
     CK_OK(ctx, hcl_model_quant_range(m, lin, q1));
@@ -209,11 +241,13 @@ START_TEST(qat_forward_backward_reference) {
         float want = r0[k] + 0.25f * (b0[k] - r0[k]);
         ck_assert_msg(fabsf(q0[k] - want) <= 1e-6f * fabsf(want) + 1e-7f, "EMA input range %d: %g, host %g", k, q0[k], want);
     }
-    ref_forward(&s, xb, q0, q1, b1);
+    minmax(hd, RN * RF, b1);
     for (int k = 0; k < 2; k++) {
         float want = r1[k] + 0.25f * (b1[k] - r1[k]);
-        ck_assert_msg(fabsf(q1[k] - want) <= 1e-5f * fabsf(b1[1]), "EMA hidden range %d: %g, host %g", k, q1[k], want);
+        ck_assert_msg(fabsf(q1[k] - want) <= 1e-6f * fabsf(b1[1]), "EMA hidden range %d: %g, host %g", k, q1[k], want);
     }
+    ref_forward(&s, xb, q0, q1, hd, &herr);
+    ck_assert_msg(herr < 1e-5, "QAT conv (EMA range) vs host: rel err %.3g", herr);
     out = test_download((hcl_tensor *)hcl_model_output(m));
     e = rel_err_d(out, s.out, RN * RO);
     free(out);
@@ -267,7 +301,9 @@ START_TEST(qat_forward_backward_reference) {
     CK_OK(ctx, hcl_model_quant_range(m, conv, e0));
     CK_OK(ctx, hcl_model_quant_range(m, lin, e1));
     ck_assert(e0[0] == q0[0] && e0[1] == q0[1] && e1[0] == q1[0] && e1[1] == q1[1]);
-    ref_forward(&s, xa, q0, q1, h1);
+    prefix_forward(ctx, pm, ta, 0, hd);
+    ref_forward(&s, xa, q0, q1, hd, &herr);
+    ck_assert_msg(herr < 1e-5, "eval conv vs host: rel err %.3g", herr);
     out = test_download((hcl_tensor *)hcl_model_output(m));
     e = rel_err_d(out, s.out, RN * RO);
     free(out);
@@ -283,6 +319,7 @@ START_TEST(qat_forward_backward_reference) {
     hcl_tensor_free(ta);
     hcl_tensor_free(tb);
     hcl_tensor_free(tt);
+    hcl_model_free(pm);
     hcl_model_free(m);
     hcl_context_free(ctx);
 }
@@ -385,6 +422,21 @@ static void run_qat_train(hcl_precision p) {
         ck_assert_msg(losses[epochs - 1] < 0.5 * losses[0], "QAT loss %.3f -> %.3f", losses[0], losses[epochs - 1]);
         ck_assert_msg(em.accuracy > 0.95, "%s QAT accuracy %.3f (%s)", hcl_precision_name(p), em.accuracy, test_seed_note());
     }
+    /* the QAT model exported to int8 and evaluated on the int8 path */
+    char *dir = test_make_tmpdir("nnquant-qat");
+    char *path = test_path_in(dir, "qat.int8.safetensors");
+    CK_OK(ctx, hcl_model_export_int8(m, path));
+    hcl_model *m8 = blob_model(ctx, p, 1, 32);
+    CK_OK(ctx, hcl_model_load_int8(m8, path));
+    hcl_metrics im;
+    CK_OK(ctx, hcl_model_evaluate(m8, te, &im));
+    fprintf(stderr, "QAT %s: int8 test accuracy %.3f (fake-quant %.3f)\n", hcl_precision_name(p), im.accuracy, em.accuracy);
+    ck_assert_msg(fabs(im.accuracy - em.accuracy) <= 0.02, "int8 %.3f vs QAT fake-quant %.3f", im.accuracy, em.accuracy);
+    hcl_model_free(m8);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
     hcl_batcher_free(tr);
     hcl_batcher_free(te);
     hcl_model_free(m);
@@ -453,6 +505,30 @@ START_TEST(calibration_ranges) {
     ck_assert_msg(fabsf(r[0] - h[0]) <= 1e-5f * h[1] && fabsf(r[1] - h[1]) <= 1e-5f * h[1], "linear input range [%g, %g], host [%g, %g]",
                   r[0], r[1], h[0], h[1]);
     CK_STATUS(ctx, hcl_model_quant_range(m, 2, r), HCL_ERR_INVALID_ARGUMENT); /* a ReLU */
+    /* the same driven by the caller: begin, eval forwards of the three batches, end */
+    float r1[2], r5[2];
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r1));
+    CK_OK(ctx, hcl_model_quant_range(m, 5, r5));
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK_STATUS(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f), HCL_ERR_INVALID_ARGUMENT); /* running */
+    const int64_t bs[4] = {B, 1, IMG, IMG};
+    for (int k = 0; k < NB; k++) {
+        hcl_tensor *xk = test_tensor_from(ctx, HCL_F32, 4, bs, xin + (size_t)k * B * IMG * IMG);
+        if (k == 0) CK_STATUS(ctx, hcl_model_forward(m, xk, 1), HCL_ERR_INVALID_ARGUMENT); /* train mode */
+        CK_OK(ctx, hcl_model_forward(m, xk, 0));
+        hcl_tensor_free(xk);
+    }
+    CK_OK(ctx, hcl_model_calibrate_end(m));
+    CK_STATUS(ctx, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT); /* not running */
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r));
+    ck_assert(r[0] == r1[0] && r[1] == r1[1]);
+    CK_OK(ctx, hcl_model_quant_range(m, 5, r));
+    ck_assert(r[0] == r5[0] && r[1] == r5[1]);
+    /* an end without a forward fails and keeps the ranges */
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_PERCENTILE, 99.9f));
+    CK_STATUS(ctx, hcl_model_calibrate_end(m), HCL_ERR_INVALID_ARGUMENT);
+    CK_OK(ctx, hcl_model_quant_range(m, 1, r));
+    ck_assert(r[0] == r1[0] && r[1] == r1[1]);
     /* percentile 99 over the same batches (values kept: exact order statistics) */
     CK_OK(ctx, hcl_batcher_seek_epoch(b, 0));
     CK_OK(ctx, hcl_model_calibrate(m, b, NB, HCL_CALIB_PERCENTILE, 99.0f));
@@ -548,10 +624,13 @@ static void run_int8(hcl_precision p) {
             "int8 %s: accuracy fp %.4f, fake-quant %.4f, int8 %.4f; logits int8 vs fake-quant rel %.2e (fake-quant vs fp "
             "%.2e), argmax agreement %d/%d (vs fp %d/%d)\n",
             hcl_precision_name(p), fp.accuracy, fq.accuracy, i8.accuracy, rel, rel_fp, agree, B, agree_fp, B);
-    double bound = p == HCL_PRECISION_FP32 ? 1e-2 : 3e-2;
+    double bound = p == HCL_PRECISION_FP32 ? 5e-3 : 3e-2; /* F32: ~1e-7, up to ~3e-4 when a hidden value rounds to the other step */
     ck_assert_msg(rel < bound, "int8 vs fake-quant logits: rel %.3g", rel);
-    ck_assert_msg(agree >= B - 1, "argmax agreement %d/%d", agree, B);
-    ck_assert_msg(fabs(i8.accuracy - fq.accuracy) <= 0.02, "int8 %.4f vs fake-quant %.4f", i8.accuracy, fq.accuracy);
+    /* F32: the same grid, so only float rounding differs; mixed_f16 rounds every activation to
+     * F16, so a value can land on the other side of a rounding step in the next layer */
+    int fp32 = p == HCL_PRECISION_FP32;
+    ck_assert_msg(agree >= (fp32 ? B - 1 : B - 3), "argmax agreement %d/%d", agree, B);
+    ck_assert_msg(fabs(i8.accuracy - fq.accuracy) <= (fp32 ? 0.02 : 0.04), "int8 %.4f vs fake-quant %.4f", i8.accuracy, fq.accuracy);
     if (!small_run()) ck_assert_msg(fabs(i8.accuracy - fp.accuracy) <= 0.03, "int8 %.4f vs fp %.4f", i8.accuracy, fp.accuracy);
     /* the int8 model refuses training */
     const int64_t ls[1] = {B};
@@ -580,6 +659,63 @@ static void run_int8(hcl_precision p) {
 START_TEST(int8_inference_fp32) { run_int8(HCL_PRECISION_FP32); }
 END_TEST
 START_TEST(int8_inference_mixed_f16) { run_int8(HCL_PRECISION_MIXED_F16); }
+END_TEST
+
+/* Linear layers on (T, D) inputs (rows = N * T) with a fused LeakyReLU epilogue: QAT forward,
+ * export and the int8 path agree. */
+START_TEST(sequence_linear_int8) {
+    hcl_context *ctx = test_context();
+    enum { N = 6, T = 5, D = 7 };
+    hcl_model *m[2];
+    for (int k = 0; k < 2; k++) {
+        CK_OK(ctx, hcl_model_create(ctx, HCL_PRECISION_FP32, &m[k]));
+        const int64_t in[2] = {T, D};
+        CK_OK(ctx, hcl_model_input(m[k], 2, in, NULL));
+        CK_OK(ctx, hcl_model_linear(m[k], HCL_NN_PREV, 9, NULL));
+        CK_OK(ctx, hcl_model_activation(m[k], HCL_NN_PREV, HCL_ACT_LEAKY_RELU, 0.2f, NULL));
+        CK_OK(ctx, hcl_model_flatten(m[k], HCL_NN_PREV, NULL));
+        CK_OK(ctx, hcl_model_linear(m[k], HCL_NN_PREV, 3, NULL));
+        hcl_model_options o;
+        hcl_model_options_init(&o, HCL_PRECISION_FP32);
+        o.max_batch = N;
+        o.seed = 21;
+        CK_OK(ctx, hcl_model_build(m[k], &o));
+    }
+    float xv[N * T * D];
+    test_fill_uniform(xv, N * T * D, -2.0, 2.0);
+    const int64_t xs[3] = {N, T, D};
+    hcl_tensor *x = test_tensor_from(ctx, HCL_F32, 3, xs, xv);
+    hcl_qat_config qc;
+    hcl_qat_config_init(&qc);
+    CK_OK(ctx, hcl_model_enable_qat(m[0], &qc));
+    CK_OK(ctx, hcl_model_forward(m[0], x, 1)); /* observe */
+    float r[2], h[2];
+    CK_OK(ctx, hcl_model_quant_range(m[0], 1, r));
+    minmax(xv, N * T * D, h);
+    ck_assert(r[0] == h[0] && r[1] == h[1]);
+    float *lfq = eval_logits(ctx, m[0], x);
+    char *dir = test_make_tmpdir("nnquant-seq");
+    char *path = test_path_in(dir, "seq.safetensors");
+    CK_OK(ctx, hcl_model_export_int8(m[0], path));
+    CK_OK(ctx, hcl_model_load_int8(m[1], path));
+    float *li8 = eval_logits(ctx, m[1], x);
+    double num = 0, den = 0;
+    for (int i = 0; i < N * 3; i++) {
+        num += ((double)li8[i] - lfq[i]) * ((double)li8[i] - lfq[i]);
+        den += (double)lfq[i] * lfq[i];
+    }
+    ck_assert_msg(sqrt(num / den) < 5e-3, "int8 vs fake-quant logits: rel %.3g", sqrt(num / den));
+    free(lfq);
+    free(li8);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    hcl_tensor_free(x);
+    hcl_model_free(m[0]);
+    hcl_model_free(m[1]);
+    hcl_context_free(ctx);
+}
 END_TEST
 
 /* The export's tensors: I8 weights equal to clamp(rne(w / s)) of the masters with s = max|w| / 127
@@ -790,7 +926,7 @@ END_TEST
 
 /* ------------------------------------------------------------------ quantization state and checkpoints */
 
-static hcl_model *mlp(hcl_context *ctx, hcl_precision p) {
+static hcl_model *mlp(hcl_context *ctx, hcl_precision p, int qat) {
     hcl_model *m = NULL;
     CK_OK(ctx, hcl_model_create(ctx, p, &m));
     const int64_t in[1] = {8};
@@ -806,7 +942,7 @@ static hcl_model *mlp(hcl_context *ctx, hcl_precision p) {
     hcl_qat_config qc;
     hcl_qat_config_init(&qc);
     qc.momentum = 0.3f;
-    CK_OK(ctx, hcl_model_enable_qat(m, &qc));
+    if (qat) CK_OK(ctx, hcl_model_enable_qat(m, &qc));
     return m;
 }
 
@@ -830,7 +966,7 @@ static float *all_masters(hcl_model *m, size_t *n) {
 START_TEST(quant_state_checkpoint) {
     hcl_context *ctx = test_context();
     const hcl_precision p = HCL_PRECISION_MIXED_F16;
-    hcl_model *a = mlp(ctx, p);
+    hcl_model *a = mlp(ctx, p, 1);
     enum { S = 6, N = 16 };
     hcl_tensor *xs[S];
     const int64_t xsh[2] = {N, 8}, ysh[1] = {N};
@@ -847,9 +983,11 @@ START_TEST(quant_state_checkpoint) {
     CK_OK(ctx, hcl_checkpoint_save(hcl_model_optimizer(a), ck, NULL));
     CK_OK(ctx, hcl_model_quant_save(a, qs));
     steps(ctx, a, xs, y, 3, S);
-    hcl_model *b = mlp(ctx, p);
+    hcl_model *b = mlp(ctx, p, 0); /* quant_load enables QAT with the saved configuration */
+    ck_assert_int_eq(hcl_model_quant_mode(b), HCL_QUANT_MODE_NONE);
     CK_OK(ctx, hcl_checkpoint_load(hcl_model_optimizer(b), ck, NULL));
     CK_OK(ctx, hcl_model_quant_load(b, qs));
+    ck_assert_int_eq(hcl_model_quant_mode(b), HCL_QUANT_MODE_FAKE);
     steps(ctx, b, xs, y, 3, S);
     size_t na, nb;
     float *va = all_masters(a, &na), *vb = all_masters(b, &nb);
@@ -861,7 +999,7 @@ START_TEST(quant_state_checkpoint) {
         ck_assert_msg(ra[0] == rb[0] && ra[1] == rb[1], "range of node %d: [%g, %g] vs [%g, %g]", id, ra[0], ra[1], rb[0], rb[1]);
     }
     /* without the quantization state the resumed run differs (the ranges restart from the batch) */
-    hcl_model *c = mlp(ctx, p);
+    hcl_model *c = mlp(ctx, p, 1);
     CK_OK(ctx, hcl_checkpoint_load(hcl_model_optimizer(c), ck, NULL));
     steps(ctx, c, xs, y, 3, S);
     float *vc = all_masters(c, &nb);
@@ -877,7 +1015,8 @@ START_TEST(quant_state_checkpoint) {
     CK_OK(ctx, hcl_model_build(d, &o));
     hcl_qat_config qc;
     hcl_qat_config_init(&qc);
-    CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_INVALID_ARGUMENT); /* QAT not enabled */
+    CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_FORMAT);
+    ck_assert_int_eq(hcl_model_quant_mode(d), HCL_QUANT_MODE_NONE);
     CK_OK(ctx, hcl_model_enable_qat(d, &qc));
     CK_STATUS(ctx, hcl_model_quant_load(d, qs), HCL_ERR_FORMAT);
     CK_STATUS(ctx, hcl_model_quant_load(b, ck), HCL_ERR_FORMAT); /* a checkpoint, not a state file */
@@ -918,6 +1057,7 @@ static Suite *suite(void) {
     tcase_add_test(r, export_file);
     tcase_add_test(r, corrupt_exports);
     tcase_add_test(r, quant_state_checkpoint);
+    tcase_add_test(r, sequence_linear_int8);
     suite_add_tcase(s, r);
     TCase *t = tcase_create("train");
     tcase_set_timeout(t, 600);

@@ -311,7 +311,10 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
  * (the first one, or a calibration, sets it) and frozen in eval mode. The backward is the
  * straight-through estimator: the input gradient is zero where the input was clamped to the range;
  * the weight gradient is that of the fake-quantized weight (a weight is never clamped: its scale
- * comes from its own channel's range). The F32 masters keep training; nothing syncs.
+ * comes from its own channel's range). The F32 masters keep training; nothing syncs. Buffers:
+ * per quantized layer a fake-quantized weight and a fake-quantized input at max_batch (in the
+ * model's dtype; counted in hcl_model_memory's other_bytes). A forward that needs a range that was
+ * never observed (eval mode before any train-mode forward or calibration) fails before queueing.
  *
  * Post-training quantization: hcl_model_calibrate sets the input ranges from eval-mode forwards of
  * the float model over some batches (min/max, or a percentile of the values); it enables the
@@ -322,7 +325,10 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
  * F32 (1), "<layer>.input_zero_point" I32 (1), "<layer>.bias" F32; every other parameter F32 under
  * its name; batch norm running statistics as "<layer>.running_mean" / ".running_var" F32; metadata
  * "halfcl.format" = "int8", "halfcl.weight_quant" = "int8_symmetric_per_channel",
- * "halfcl.input_quant" = "uint8_asymmetric_per_tensor". hcl_model_load_int8 loads such a file into
+ * "halfcl.input_quant" = "uint8_asymmetric_per_tensor", "halfcl.policy". The int8 weights are
+ * quantized from the F32 masters (the fake-quant forwards use the working copies: the same values
+ * under fp32; under mixed policies the working copy's F16/BF16 rounding can move a weight by one
+ * step). hcl_model_load_int8 loads such a file into
  * a built model of the same graph and switches it to int8 inference: eval-mode forwards (and
  * hcl_model_evaluate) then quantize each quantized layer's input to U8 with the stored scale and
  * zero point and run hcl_conv2d_i8_forward / hcl_gemm_i8 (int32 accumulation, float output);
@@ -357,21 +363,32 @@ typedef enum hcl_calib_method {
  * (50, 100] for PERCENTILE (e.g. 99.99), ignored for MINMAX. Syncs (downloads the inputs). */
 hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, hcl_calib_method method,
                                float percentile);
+/* The same driven by the caller, for any input (e.g. token batches with hcl_model_set_lengths):
+ * begin, then eval-mode forwards (train-mode forwards fail meanwhile), then end, which sets the
+ * ranges (syncs). On an error of end (no forward ran, non-finite inputs) the ranges are unchanged. */
+hcl_status hcl_model_calibrate_begin(hcl_model *m, hcl_calib_method method, float percentile);
+hcl_status hcl_model_calibrate_end(hcl_model *m);
 /* The input range [min, max] of quantized layer `id` (syncs). HCL_ERR_INVALID_ARGUMENT when the
  * node is not a quantized layer or quantization is not enabled. */
 hcl_status hcl_model_quant_range(hcl_model *m, int id, float range[2]);
 
-/* The quantization state (input ranges, whether each was observed, the configuration) beside a
- * checkpoint: save writes "<layer>.input_range" F32 (2) per quantized layer (atomically); load
- * checks the whole file against the model (QAT must be enabled) before changing anything. */
+/* The quantization state beside a checkpoint (hcl_checkpoint_save holds the parameters and the
+ * optimizer): save writes, atomically, per quantized layer "<layer>.input_range" F32 (2) and
+ * "<layer>.input_observed" I32 (1), and the configuration as metadata ("halfcl.format" =
+ * "halfcl-quant-state-1", "halfcl.qat.momentum", "halfcl.qat.observe"). load takes a built model
+ * of the same graph, checks the whole file first (HCL_ERR_FORMAT; nothing changes on error), then
+ * enables QAT with the saved configuration and ranges; after hcl_checkpoint_load and this,
+ * training resumes bit-identically. */
 hcl_status hcl_model_quant_save(hcl_model *m, const char *path);
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
 
-/* Writes the int8 export described above (needs every input range observed). Blocking; atomic. */
+/* Writes the int8 export described above (needs QAT or a calibration, every input range observed).
+ * Blocking; atomic (temporary file + rename). */
 hcl_status hcl_model_export_int8(hcl_model *m, const char *path);
 /* Loads an int8 export into a built model of the same graph (checked in full first: on error
- * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The float
- * parameters (biases, batch norm) are loaded into the model's parameters. A corrupt or mismatching
+ * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The model's
+ * parameters become the file's float ones (biases, batch norm) and the dequantized weights. Scales
+ * must be finite and > 0, zero points in 0..255, weights in -127..127. A corrupt or mismatching
  * file is HCL_ERR_FORMAT (HCL_ERR_IO when it cannot be read). Blocking. */
 hcl_status hcl_model_load_int8(hcl_model *m, const char *path);
 

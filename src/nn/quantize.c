@@ -35,7 +35,11 @@ struct nn_quant {
 struct nn_quant_model {
     hcl_qat_config cfg;
     hcl_quant_mode mode;
-    int calibrating;
+    int calibrating;            /* between calibrate begin and end */
+    int cal_fresh;              /* the calibration created the states (freed if it fails) */
+    hcl_calib_method cal_method;
+    float cal_percentile;
+    size_t cal_batches;         /* eval forwards collected */
     hcl_tensor *x8;             /* int8 model: U8 quantized input, the largest layer input at max_batch */
     size_t bytes;               /* device bytes of all of this */
 };
@@ -166,7 +170,14 @@ hcl_status hcl_model_enable_qat(hcl_model *m, const hcl_qat_config *config) {
 
 hcl_status nn_quant_check_forward(hcl_model *m, int train) {
     nn_quant_model *qm = m->quant;
-    if (!qm || qm->calibrating) return HCL_OK;
+    if (!qm) return HCL_OK;
+    if (qm->calibrating) {
+        if (train)
+            return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT,
+                             "a calibration is running: only eval-mode forwards (end it with hcl_model_calibrate_end)");
+        qm->cal_batches++;
+        return HCL_OK;
+    }
     if (qm->mode == HCL_QUANT_MODE_INT8) {
         if (train)
             return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT,
@@ -364,45 +375,39 @@ static void reset_cal(nn_quant *q, int keep) {
     q->cal_keep = keep;
 }
 
-hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, hcl_calib_method method, float percentile) {
-    if (!m) return HCL_ERR_NULL_POINTER;
-    HCL_CHECK_NULL(m->ctx, data);
-    HCL_TRY(check_built(m, "calibrate"));
+static hcl_status check_method(hcl_model *m, hcl_calib_method method, float percentile) {
     if ((unsigned)method > HCL_CALIB_PERCENTILE)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: invalid method %d", (int)method);
     if (method == HCL_CALIB_PERCENTILE && !(percentile > 50.0f && percentile <= 100.0f))
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: percentile %g is not in (50, 100]", (double)percentile);
-    if (batches < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: batches must be >= 1");
-    if (hcl_batcher_batch_size(data) > m->opt.max_batch)
-        return hcl_error(m->ctx, HCL_ERR_SHAPE, "calibrate: batcher batch %lld exceeds max_batch %lld",
-                         (long long)hcl_batcher_batch_size(data), (long long)m->opt.max_batch);
-    const hcl_tensor *probe = NULL;
-    int has_labels = 0;
-    hcl_batcher_probe(data, &probe, &has_labels);
-    if (probe->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: the batcher belongs to another context");
-    /* the batcher's sample shape and dtype must fit the model before anything runs */
-    const nn_node *in = &m->nodes[0];
-    int ok = !in->tokens && hcl_dtype_is_float(probe->dtype) && probe->rank == in->rank + 1;
-    for (int i = 0; ok && i < in->rank; i++) ok = probe->shape[i + 1] == in->shape[i];
-    if (!ok) return hcl_error(m->ctx, HCL_ERR_SHAPE, "calibrate: the batcher's samples do not fit the model's input");
+    if (m->quant && m->quant->calibrating)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: a calibration is already running (hcl_model_calibrate_end)");
+    return HCL_OK;
+}
+
+/* Starts collecting (method and percentile checked). */
+static hcl_status cal_begin(hcl_model *m, hcl_calib_method method, float percentile) {
     int fresh = m->quant == NULL;
     if (fresh) HCL_TRY(create_states(m));
     nn_quant_model *qm = m->quant;
     for (size_t i = 0; i < m->count; i++)
         if (m->nodes[i].quant) reset_cal(m->nodes[i].quant, method == HCL_CALIB_PERCENTILE);
     qm->calibrating = 1;
-    hcl_status st = HCL_OK;
-    size_t done = 0;
-    while (done < batches) {
-        const hcl_tensor *x, *y;
-        size_t n = 0;
-        if ((st = hcl_batcher_next(data, &x, &y, &n)) != HCL_OK || n == 0) break;
-        if ((st = hcl_model_forward(m, x, 0)) != HCL_OK) break;
-        done++;
-    }
+    qm->cal_fresh = fresh;
+    qm->cal_method = method;
+    qm->cal_percentile = percentile;
+    qm->cal_batches = 0;
+    return HCL_OK;
+}
+
+/* Ends a calibration: with st == HCL_OK sets the ranges from what was collected; on any error
+ * (st or its own) leaves the ranges as they were (a fresh state is freed). */
+static hcl_status cal_end(hcl_model *m, hcl_status st) {
+    nn_quant_model *qm = m->quant;
     qm->calibrating = 0;
     m->eval_ready = 0;
-    if (st == HCL_OK && done == 0) st = hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: the batcher gave no batch");
+    if (st == HCL_OK && qm->cal_batches == 0)
+        st = hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: no eval-mode forward ran since the calibration began");
     /* ranges: checked for every layer first, then uploaded */
     float *ranges = st == HCL_OK ? malloc(m->count * 2 * sizeof *ranges) : NULL;
     if (st == HCL_OK && !ranges) st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
@@ -410,9 +415,9 @@ hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, 
         nn_quant *q = m->nodes[i].quant;
         if (!q) continue;
         double lo = q->cal_min, hi = q->cal_max;
-        if (method == HCL_CALIB_PERCENTILE && q->cal_n) {
+        if (qm->cal_method == HCL_CALIB_PERCENTILE && q->cal_n) {
             qsort(q->cal, q->cal_n, sizeof *q->cal, cmp_float);
-            double p = (double)percentile / 100.0;
+            double p = (double)qm->cal_percentile / 100.0;
             lo = quantile(q->cal, q->cal_n, 1.0 - p);
             hi = quantile(q->cal, q->cal_n, p);
         }
@@ -434,11 +439,54 @@ hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, 
     for (size_t i = 0; i < m->count; i++)
         if (m->nodes[i].quant) reset_cal(m->nodes[i].quant, 0);
     if (st != HCL_OK) {
-        if (fresh) free_states(m);
+        if (qm->cal_fresh) free_states(m);
         return st;
     }
     qm->mode = HCL_QUANT_MODE_FAKE;
     return HCL_OK;
+}
+
+hcl_status hcl_model_calibrate_begin(hcl_model *m, hcl_calib_method method, float percentile) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    HCL_TRY(check_built(m, "calibrate_begin"));
+    HCL_TRY(check_method(m, method, percentile));
+    return cal_begin(m, method, percentile);
+}
+
+hcl_status hcl_model_calibrate_end(hcl_model *m) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    if (!m->quant || !m->quant->calibrating)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate_end: no calibration is running (hcl_model_calibrate_begin)");
+    return cal_end(m, HCL_OK);
+}
+
+hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, hcl_calib_method method, float percentile) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    HCL_CHECK_NULL(m->ctx, data);
+    HCL_TRY(check_built(m, "calibrate"));
+    HCL_TRY(check_method(m, method, percentile));
+    if (batches < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: batches must be >= 1");
+    if (hcl_batcher_batch_size(data) > m->opt.max_batch)
+        return hcl_error(m->ctx, HCL_ERR_SHAPE, "calibrate: batcher batch %lld exceeds max_batch %lld",
+                         (long long)hcl_batcher_batch_size(data), (long long)m->opt.max_batch);
+    const hcl_tensor *probe = NULL;
+    int has_labels = 0;
+    hcl_batcher_probe(data, &probe, &has_labels);
+    if (probe->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "calibrate: the batcher belongs to another context");
+    /* the batcher's sample shape and dtype must fit the model before anything runs */
+    const nn_node *in = &m->nodes[0];
+    int ok = !in->tokens && hcl_dtype_is_float(probe->dtype) && probe->rank == in->rank + 1;
+    for (int i = 0; ok && i < in->rank; i++) ok = probe->shape[i + 1] == in->shape[i];
+    if (!ok) return hcl_error(m->ctx, HCL_ERR_SHAPE, "calibrate: the batcher's samples do not fit the model's input");
+    HCL_TRY(cal_begin(m, method, percentile));
+    hcl_status st = HCL_OK;
+    for (size_t done = 0; done < batches; done++) {
+        const hcl_tensor *x, *y;
+        size_t n = 0;
+        if ((st = hcl_batcher_next(data, &x, &y, &n)) != HCL_OK || n == 0) break;
+        if ((st = hcl_model_forward(m, x, 0)) != HCL_OK) break;
+    }
+    return cal_end(m, st);
 }
 
 static hcl_status quant_node(hcl_model *m, int id, nn_quant **q) {
@@ -531,15 +579,15 @@ static hcl_status no_strangers(hcl_model *m, const hcl_safetensors *f, const cha
 hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
     if (!m) return HCL_ERR_NULL_POINTER;
     HCL_CHECK_NULL(m->ctx, path);
-    if (!m->quant || m->quant->mode != HCL_QUANT_MODE_FAKE)
-        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "quant_load: quantization is not enabled (hcl_model_enable_qat)");
+    HCL_TRY(check_built(m, "quant_load"));
     hcl_safetensors *f = NULL;
     HCL_TRY(hcl_safetensors_load(m->ctx, path, &f));
     hcl_status st = HCL_OK;
     const char *fmt = hcl_safetensors_metadata(f, "halfcl.format");
     const char *mom = hcl_safetensors_metadata(f, "halfcl.qat.momentum");
     const char *ob = hcl_safetensors_metadata(f, "halfcl.qat.observe");
-    hcl_qat_config cfg = m->quant->cfg;
+    hcl_qat_config cfg;
+    hcl_qat_config_init(&cfg);
     if (!fmt || strcmp(fmt, QSTATE_FORMAT) != 0) st = hcl_error(m->ctx, HCL_ERR_FORMAT, "%s: not a halfcl quantization state file", path);
     if (st == HCL_OK) {
         char *end = NULL;
@@ -550,7 +598,7 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
         else cfg.observe = ob[0] == '1';
     }
     size_t nq = 0;
-    for (size_t i = 0; i < m->count; i++) nq += m->nodes[i].quant != NULL;
+    for (size_t i = 0; i < m->count; i++) nq += nn_quant_eligible(&m->nodes[i]);
     if (st == HCL_OK) st = no_strangers(m, f, path, 2 * nq);
     float *r = calloc(2 * m->count, sizeof *r);
     int32_t *obs = calloc(m->count, sizeof *obs);
@@ -558,7 +606,7 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
     static const int64_t two = 2, one = 1;
     char name[NN_NAME_MAX + 24];
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
-        if (!m->nodes[i].quant) continue;
+        if (!nn_quant_eligible(&m->nodes[i])) continue;
         const hcl_safetensors_tensor *t = NULL;
         snprintf(name, sizeof name, "%s.input_range", m->nodes[i].name);
         if ((st = want(m, f, path, name, HCL_F32, 1, &two, &t)) != HCL_OK) break;
@@ -570,13 +618,21 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path) {
             st = hcl_error(m->ctx, HCL_ERR_FORMAT, "%s: the range of %s is invalid ([%g, %g], observed %d)", path,
                            m->nodes[i].name, (double)r[2 * i], (double)r[2 * i + 1], (int)obs[i]);
     }
+    /* apply: enable quantization if it was not, then the ranges */
+    int fresh = st == HCL_OK && !m->quant;
+    if (fresh) st = create_states(m);
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
         nn_quant *q = m->nodes[i].quant;
         if (!q) continue;
         st = hcl_tensor_upload_f32(q->in_range, r + 2 * i, 2);
         q->observed = obs[i];
     }
-    if (st == HCL_OK) m->quant->cfg = cfg;
+    if (st == HCL_OK) {
+        m->quant->cfg = cfg;
+        m->quant->mode = HCL_QUANT_MODE_FAKE;
+    } else if (fresh && m->quant) {
+        free_states(m);
+    }
     free(r);
     free(obs);
     hcl_safetensors_free(f);
