@@ -83,6 +83,7 @@ inline int8 amp_keep8(const global uchar *m, size_t i, uint cnt, int has_mask) {
 // stored value is (bits(x) + r) >> 16, i.e. x rounded away from zero with probability
 // (x's 16 dropped bits) / 2^16: unbiased. NaN stays NaN (quiet), +-inf stays inf.
 inline uint4 optim_philox(uint4 c, uint2 k) {
+#pragma unroll
     for (int r = 0; r < 10; r++) {
         ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
         c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);

@@ -55,10 +55,10 @@ inline float8 quant_raw8(float8 x, float s, float z) {
 
 #if HCL_CAT(HCL_DT_CODE_, Q_DT) == HCL_DT_CODE_i8
 #define Q_V8 char8
-#define Q_CVT8(v) convert_char8(convert_int8(v))
+#define Q_CVT8(v) convert_char8(v)
 #else
 #define Q_V8 uchar8
-#define Q_CVT8(v) convert_uchar8(convert_int8(v))
+#define Q_CVT8(v) convert_uchar8(v)
 #endif
 
 // The elementwise kernels take QV = 8 consecutive elements of a channel's row per work-item
@@ -306,6 +306,153 @@ kernel void gemm_i8(int M, int N, int K, const global uchar *A, ulong a_off, int
                           hcl_act_forward(act, (float)s[r][c] * sc + bv, act_alpha));
         }
     }
+}
+
+// ---- int8 GEMM, packed path for larger shapes (the dot kernel above keeps the small and skinny
+// ones). The CPUs this runs on (no VNNI under PoCL's target) multiply-add floats fastest, and
+// float sums of integer products are exact below 2^24: each product (a - za) w is at most 32640
+// in magnitude, so a chunk of QKC = 512 of them sums exactly in float. Panels as in gemm.cl:
+//   Ap[((b*MP + p)*K + k)*16 + r] = a[b][16p + r][k] - za (0 for rows >= M), f32
+//   Wp[(t*K + k)*32 + c] = w[32t + c][k] (0 for columns >= N), f32
+// gemm_i8_main: one work-item = a 16x32 tile, float16 accumulators over each k chunk, added into
+// int accumulators after it (exact: the sum in int32, as the dot kernel). Same epilogue.
+#define QKC 512
+// 16x16 register transpose (as gemm.cl's): row i of the result = component i of v[0..15]
+#define QTROW(v, i) (float16)(v[0].s##i, v[1].s##i, v[2].s##i, v[3].s##i, v[4].s##i, v[5].s##i, v[6].s##i, v[7].s##i, v[8].s##i, v[9].s##i, v[10].s##i, v[11].s##i, v[12].s##i, v[13].s##i, v[14].s##i, v[15].s##i)
+#define QTSTORE16(v, dst, ds) do { \
+    vstore16(QTROW(v, 0), 0, (dst) + 0 * (ds)); vstore16(QTROW(v, 1), 0, (dst) + 1 * (ds)); \
+    vstore16(QTROW(v, 2), 0, (dst) + 2 * (ds)); vstore16(QTROW(v, 3), 0, (dst) + 3 * (ds)); \
+    vstore16(QTROW(v, 4), 0, (dst) + 4 * (ds)); vstore16(QTROW(v, 5), 0, (dst) + 5 * (ds)); \
+    vstore16(QTROW(v, 6), 0, (dst) + 6 * (ds)); vstore16(QTROW(v, 7), 0, (dst) + 7 * (ds)); \
+    vstore16(QTROW(v, 8), 0, (dst) + 8 * (ds)); vstore16(QTROW(v, 9), 0, (dst) + 9 * (ds)); \
+    vstore16(QTROW(v, a), 0, (dst) + 10 * (ds)); vstore16(QTROW(v, b), 0, (dst) + 11 * (ds)); \
+    vstore16(QTROW(v, c), 0, (dst) + 12 * (ds)); vstore16(QTROW(v, d), 0, (dst) + 13 * (ds)); \
+    vstore16(QTROW(v, e), 0, (dst) + 14 * (ds)); vstore16(QTROW(v, f), 0, (dst) + 15 * (ds)); \
+} while (0)
+
+// global = (RUP(ceil(K/16), 4), MP, batch), local = (4, 1, 1); one 16(k) x 16(rows) block each
+kernel void gemm_i8_pack_a(int M, int K, const global uchar *A, ulong a_off, int lda, ulong a_bstride,
+                           const global int *a_zp, ulong az_off, int has_azp, global float *Ap, ulong ap_off) {
+    const int k0 = get_global_id(0) * 16, p = get_global_id(1), b = get_global_id(2);
+    const int MP = (M + 15) / 16;
+    if (k0 >= K || p >= MP) return;
+    const int za = has_azp ? clamp(a_zp[az_off], 0, 255) : 0;
+    const global uchar *a = A + a_off + (ulong)b * a_bstride;
+    global float *dst = Ap + ap_off + ((ulong)b * MP + p) * ((ulong)K * 16) + (ulong)k0 * 16;
+    const int kn = min(16, K - k0);
+    if (kn == 16 && p * 16 + 16 <= M) {
+        float16 v[16];
+        for (int r = 0; r < 16; r++) v[r] = convert_float16(convert_int16(vload16(0, a + (ulong)(p * 16 + r) * lda + k0)) - za);
+        QTSTORE16(v, dst, 16);
+        return;
+    }
+    for (int kk = 0; kk < kn; kk++)
+        for (int r = 0; r < 16; r++) {
+            const int m = p * 16 + r;
+            dst[kk * 16 + r] = m < M ? (float)((int)a[(ulong)m * lda + k0 + kk] - za) : 0.0f;
+        }
+}
+
+// global = (RUP(ceil(K/16), 4), NT, 1), local = (4, 1, 1); one 16(k) x 32(columns) block each
+kernel void gemm_i8_pack_w(int N, int K, const global char *W, ulong w_off, int ldw, global float *Wp, ulong wp_off) {
+    const int k0 = get_global_id(0) * 16, t = get_global_id(1);
+    const int NT = (N + 31) / 32;
+    if (k0 >= K || t >= NT) return;
+    global float *dst = Wp + wp_off + ((ulong)t * K + k0) * 32;
+    const int kn = min(16, K - k0);
+    if (kn == 16 && t * 32 + 32 <= N) {
+        float16 v[16];
+        for (int h = 0; h < 2; h++) {
+            for (int c = 0; c < 16; c++) v[c] = convert_float16(vload16(0, W + w_off + (ulong)(t * 32 + h * 16 + c) * ldw + k0));
+            QTSTORE16(v, dst + h * 16, 32);
+        }
+        return;
+    }
+    for (int kk = 0; kk < kn; kk++)
+        for (int c = 0; c < 32; c++) {
+            const int n = t * 32 + c;
+            dst[kk * 32 + c] = n < N ? (float)W[w_off + (ulong)n * ldw + k0 + kk] : 0.0f;
+        }
+}
+
+// the int8 epilogue of one element: act(acc * sa * sw[n] + bias[n]) stored at (m, n)
+inline void qstore(global C_T *cb, int m, int n, ulong c_rs, ulong c_cs, float acc, float sa, const global float *w_scale,
+                   ulong ws_off, int w_per_row, const global BIAS_T *bias, ulong bias_off, int has_bias, int act,
+                   float act_alpha) {
+    const float sc = sa * w_scale[ws_off + (w_per_row ? n : 0)];
+    const float bv = has_bias ? HCL_LOAD(BIAS_DT, bias, bias_off + n) : 0.0f;
+    HCL_STORE(C_DT, cb, (ulong)m * c_rs + (ulong)n * c_cs, hcl_act_forward(act, acc * sc + bv, act_alpha));
+}
+
+// C as in gemm_i8 from the panels, one k chunk of at most QKC per gid2 = b*nsplit + s: with one
+// chunk the (exact) float sums go through the epilogue; with several, each chunk's sums go to
+// part (batch, nsplit, M, N) f32 and gemm_i8_reduce adds them in int32.
+// global = (RUP(MP, 4), NT, batch*nsplit), local = (4, 1, 1)
+kernel __attribute__((reqd_work_group_size(4, 1, 1)))
+void gemm_i8_main(int M, int N, int K, const global float *Ap, ulong ap_off, const global float *Wp, ulong wp_off,
+                  global C_T *Cm, ulong c_off, ulong c_rs, ulong c_cs, ulong c_bstride,
+                  const global float *a_scale, ulong as_off, const global float *w_scale, ulong ws_off, int w_per_row,
+                  const global BIAS_T *bias, ulong bias_off, int has_bias, int act, float act_alpha,
+                  int nsplit, global float *part, ulong part_off) {
+    const int p = get_global_id(0), tn = get_global_id(1), bs = get_global_id(2);
+    const int b = bs / nsplit, s = bs - b * nsplit;
+    const int MP = (M + 15) / 16, n0 = tn * 32;
+    if (p >= MP || n0 >= N) return;
+    const int kb = s * QKC, ke = min(K, kb + QKC);
+    const global float *ap = Ap + ap_off + ((ulong)b * MP + p) * ((ulong)K * 16) + (ulong)kb * 16;
+    const global float *bp = Wp + wp_off + (ulong)tn * K * 32 + (ulong)kb * 32;
+    float16 c0[16], c1[16];
+#pragma unroll
+    for (int r = 0; r < 16; r++) { c0[r] = 0.0f; c1[r] = 0.0f; }
+    for (int k = kb; k < ke; k++) {
+        const float16 b0 = vload16(0, bp), b1 = vload16(0, bp + 16);
+        bp += 32;
+#pragma unroll
+        for (int r = 0; r < 16; r++) {
+            const float a = ap[r];
+            c0[r] = fma((float16)a, b0, c0[r]);
+            c1[r] = fma((float16)a, b1, c1[r]);
+        }
+        ap += 16;
+    }
+    const int nv = min(32, N - n0);
+    if (nsplit > 1) {
+        global float *pp = part + part_off + ((ulong)bs * M) * N;
+        for (int r = 0; r < 16; r++) {
+            const int m = p * 16 + r;
+            if (m >= M) break;
+            float t[32];
+            vstore16(c0[r], 0, t);
+            vstore16(c1[r], 0, t + 16);
+            for (int c = 0; c < nv; c++) pp[(ulong)m * N + n0 + c] = t[c];
+        }
+        return;
+    }
+    const float sa = a_scale[as_off];
+    global C_T *cb = Cm + c_off + (ulong)b * c_bstride;
+    for (int r = 0; r < 16; r++) {
+        const int m = p * 16 + r;
+        if (m >= M) break;
+        float t[32];
+        vstore16(c0[r], 0, t);
+        vstore16(c1[r], 0, t + 16);
+        for (int c = 0; c < nv; c++)
+            qstore(cb, m, n0 + c, c_rs, c_cs, t[c], sa, w_scale, ws_off, w_per_row, bias, bias_off, has_bias, act, act_alpha);
+    }
+}
+
+// C (batch, M, N) = epilogue(int32 sum over s of part (batch, nsplit, M, N)). global = (N, M, batch)
+kernel void gemm_i8_reduce(int M, int N, int nsplit, const global float *part, ulong part_off,
+                           global C_T *Cm, ulong c_off, ulong c_rs, ulong c_cs, ulong c_bstride,
+                           const global float *a_scale, ulong as_off, const global float *w_scale, ulong ws_off,
+                           int w_per_row, const global BIAS_T *bias, ulong bias_off, int has_bias, int act, float act_alpha) {
+    const int n = get_global_id(0), m = get_global_id(1), b = get_global_id(2);
+    if (n >= N || m >= M) return;
+    const global float *pp = part + part_off + ((ulong)b * nsplit * M + m) * N + n;
+    int acc = 0;
+    for (int s = 0; s < nsplit; s++) acc += (int)pp[(ulong)s * M * N];
+    qstore(Cm + c_off + (ulong)b * c_bstride, m, n, c_rs, c_cs, (float)acc, a_scale[as_off], w_scale, ws_off, w_per_row,
+           bias, bias_off, has_bias, act, act_alpha);
 }
 
 // cols (batch, P*Q, C*R*S) u8 = im2col of x (batch, C, H, W) u8 for a square R x R kernel,

@@ -394,6 +394,7 @@ START_TEST(deterministic) {
 END_TEST
 
 /* ---- distillation ---- */
+static double distill_mag; /* > 0: logits uniform in [-mag, mag] instead of normal */
 /* One case: logits in xdt, teacher in tdt, gradient in gdt; `same`: teacher = student (the KL part
  * must be exactly 0, the loss the hard CE alone). Loss vs FP64, gradient vs analytic FP64 and
  * finite differences (small cases), gradient poisoned first, loss written only in its view. */
@@ -404,8 +405,13 @@ static void check_distill(hcl_context *ctx, hcl_dtype xdt, hcl_dtype tdt, hcl_dt
     float *x = test_falloc(n), *t = test_falloc(n), *labf = test_falloc(N);
     int *lab = malloc(N * sizeof *lab);
     ck_assert_ptr_nonnull(lab);
-    test_fill_normal(x, n, 2.0);
-    test_fill_normal(t, n, 3.0);
+    if (distill_mag > 0) {
+        test_fill_uniform(x, n, -distill_mag, distill_mag);
+        test_fill_uniform(t, n, -distill_mag, distill_mag);
+    } else {
+        test_fill_normal(x, n, 2.0);
+        test_fill_normal(t, n, 3.0);
+    }
     test_round_to_dtype(x, n, xdt);
     if (same) {
         memcpy(t, x, n * sizeof *t);
@@ -506,6 +512,19 @@ START_TEST(distill_mixed_scale_nolabels) {
             check_distill(ctx, dt, dt, dt, 7, wide ? 300 : 10, 4.0f, 1.0f, 0, 1.0f, 1);
             check_distill(ctx, dt, dt, dt, 7, wide ? 300 : 10, 1.0f, 0.5f, 1, 1.0f, 1);
         }
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Logits near the F16 limit: max-subtracted sums keep the loss and gradient finite and accurate. */
+START_TEST(distill_large_logits) {
+    hcl_context *ctx = test_context();
+    distill_mag = 6e4;
+    check_distill(ctx, HCL_F16, HCL_F16, HCL_F16, 5, 10, 4.0f, 0.5f, 1, 1.0f, 0);
+    check_distill(ctx, HCL_F16, HCL_F16, HCL_F32, 3, 300, 1.0f, 0.9f, 1, 1.0f, 0);
+    distill_mag = 1e4;
+    check_distill(ctx, HCL_F32, HCL_BF16, HCL_F32, 7, 33, 2.0f, 1.0f, 0, 1.0f, 0);
+    distill_mag = 0;
     hcl_context_free(ctx);
 }
 END_TEST
@@ -655,6 +674,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, deterministic);
     tcase_add_test(tc, distill_all_dtypes_shapes);
     tcase_add_test(tc, distill_mixed_scale_nolabels);
+    tcase_add_test(tc, distill_large_logits);
     tcase_add_test(tc, distill_equal_is_ce);
     tcase_add_test(tc, distill_bad_arguments);
     tcase_add_test(tc, bad_arguments);

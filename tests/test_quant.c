@@ -493,6 +493,29 @@ START_TEST(conv2d_i8_shapes) {
 }
 END_TEST
 
+/* Both int8 GEMM kernels (the dot kernel for small/skinny shapes, the packed panels) forced on
+ * every shape, odd sizes and K beyond one exact float chunk (512) included. */
+extern int hcl_i8_gemm_force; /* src/ops/quant.c: 0 by the size rule, 1 dot, 2 packed */
+START_TEST(gemm_i8_both_paths) {
+    hcl_context *ctx = test_context();
+    const size_t sizes[][3] = {{1, 1, 1}, {1, 7, 33}, {7, 1, 130}, {33, 7, 1}, {17, 33, 16}, {130, 33, 7}, {33, 130, 1100},
+                               {16, 32, 512}, {31, 65, 1025}};
+    size_t n = small_run() ? 6 : sizeof sizes / sizeof *sizes;
+    for (int force = 1; force <= 2; force++) {
+        hcl_i8_gemm_force = force;
+        for (size_t i = 0; i < n; i++) {
+            check_gemm(ctx, sizes[i][0], sizes[i][1], sizes[i][2], HCL_F32, sizes[i][2] <= 130, 1, 1, 0, HCL_ACT_NONE);
+            check_gemm(ctx, sizes[i][0], sizes[i][1], sizes[i][2], test_float_dtypes[i % 3], 0, (int)(i % 2), (int)(i % 3 != 1),
+                       1, i % 2 ? HCL_ACT_RELU : HCL_ACT_NONE);
+        }
+        check_conv(ctx, 1, 3, 6, 7, 5, 3, 1, 1, HCL_F32, 1, 1);
+        check_conv(ctx, 2, 4, 9, 9, 9, 3, 2, 1, HCL_BF16, 0, 1);
+    }
+    hcl_i8_gemm_force = 0;
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* A zero point outside 0..255 is clamped (the U8 operand's valid range); NULL zero point = 0. */
 START_TEST(gemm_i8_zero_point_edges) {
     hcl_context *ctx = test_context();
@@ -525,6 +548,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, params_from_range);
     tcase_add_loop_test(tc, gemm_i8_shapes, 0, 3);
     tcase_add_test(tc, gemm_i8_zero_point_edges);
+    tcase_add_test(tc, gemm_i8_both_paths);
     tcase_add_loop_test(tc, conv2d_i8_shapes, 0, 3);
     suite_add_tcase(s, tc);
     return s;

@@ -1,7 +1,8 @@
 /* halfcl amp: mixed-precision training state. Precision policies, parameters in flat arenas (FP32
  * masters, working copies in the compute dtype, gradients), seeded parameter init, the device-side
  * loss scaler, fused optimizers (SGD/momentum/Nesterov, Adam, AdamW, RMSProp, AdaGrad) with global
- * norm clipping, learning-rate schedules, and checkpoints. A training step needs no host sync. */
+ * norm clipping, F32 or BF16 moments and pruning masks, learning-rate schedules, and checkpoints.
+ * A training step needs no host sync. */
 #ifndef HALFCL_AMP_H
 #define HALFCL_AMP_H
 
@@ -347,10 +348,12 @@ void hcl_weight_share_free(hcl_weight_share *share); /* NULL is a no-op */
  * working copies = codebook[index]. Blocking (downloads the masters). Each parameter at most once. */
 hcl_status hcl_weight_share_add(hcl_weight_share *share, size_t param_index, int bits);
 /* Call after hcl_optimizer_step, with the gradients of that step still in place: for every shared
- * parameter codebook[k] -= lr * (sum of the unscaled gradients (gradient / loss scale) of the
- * weights in cluster k), summed in a fixed order (deterministic); skipped, like the optimizer's
- * step, when that step found an inf/NaN gradient; then masters and working copies =
- * codebook[index]. Queued, no host sync. lr finite and >= 0. */
+ * parameter codebook[k] -= lr * (sum of the unscaled gradients of the weights in cluster k: each
+ * gradient times the optimizer's clip / loss scale, as the optimizer saw it), summed in a fixed
+ * order (deterministic); skipped, like the optimizer's step, when that step found an inf/NaN
+ * gradient; then masters and working copies = codebook[index] (working copies rounded to their
+ * dtype; pure_f16: the F16 weights). Weights pruned by the optimizer's mask stay 0 and are left
+ * out of the sums. Queued, no host sync. lr finite and >= 0. */
 hcl_status hcl_weight_share_step(hcl_weight_share *share, float lr);
 /* Indices (U8, the parameter's shape) and codebook (F32, 2^bits) of a shared parameter; NULL when
  * the parameter is not shared (or share is NULL). */

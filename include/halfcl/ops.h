@@ -88,7 +88,7 @@ hcl_status hcl_fake_quant_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_t
                                    const hcl_tensor *scale, const hcl_tensor *zero_point, hcl_quant_scheme scheme, int axis);
 /* Range observer: range (C,2) or (1,2) (any shape of 2C elements) F32 [min, max] per channel along
  * axis (or per tensor, axis -1). first != 0: range = the batch's range; else range += momentum *
- * (batch range - range) (EMA). NaNs are ignored (a channel of only NaN has the batch range [0, 0]).
+ * (batch range - range) (EMA; momentum in [0, 1], checked when first == 0). NaNs are ignored (a channel of only NaN has the batch range [0, 0]).
  * Queued; the per-channel min/max is exact, so the result is deterministic. */
 hcl_status hcl_quant_observe(hcl_context *ctx, hcl_tensor *range, const hcl_tensor *x, int axis, float momentum, int first);
 /* scale (C) F32 / zero_point (C) I32 (NULL for symmetric; required for asymmetric) from a range

@@ -28,7 +28,7 @@ struct nn_quant {
     float *cal;
     size_t cal_n, cal_cap, cal_seen;
     double cal_min, cal_max;
-    uint64_t cal_rng;
+    uint64_t cal_rng, cal_seed; /* reservoir sampling stream (restarts at each calibration) */
     int cal_any, cal_keep, nan_seen; /* a value was seen; values are kept (percentile); a NaN was seen */
 };
 
@@ -112,7 +112,7 @@ static hcl_status create_states(hcl_model *m) {
         }
         n->quant = q;
         q->depthwise = n->kind == HCL_LAYER_CONV2D && n->groups > 1;
-        q->cal_rng = 0x9E3779B97F4A7C15ull ^ ((uint64_t)i * 0xBF58476D1CE4E5B9ull);
+        q->cal_seed = (0x9E3779B97F4A7C15ull ^ ((uint64_t)i * 0xBF58476D1CE4E5B9ull)) | 1; /* xorshift: never 0 */
         const nn_node *p = &m->nodes[n->in[0]];
         int64_t r2[2] = {1, 2}, one = 1, k = n->wshape[0], kr[2] = {k, 2};
         int64_t xs[HCL_MAX_RANK];
@@ -373,6 +373,7 @@ static void reset_cal(nn_quant *q, int keep) {
     q->cal_n = q->cal_cap = q->cal_seen = 0;
     q->cal_any = q->nan_seen = 0;
     q->cal_keep = keep;
+    q->cal_rng = q->cal_seed;
 }
 
 static hcl_status check_method(hcl_model *m, hcl_calib_method method, float percentile) {

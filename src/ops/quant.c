@@ -11,10 +11,12 @@
 enum { QTM = 4, QTN = 4, QWG = 4 };
 /* Elements per work-item of the elementwise kernels (QV in quant.cl). */
 enum { QV = 8 };
+/* k per exact float chunk of the packed int8 GEMM (QKC in quant.cl): 512 * 255 * 128 < 2^24. */
+enum { I8_KC = 512 };
 /* Observer: elements of one channel per chunk (pass 1), at most OBS_MAX_CHUNKS chunks. */
 enum { OBS_CHUNK_MIN = 4096, OBS_MAX_CHUNKS = 64 };
 /* Images per im2col pass of the int8 conv: the U8 columns of a pass stay within this. */
-#define CONV_I8_COLS_CAP ((size_t)64 << 20)
+#define CONV_I8_COLS_CAP ((size_t)16 << 20)
 
 static size_t cdiv(size_t a, size_t b) { return (a + b - 1) / b; }
 static size_t rup(size_t a, size_t b) { return cdiv(a, b) * b; }
@@ -277,10 +279,87 @@ typedef struct i8_gemm {
     hcl_activation act;
 } i8_gemm;
 
+/* The packed path (gemm_i8_pack_a/_pack_w/_main): panels of 16 rows / 32 columns as floats
+ * in the GEMM workspace, float FMAs over exact k chunks. Returns 0 (nothing enqueued) when the
+ * panels would not fit one allocation. */
+static hcl_status i8_gemm_packed(hcl_context *ctx, const i8_gemm *g, const char *opts, int *done) {
+    size_t MP = cdiv(g->m, 16), NT = cdiv(g->n, 32), S = cdiv(g->k, I8_KC);
+    size_t ap_n = g->batch * MP * 16 * g->k, wp_n = NT * 32 * g->k, wp_off = rup(ap_n, 16), part_off = wp_off + rup(wp_n, 16);
+    size_t part_n = S > 1 ? g->batch * S * g->m * g->n : 0;
+    size_t bytes = (part_off + part_n) * sizeof(float), cap = ctx->info.max_alloc_bytes ? (size_t)ctx->info.max_alloc_bytes : (size_t)1 << 30;
+    *done = 0;
+    if (bytes > cap) return HCL_OK;
+    cl_mem ws;
+    HCL_TRY(hcl_gemm_workspace_get(ctx, bytes, &ws));
+    cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k, lda = (cl_int)g->lda, ldw = (cl_int)g->ldw;
+    cl_ulong ao = g->a_off, abs = g->a_bstride, wo = g->w_off, azo = g->a_zp ? hcl_off(g->a_zp) : 0, apo = 0, wpo = wp_off;
+    cl_mem azb = g->a_zp ? g->a_zp->buffer : g->a_scale->buffer;
+    cl_int has_azp = g->a_zp != NULL;
+    cl_kernel k;
+    HCL_TRY(hcl_kernel_get(ctx, "quant", opts, "gemm_i8_pack_a", &k));
+    {
+        hcl_karg a[] = {HCL_ARG(M), HCL_ARG(K), HCL_ARG(g->a), HCL_ARG(ao), HCL_ARG(lda), HCL_ARG(abs),
+                        HCL_ARG(azb), HCL_ARG(azo), HCL_ARG(has_azp), HCL_ARG(ws), HCL_ARG(apo)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(cdiv(g->k, 16), 4), MP, g->batch}, local[3] = {4, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    HCL_TRY(hcl_kernel_get(ctx, "quant", opts, "gemm_i8_pack_w", &k));
+    {
+        hcl_karg a[] = {HCL_ARG(N), HCL_ARG(K), HCL_ARG(g->w), HCL_ARG(wo), HCL_ARG(ldw), HCL_ARG(ws), HCL_ARG(wpo)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(cdiv(g->k, 16), 4), NT, 1}, local[3] = {4, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    HCL_TRY(hcl_kernel_get(ctx, "quant", opts, "gemm_i8_main", &k));
+    cl_ulong co = g->c_off, crs = g->c_rs, ccs = g->c_cs, cbs = g->c_bstride, pto = part_off;
+    cl_ulong aso = hcl_off(g->a_scale), wso = hcl_off(g->w_scale), bo = g->bias ? hcl_off(g->bias) : 0;
+    const hcl_tensor *bt = g->bias ? g->bias : g->c;
+    cl_int per_row = g->w_scale->count > 1, has_bias = g->bias != NULL, act = (cl_int)g->act, nsplit = (cl_int)S;
+    float act_alpha = 0.01f;
+    {
+        hcl_karg a[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(K), HCL_ARG(ws), HCL_ARG(apo), HCL_ARG(ws), HCL_ARG(wpo),
+                        HCL_ARG(g->c->buffer), HCL_ARG(co), HCL_ARG(crs), HCL_ARG(ccs), HCL_ARG(cbs),
+                        HCL_ARG(g->a_scale->buffer), HCL_ARG(aso), HCL_ARG(g->w_scale->buffer), HCL_ARG(wso), HCL_ARG(per_row),
+                        HCL_ARG(bt->buffer), HCL_ARG(bo), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha),
+                        HCL_ARG(nsplit), HCL_ARG(ws), HCL_ARG(pto)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {rup(MP, 4), NT, g->batch * S}, local[3] = {4, 1, 1};
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    if (S > 1) {
+        HCL_TRY(hcl_kernel_get(ctx, "quant", opts, "gemm_i8_reduce", &k));
+        hcl_karg a[] = {HCL_ARG(M), HCL_ARG(N), HCL_ARG(nsplit), HCL_ARG(ws), HCL_ARG(pto),
+                        HCL_ARG(g->c->buffer), HCL_ARG(co), HCL_ARG(crs), HCL_ARG(ccs), HCL_ARG(cbs),
+                        HCL_ARG(g->a_scale->buffer), HCL_ARG(aso), HCL_ARG(g->w_scale->buffer), HCL_ARG(wso), HCL_ARG(per_row),
+                        HCL_ARG(bt->buffer), HCL_ARG(bo), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha)};
+        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+        size_t global[3] = {g->n, g->m, g->batch}, local[3];
+        local_dim0(ctx, global, local);
+        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
+    }
+    *done = 1;
+    return HCL_OK;
+}
+
+/* The dot kernel for small or skinny products (measured as gemm.c's gemm_small rule), else the
+ * packed path. hcl_i8_gemm_force: 1 dot, 2 packed (tests cover both paths on any shape). */
+int hcl_i8_gemm_force = 0;
+static int i8_uses_dot(const i8_gemm *g) {
+    if (hcl_i8_gemm_force) return hcl_i8_gemm_force == 1;
+    return (double)g->m * (double)g->n * (double)g->k <= 65536.0 || g->m < 8 || g->n < 8;
+}
+
 static hcl_status i8_gemm_enqueue(hcl_context *ctx, const i8_gemm *g) {
     char opts[96];
     const hcl_tensor *bt = g->bias ? g->bias : g->c;
     hcl_dt_options(opts, sizeof opts, "C", g->c->dtype, "BIAS", bt->dtype, NULL);
+    if (g->m == 0 || g->n == 0) return HCL_OK;
+    if (!i8_uses_dot(g)) {
+        int done = 0;
+        HCL_TRY(i8_gemm_packed(ctx, g, opts, &done));
+        if (done) return HCL_OK;
+    }
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "quant", opts, "gemm_i8", &k));
     cl_int M = (cl_int)g->m, N = (cl_int)g->n, K = (cl_int)g->k, lda = (cl_int)g->lda, ldw = (cl_int)g->ldw;
