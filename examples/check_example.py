@@ -13,6 +13,9 @@ from the checkpoint written by --save.
                  LSTM); and, when data/text/langid.tsv exists, 3,000 of its words (seven languages).
   char_lm:       sentences of a small made-up grammar written here: the loss falls below a bound
                  within a few hundred steps; bits per character and a sample are printed.
+  compress_fashion_mnist: a smoke run on 1,024 Fashion-MNIST images (skipped, exit 77, without
+                 them): every method's row (accuracy above chance, bytes by the stated encodings),
+                 the distillation gain, and a bad --modes value rejected.
 
 Usage: check_example.py NAME EXECUTABLE
 """
@@ -301,6 +304,46 @@ def check_char_lm(exe, tmp):
     return 0
 
 
+# ---------------------------------------------------------------- compress_fashion_mnist
+
+COMPRESS_MODES = ("fp32", "mixed_f16", "pruned", "qat", "ptq", "shared", "student", "distilled")
+
+
+def check_compress(exe):
+    if not os.path.isdir(FASHION):
+        print(f"SKIP: {FASHION} is absent (apt install dataset-fashion-mnist)", file=sys.stderr)
+        return 77
+    p = subprocess.run([exe, "--modes", "fp32,bogus"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 2 or "bogus" not in p.stderr:
+        fail(f"--modes fp32,bogus: exit {p.returncode}, stderr {p.stderr[-300:]}")
+    result, _, out = run([exe, "--data", FASHION, "--limit", "1024", "--epochs", "2", "--batch", "32", "--seed", "3",
+                          "--finetune-epochs", "1", "--calib-batches", "4", "--json"])
+    rows = {m["mode"]: m for m in result.get("methods", [])}
+    if sorted(rows) != sorted(COMPRESS_MODES) or "distill_gain" not in result:
+        fail(f"JSON methods {sorted(rows)}, keys {sorted(result)}")
+    if "method" not in out or "distillation gain" not in out:
+        fail("no table printed")
+    P = rows["fp32"]["params"]
+    for mode, r in rows.items():
+        if not 0.2 < r["test_accuracy"] <= 1:  # chance is 0.1
+            fail(f"{mode}: test accuracy {r['test_accuracy']}")
+    want = {"fp32": (4 * P, 4 * P), "mixed_f16": (2 * P, 2 * P),
+            "pruned": (0.2 * 2 * P, 0.4 * 2 * P),   # 80% zeros: F16 nonzeros + a 1-bit bitmap
+            "qat": (P, 1.1 * P), "ptq": (P, 1.1 * P),  # I8 weights + scales + F32 biases
+            "shared": (0.5 * P, 0.3 * 2 * P)}       # 4-bit indices + codebooks + F16 biases
+    for mode, (lo, hi) in want.items():
+        if not lo <= rows[mode]["model_bytes"] <= hi:
+            fail(f"{mode}: {rows[mode]['model_bytes']} bytes, want [{lo:.0f}, {hi:.0f}] for {P} parameters")
+    if not rows["student"]["params"] == rows["distilled"]["params"] < P / 3:
+        fail(f"student params {rows['student']['params']} / {rows['distilled']['params']} (teacher {P})")
+    gain = rows["distilled"]["test_accuracy"] - rows["student"]["test_accuracy"]
+    if abs(result["distill_gain"] - gain) > 1e-3:
+        fail(f"distill_gain {result['distill_gain']} is not distilled - student ({gain})")
+    print("OK: compress_fashion_mnist: " + ", ".join(f"{m} {rows[m]['test_accuracy']:.3f}" for m in COMPRESS_MODES),
+          file=sys.stderr)
+    return 0
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -314,6 +357,8 @@ def main():
             return check_text_classify(exe, tmp)
         if name == "char_lm":
             return check_char_lm(exe, tmp)
+        if name == "compress_fashion_mnist":
+            return check_compress(exe)
         fail("unknown example " + name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -43,6 +43,7 @@ void ex_args_init(ex_args *a, const char *default_data) {
     a->seed = 1;
     a->state_dtype = HCL_F32;
     a->state_rounding = HCL_STATE_ROUND_NEAREST;
+    a->export_dtype = HCL_F16;
 }
 
 static const char *rounding_name(hcl_state_rounding r) { return r == HCL_STATE_ROUND_STOCHASTIC ? "stochastic" : "nearest"; }
@@ -78,9 +79,14 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
                "  --limit N           use at most N training and N test samples\n"
                "  --state-dtype D     optimizer moments: f32 | bf16 (default %s)\n"
                "  --state-rounding R  bf16 moments: nearest | stochastic (default %s)\n"
-               "  --profile           print the device time of each kernel per epoch (stderr)\n",
+               "  --profile           print the device time of each kernel per epoch (stderr)\n"
+               "  --export FILE       after training, write the weights for inference (safetensors: <layer>.weight,\n"
+               "                      <layer>.bias in PyTorch's layouts)\n"
+               "  --export-dtype D    f16 | bf16 | f32 for --export (default %s)\n"
+               "  --export-logits FILE  eval-mode inputs and logits of the first test batch (to check an export)\n",
             hcl_precision_name(a->precision), a->epochs, (long long)a->batch, (double)a->lr,
-            (unsigned long long)a->seed, hcl_dtype_name(a->state_dtype), rounding_name(a->state_rounding));
+            (unsigned long long)a->seed, hcl_dtype_name(a->state_dtype), rounding_name(a->state_rounding),
+            hcl_dtype_name(a->export_dtype));
     for (size_t i = 0; i < p->flag_count; i++) {
         const ex_flag *x = &p->flags[i];
         flag_line(f, x->name, x->arg, x->help);
@@ -145,6 +151,17 @@ int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a) {
         else if (!strcmp(f, "--save")) a->save = v;
         else if (!strcmp(f, "--resume")) a->resume = v;
         else if (!strcmp(f, "--log")) a->log = v;
+        else if (!strcmp(f, "--export")) a->export_path = v;
+        else if (!strcmp(f, "--export-logits")) a->export_logits = v;
+        else if (!strcmp(f, "--export-dtype")) {
+            if (!strcmp(v, "f16")) a->export_dtype = HCL_F16;
+            else if (!strcmp(v, "bf16")) a->export_dtype = HCL_BF16;
+            else if (!strcmp(v, "f32")) a->export_dtype = HCL_F32;
+            else {
+                fprintf(stderr, "--export-dtype: '%s' is not f16, bf16 or f32\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(f, "--precision")) {
             if (hcl_precision_parse(v, &a->precision) != HCL_OK) {
                 fprintf(stderr, "--precision: '%s' is not fp32, mixed_f16, mixed_bf16 or pure_f16\n", v);
@@ -490,9 +507,67 @@ int ex_train(ex_session *s, ex_source *train, ex_source *test) {
     }
     if (!evaluated) CHECK(evaluate(model, test, &s->test)); /* no epoch left to train */
     s->samples_per_sec = train_time > 0 ? (double)timed_samples / train_time : 0.0;
+    if (ex_export(s, test)) goto done;
     rc = 0;
 done:
     if (r.log) fclose(r.log);
+    return rc;
+}
+
+/* Downloads t as F32 (float dtypes) or raw (I32 ids) into a malloc'd buffer: NULL on failure. */
+static void *download_any(const hcl_tensor *t, hcl_dtype *dt, size_t *bytes, hcl_status *st) {
+    *dt = hcl_dtype_is_float(t->dtype) ? HCL_F32 : t->dtype;
+    *bytes = t->count * hcl_dtype_size(*dt);
+    void *p = malloc(*bytes ? *bytes : 1);
+    if (!p) {
+        *st = HCL_ERR_HOST_MEMORY;
+        return NULL;
+    }
+    *st = *dt == HCL_F32 ? hcl_tensor_download_f32(t, p, t->count) : hcl_tensor_download_raw(t, p, *bytes);
+    if (*st != HCL_OK) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+int ex_export(ex_session *s, ex_source *test) {
+    const ex_args *a = s->args;
+    void *xin = NULL, *lg = NULL;
+    int rc = 1;
+    if (a->export_path) {
+        hcl_checkpoint_meta meta[1] = {{"example", s->name}};
+        CHECK(hcl_params_export(hcl_model_params(s->model), a->export_path, a->export_dtype, meta, 1));
+        fprintf(stderr, "%s: exported %zu parameters (%s) to %s\n", s->name, hcl_params_numel(hcl_model_params(s->model)),
+                hcl_dtype_name(a->export_dtype), a->export_path);
+    }
+    if (a->export_logits) {
+        ex_batch b;
+        CHECK(ex_source_next(test, &b)); /* evaluate() ended an epoch: the first batch of the next (unshuffled) */
+        if (!b.n) {
+            fprintf(stderr, "%s: --export-logits: the test set is empty\n", s->name);
+            goto done;
+        }
+        if (b.lengths) CHECK(hcl_model_set_lengths(s->model, b.lengths));
+        CHECK(hcl_model_forward(s->model, b.x, 0));
+        const hcl_tensor *out = hcl_model_output(s->model);
+        hcl_dtype xdt, ldt;
+        size_t xbytes, lbytes;
+        hcl_status st;
+        if (!(xin = download_any(b.x, &xdt, &xbytes, &st)) || !(lg = download_any(out, &ldt, &lbytes, &st))) {
+            ex_fail(s, "--export-logits download", st);
+            goto done;
+        }
+        hcl_safetensors_entry e[2] = {{"input", xdt, b.x->rank, b.x->shape, xin, xbytes},
+                                      {"logits", ldt, out->rank, out->shape, lg, lbytes}};
+        hcl_safetensors_meta meta[1] = {{"example", s->name}};
+        CHECK(hcl_safetensors_save(s->ctx, a->export_logits, e, 2, meta, 1));
+        fprintf(stderr, "%s: wrote the eval logits of %zu test samples to %s\n", s->name, b.n, a->export_logits);
+    }
+    rc = 0;
+done:
+    free(xin);
+    free(lg);
     return rc;
 }
 
@@ -559,4 +634,62 @@ done:
     ex_source_free(&test);
     ex_close(s);
     return rc;
+}
+
+/* ------------------------------------------------------------------ Fashion-MNIST */
+
+/* Loads one IDX file of the expected rank (and image size); prints the reason on failure. */
+static hcl_idx *load_idx(const char *name, const char *dir, const char *stem, int rank) {
+    char path[4096];
+    if (!ex_find(dir, stem, path, sizeof path)) {
+        fprintf(stderr, "%s: %s/%s[.gz] not found (install the Debian package dataset-fashion-mnist, "
+                        "or pass --data DIR with the Fashion-MNIST or MNIST IDX files)\n", name, dir, stem);
+        return NULL;
+    }
+    hcl_idx *idx = NULL;
+    hcl_status st = hcl_idx_load(NULL, path, &idx);
+    if (st != HCL_OK) {
+        fprintf(stderr, "%s: %s: %s (corrupt or truncated IDX file)\n", name, path, hcl_status_string(st));
+        return NULL;
+    }
+    if (idx->rank != rank || (rank == 3 && (idx->shape[1] != 28 || idx->shape[2] != 28))) {
+        fprintf(stderr, "%s: %s: unexpected shape (rank %d; want %s)\n", name, path, idx->rank,
+                rank == 3 ? "(N, 28, 28)" : "(N)");
+        hcl_idx_free(idx);
+        return NULL;
+    }
+    return idx;
+}
+
+void ex_fashion_free(ex_fashion *f) {
+    for (int i = 0; i < 4; i++) hcl_idx_free(f->idx[i]);
+    memset(f, 0, sizeof *f);
+}
+
+int ex_fashion_load(const char *name, const char *dir, ex_fashion *f) {
+    static const char *const stems[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                                         "t10k-labels-idx1-ubyte"};
+    memset(f, 0, sizeof *f);
+    for (int i = 0; i < 4; i++)
+        if (!(f->idx[i] = load_idx(name, dir, stems[i], i % 2 ? 1 : 3))) goto fail;
+    hcl_idx **x = f->idx;
+    if (x[0]->shape[0] != x[1]->shape[0] || x[2]->shape[0] != x[3]->shape[0]) {
+        fprintf(stderr, "%s: image and label counts differ (%lld/%lld train, %lld/%lld test)\n", name,
+                (long long)x[0]->shape[0], (long long)x[1]->shape[0], (long long)x[2]->shape[0], (long long)x[3]->shape[0]);
+        goto fail;
+    }
+    ex_data d = {x[0]->data, x[1]->data, x[2]->data, x[3]->data, (size_t)x[0]->shape[0], (size_t)x[2]->shape[0],
+                 {1, 28, 28}, {0, 0, 0}, {1, 1, 1}};
+    int bad = 0;
+    for (size_t i = 0; i < d.train_n && !bad; i++) bad = d.train_y[i] > 9;
+    for (size_t i = 0; i < d.test_n && !bad; i++) bad = d.test_y[i] > 9;
+    if (bad) {
+        fprintf(stderr, "%s: %s: a label is not in 0..9\n", name, dir);
+        goto fail;
+    }
+    f->d = d;
+    return 0;
+fail:
+    ex_fashion_free(f);
+    return 1;
 }

@@ -19,6 +19,9 @@ typedef struct ex_args {
     int profile;  /* print device time per kernel for each epoch's training steps */
     hcl_dtype state_dtype;             /* optimizer moments: HCL_F32 or HCL_BF16 (--state-dtype) */
     hcl_state_rounding state_rounding; /* BF16 moments: nearest or stochastic (--state-rounding) */
+    const char *export_path;   /* --export: inference weights written after training (NULL = none) */
+    hcl_dtype export_dtype;    /* --export-dtype: F16 (default), BF16 or F32 */
+    const char *export_logits; /* --export-logits: eval logits + inputs of the first test batch */
 } ex_args;
 
 /* An example's own flag: a string, an integer or a number in [lo, hi] (exactly one of str,
@@ -103,11 +106,17 @@ int ex_open(ex_session *s, const char *name, const ex_args *a);
  * its summary. 0 or 1. */
 int ex_build(ex_session *s, ex_build_fn build, const void *user, hcl_loss_kind loss);
 /* Trains (resuming from --resume, logging to --log, saving to --save) and evaluates after every
- * epoch; prints one line per epoch on stdout. 0 or 1. */
+ * epoch; prints one line per epoch on stdout; then writes --export and --export-logits. 0 or 1. */
 int ex_train(ex_session *s, ex_source *train, ex_source *test);
 /* Prints the JSON summary line (the last line of stdout). 0 or 1. */
 int ex_report(ex_session *s);
 void ex_close(ex_session *s);
+
+/* --export FILE: the model's weights for inference in --export-dtype (hcl_params_export, metadata
+ * "example" = name); --export-logits FILE: "input" (N, ...) F32 and "logits" (N, C) F32 of an
+ * eval-mode forward of the first batch of `test` (to check the export against another framework).
+ * Each only when its flag is set. 0 or 1. */
+int ex_export(ex_session *s, ex_source *test);
 
 /* Prints "<name>: <what> failed: <status>: <context message>" (stderr). */
 void ex_fail(const ex_session *s, const char *what, hcl_status st);
@@ -127,6 +136,16 @@ typedef hcl_status (*ex_image_build_fn)(hcl_model *m);
 /* The whole run of an image classifier (cross-entropy): open, build, batchers, train, report.
  * Returns the exit code. */
 int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build);
+/* Fashion-MNIST (or MNIST) IDX files of `dir` (plain or .gz) in host memory: d points into the
+ * idx buffers (free them with ex_fashion_free). Prints why and returns 1 on failure (missing,
+ * corrupt, wrong shapes, labels outside 0..9), else 0. */
+typedef struct ex_fashion {
+    hcl_idx *idx[4]; /* train images, train labels, test images, test labels */
+    ex_data d;
+} ex_fashion;
+int ex_fashion_load(const char *name, const char *dir, ex_fashion *f);
+void ex_fashion_free(ex_fashion *f);
+
 /* Tries "dir/name.gz", then "dir/name"; writes the first that exists to out. 0 if none. */
 int ex_find(const char *dir, const char *name, char *out, size_t len);
 /* 1 if the text data file `path` is readable; else prints "<name>: <path> not found", plus how to

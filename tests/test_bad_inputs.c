@@ -2401,6 +2401,7 @@ START_TEST(nn_h) {
     EXPECT_STATUS(A, hcl_model_memory_get(m, &mem), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_layer_summary(m, 0, &lsum), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(A, hcl_model_summary(m, text, sizeof text, NULL), HCL_ERR_INVALID_ARGUMENT);
+    EXPECT_STATUS(A, hcl_model_set_teacher_logits(m, NULL), HCL_ERR_INVALID_ARGUMENT);
 
     /* build: NULLs and every bad option; a failed build leaves the model buildable */
     hcl_model_options mo;
@@ -2429,6 +2430,11 @@ START_TEST(nn_h) {
     BAD_BUILD(o_.optim.weight_decay = NAN, HCL_ERR_INVALID_ARGUMENT);
     BAD_BUILD(o_.scaler.init_scale = 0.0f, HCL_ERR_INVALID_ARGUMENT);
     BAD_BUILD(o_.scaler.mode = (hcl_scaler_mode)7, HCL_ERR_INVALID_ARGUMENT);
+    const float bad_temp[] = {0.0f, -1.0f, NAN, INFINITY}, bad_alpha[] = {-0.1f, 1.5f, NAN, INFINITY};
+    for (size_t k = 0; k < 4; k++) {
+        BAD_BUILD((o_.loss = HCL_LOSS_DISTILLATION, o_.distill_temperature = bad_temp[k]), HCL_ERR_INVALID_ARGUMENT);
+        BAD_BUILD((o_.loss = HCL_LOSS_DISTILLATION, o_.distill_alpha = bad_alpha[k]), HCL_ERR_INVALID_ARGUMENT);
+    }
 #undef BAD_BUILD
     hcl_model *m_small = NULL;
     CK(hcl_model_create(A, HCL_PRECISION_FP32, &m_small));
@@ -2555,6 +2561,50 @@ START_TEST(nn_h) {
     for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_model_layer_summary(m, bad_ids[k], &lsum), HCL_ERR_INVALID_ARGUMENT);
     EXPECT_STATUS(NULL, hcl_model_summary(NULL, text, sizeof text, NULL), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(A, hcl_model_summary(m, NULL, 10, NULL), HCL_ERR_NULL_POINTER);
+
+    /* distillation: teacher logits on a cross-entropy model; then a distillation model's bad
+     * teachers (other context, dtype, rank, classes, batch), a backward without a teacher or with
+     * one of another batch; a distillation model needs a (classes) output */
+    const int64_t s23[2] = {2, 3}, s25t[2] = {2, 5}, s55[2] = {5, 5}, s35[2] = {3, 5};
+    hcl_tensor *tgood = tensor(A, HCL_F16, 2, s25t);
+    EXPECT_STATUS(NULL, hcl_model_set_teacher_logits(NULL, tgood), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_model_set_teacher_logits(m, tgood), HCL_ERR_INVALID_ARGUMENT); /* cross-entropy model */
+    hcl_model *md = image_model(A);
+    hcl_model_options mod = mo;
+    mod.loss = HCL_LOSS_DISTILLATION;
+    CK(hcl_model_build(md, &mod));
+    hcl_tensor *tb = tensor(B, HCL_F16, 2, s25t), *ti = tensor(A, HCL_I32, 2, s25t), *t1 = tensor1(A, HCL_F32, 5),
+               *t23 = tensor(A, HCL_F32, 2, s23), *t55 = tensor(A, HCL_F32, 2, s55), *t35 = tensor(A, HCL_F32, 2, s35);
+    hcl_tensor *bad_teacher[] = {tb, ti, t1, t23, t55};
+    const int bad_teacher_want[] = {HCL_ERR_INVALID_ARGUMENT, HCL_ERR_DTYPE, HCL_ERR_SHAPE, HCL_ERR_SHAPE, HCL_ERR_SHAPE};
+    for (size_t k = 0; k < 5; k++) EXPECT_STATUS(A, hcl_model_set_teacher_logits(md, bad_teacher[k]), bad_teacher_want[k]);
+    CK(hcl_model_forward(md, x, 1));
+    CK(hcl_finish(A));
+    hcl_params *mdp = hcl_model_params(md);
+    watch(x);
+    watch(y);
+    watch(hcl_params_weight_arena(mdp));
+    watch(hcl_params_grad_arena(mdp));
+    EXPECT_STATUS(A, hcl_model_backward(md, y), HCL_ERR_INVALID_ARGUMENT); /* no teacher */
+    EXPECT_STATUS(A, hcl_model_train_step(md, x, y, 0.1f), HCL_ERR_INVALID_ARGUMENT);
+    CK(hcl_model_set_teacher_logits(md, t35)); /* valid (N <= max_batch), but not this batch's N */
+    EXPECT_STATUS(A, hcl_model_backward(md, y), HCL_ERR_SHAPE);
+    EXPECT_STATUS(A, hcl_model_train_step(md, x, y, 0.1f), HCL_ERR_SHAPE);
+    CK(hcl_model_set_teacher_logits(md, NULL));
+    EXPECT_STATUS(A, hcl_model_backward(md, y), HCL_ERR_INVALID_ARGUMENT); /* cleared */
+    CK(hcl_model_set_teacher_logits(md, tgood));
+    for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_model_backward(md, bad_y[k]), bad_y_want[k]);
+    ck_assert_uint_eq(hcl_optimizer_host_step(hcl_model_optimizer(md)), 0);
+    unwatch_all();
+    hcl_model *mdc = NULL;
+    CK(hcl_model_create(A, HCL_PRECISION_FP32, &mdc));
+    CK(hcl_model_input(mdc, 3, chw, NULL));
+    CK(hcl_model_conv2d(mdc, 0, 2, 1, 1, 0, NULL));
+    EXPECT_STATUS(A, hcl_model_build(mdc, &mod), HCL_ERR_SHAPE); /* distillation on a (C,H,W) output */
+    hcl_model_free(mdc);
+    hcl_tensor *tts[] = {tgood, tb, ti, t1, t23, t55, t35};
+    for (size_t k = 0; k < sizeof tts / sizeof *tts; k++) hcl_tensor_free(tts[k]);
+    hcl_model_free(md);
 
     /* lengths: another context, wrong dtype or rank; a count that is not the batch's */
     hcl_tensor *lb = tensor(B, HCL_I32, 1, ls), *lf = tensor(A, HCL_F32, 1, ls), *l2 = tensor(A, HCL_I32, 2, s25),

@@ -3,7 +3,8 @@
  * residual graph (multi-consumer accumulation, add, in-place ReLU, ReLU moved after max-pool,
  * flatten, linear) against central finite differences of an FP64 host reference, with and without
  * fusion; summary numbers and the memory plan; batcher shuffling, normalisation and epochs; the
- * step log; bad inputs. */
+ * step log; bad inputs; distillation (the model's loss and gradients against an FP64 reference, a
+ * student learning from a teacher's F16 logits alone). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,6 +372,40 @@ START_TEST(summary_numbers) {
     char small[16];
     CK_OK(ctx, hcl_model_summary(m16, small, sizeof small, &need)); /* truncates */
     ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    /* sparsity: exact zeros of the masters (what a pruning mask holds at 0) */
+    CK_OK(ctx, hcl_model_layer_summary(m16, 1, &s));
+    ck_assert_uint_eq(s.zero_params, 0);
+    ck_assert(s.sparsity == 0.0);
+    CK_OK(ctx, hcl_model_layer_summary(m16, 0, &s)); /* no parameters */
+    ck_assert(s.params == 0 && s.zero_params == 0 && s.sparsity == 0.0);
+    float w[288];
+    hcl_params *pp = hcl_model_params(m16);
+    size_t wi;
+    CK_OK(ctx, hcl_params_find(pp, "conv2d_1.weight", &wi));
+    CK_OK(ctx, hcl_params_download(pp, wi, w, 288));
+    for (int i = 0; i < 288; i += 3) w[i] = 0.0f; /* 96 zeros */
+    w[1] = -0.0f;                                 /* a negative zero is a zero */
+    w[2] = 1e-30f;                                /* tiny, not zero (0 in F16: masters count) */
+    CK_OK(ctx, hcl_params_upload(pp, wi, w, 288));
+    static float lw[5408 * 128];
+    CK_OK(ctx, hcl_params_find(pp, "linear_5.weight", &wi));
+    CK_OK(ctx, hcl_params_download(pp, wi, lw, 5408 * 128));
+    size_t lz = 0;
+    for (size_t i = 0; i < 5408 * 128; i++)
+        if (i % 5 != 0) lw[i] = 0.0f, lz++; /* 80% */
+    CK_OK(ctx, hcl_params_upload(pp, wi, lw, 5408 * 128));
+    CK_OK(ctx, hcl_model_layer_summary(m16, 1, &s));
+    ck_assert_uint_eq(s.zero_params, 97);
+    ck_assert_double_eq_tol(s.sparsity, 97.0 / 320, 1e-12);
+    CK_OK(ctx, hcl_model_layer_summary(m16, 5, &s));
+    ck_assert_uint_eq(s.zero_params, lz);
+    ck_assert_double_eq_tol(s.sparsity, (double)lz / (5408 * 128 + 128), 1e-12);
+    CK_OK(ctx, hcl_model_summary(m16, text, sizeof text, &need));
+    char want[128], want_layer[32];
+    snprintf(want, sizeof want, "Total params: 693962 (sparsity %.2f%%: %zu exact zeros)", 100.0 * (double)(97 + lz) / 693962,
+             97 + lz);
+    snprintf(want_layer, sizeof want_layer, "%.2f%%", 100.0 * (double)lz / (5408 * 128 + 128));
+    ck_assert_msg(strstr(text, want) && strstr(text, "30.31%") && strstr(text, want_layer), "want %s in\n%s", want, text);
     hcl_model_free(m32);
     hcl_model_free(m16);
     hcl_context_free(ctx);
@@ -507,6 +542,190 @@ START_TEST(step_log_and_metrics) {
 }
 END_TEST
 
+/* ------------------------------------------------------------------ distillation */
+
+/* FP64 reference of hcl_distillation_loss on (N, C) logits s, teacher t, labels y: the loss and
+ * dlogits (scale 1): alpha T^2 KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) CE(s, y), means. */
+static double ref_distill(const float *s, const float *t, const int32_t *y, int N, int C, double T, double alpha,
+                          double *ds) {
+    double loss = 0;
+    for (int n = 0; n < N; n++) {
+        double ms = -INFINITY, mt = -INFINITY, m1 = -INFINITY, zs = 0, zt = 0, z1 = 0;
+        for (int c = 0; c < C; c++) {
+            ms = fmax(ms, s[n * C + c] / T);
+            mt = fmax(mt, t[n * C + c] / T);
+            m1 = fmax(m1, s[n * C + c]);
+        }
+        for (int c = 0; c < C; c++) {
+            zs += exp(s[n * C + c] / T - ms);
+            zt += exp(t[n * C + c] / T - mt);
+            z1 += exp(s[n * C + c] - m1);
+        }
+        for (int c = 0; c < C; c++) {
+            double lps = s[n * C + c] / T - ms - log(zs), lpt = t[n * C + c] / T - mt - log(zt);
+            double p1 = exp(s[n * C + c] - m1) / z1, pt = exp(lpt);
+            loss += alpha * T * T * pt * (lpt - lps) / N;
+            if (c == y[n]) loss += (1 - alpha) * -log(p1) / N;
+            ds[n * C + c] = (alpha * T * (exp(lps) - pt) + (1 - alpha) * (p1 - (c == y[n]))) / N;
+        }
+    }
+    return loss;
+}
+
+/* A linear model (D -> C) with odd sizes: the model's distillation loss and the weight and bias
+ * gradients (scaled by the loss scale) against the FP64 reference fed the model's own logits
+ * and the teacher's values as stored (F16). */
+static void run_distill_grad(hcl_precision p) {
+    hcl_context *ctx = test_context();
+    enum { N = 7, D = 5, C = 33 };
+    const double T = 3.0, alpha = 0.7;
+    int64_t in[1] = {D};
+    hcl_model *m = NULL;
+    CK_OK(ctx, hcl_model_create(ctx, p, &m));
+    CK_OK(ctx, hcl_model_input(m, 1, in, NULL));
+    CK_OK(ctx, hcl_model_linear(m, HCL_NN_PREV, C, NULL));
+    hcl_model_options o;
+    hcl_model_options_init(&o, p);
+    o.max_batch = 8;
+    o.loss = HCL_LOSS_DISTILLATION;
+    o.distill_temperature = (float)T;
+    o.distill_alpha = (float)alpha;
+    o.scaler.init_scale = 256.0f; /* F16 gradients x 2^16 could overflow here */
+    CK_OK(ctx, hcl_model_build(m, &o));
+    hcl_dtype dt = hcl_model_dtype(m);
+    float x[N * D], tl[N * C];
+    int32_t y[N];
+    test_fill_normal(x, N * D, 1.0);
+    test_round_to_dtype(x, N * D, dt);
+    test_fill_normal(tl, N * C, 2.0);
+    for (int n = 0; n < N; n++) y[n] = (int32_t)((n * 5 + 3) % C);
+    int64_t xs[2] = {N, D}, ts[2] = {N, C}, ys[1] = {N};
+    hcl_tensor *xt = test_tensor_from(ctx, dt, 2, xs, x), *tt = test_tensor_from(ctx, HCL_F16, 2, ts, tl), *yt = NULL;
+    CK_OK(ctx, hcl_tensor_create(ctx, HCL_I32, 1, ys, &yt));
+    CK_OK(ctx, hcl_tensor_upload_raw(yt, y, sizeof y));
+    CK_OK(ctx, hcl_tensor_download_f32(tt, tl, N * C)); /* the values the device sees (F16) */
+    CK_OK(ctx, hcl_params_zero_grad(hcl_model_params(m)));
+    CK_OK(ctx, hcl_model_forward(m, xt, 1));
+    CK_OK(ctx, hcl_model_set_teacher_logits(m, tt));
+    CK_OK(ctx, hcl_model_backward(m, yt));
+    float s[N * C], loss, scale;
+    CK_OK(ctx, hcl_tensor_download_f32(hcl_model_output(m), s, N * C));
+    CK_OK(ctx, hcl_tensor_download_f32(hcl_model_loss(m), &loss, 1));
+    CK_OK(ctx, hcl_tensor_download_f32(hcl_optimizer_grad_scale(hcl_model_optimizer(m)), &scale, 1));
+    double ds[N * C], dw[C * D] = {0}, db[C] = {0};
+    double want = ref_distill(s, tl, y, N, C, T, alpha, ds);
+    for (int n = 0; n < N; n++)
+        for (int c = 0; c < C; c++) {
+            db[c] += ds[n * C + c] * scale;
+            for (int d = 0; d < D; d++) dw[c * D + d] += ds[n * C + c] * x[n * D + d] * scale;
+        }
+    ck_assert_msg(fabs(loss - want) <= 1e-5 * fabs(want) + 1e-6, "%s: loss %.8g, want %.8g", hcl_precision_name(p),
+                  (double)loss, want);
+    hcl_params *pp = hcl_model_params(m);
+    float *gw = test_download(hcl_params_grad(pp, 0)), *gb = test_download(hcl_params_grad(pp, 1));
+    double ew = test_rel_err(gw, dw, C * D), eb = test_rel_err(gb, db, C), tol = test_tolerance(hcl_precision_grad_dtype(p));
+    ck_assert_msg(ew < tol && eb < tol, "%s: dW rel err %.3g, db %.3g (bound %.3g; %s)", hcl_precision_name(p), ew, eb, tol,
+                  test_seed_note());
+    /* the backward consumed the teacher logits: the next one needs them again */
+    CK_OK(ctx, hcl_model_forward(m, xt, 1));
+    CK_STATUS(ctx, hcl_model_backward(m, yt), HCL_ERR_INVALID_ARGUMENT);
+    CK_STATUS(ctx, hcl_model_train_step(m, xt, yt, 1e-3f), HCL_ERR_INVALID_ARGUMENT);
+    /* evaluation is the plain cross-entropy against the labels, without a teacher */
+    hcl_metrics em;
+    CK_OK(ctx, hcl_model_eval_reset(m));
+    CK_OK(ctx, hcl_model_forward(m, xt, 0));
+    CK_OK(ctx, hcl_model_eval_batch(m, yt));
+    CK_OK(ctx, hcl_model_eval_read(m, &em));
+    double ce = 0;
+    CK_OK(ctx, hcl_tensor_download_f32(hcl_model_output(m), s, N * C));
+    for (int n = 0; n < N; n++) {
+        double mx = -INFINITY, z = 0;
+        for (int c = 0; c < C; c++) mx = fmax(mx, s[n * C + c]);
+        for (int c = 0; c < C; c++) z += exp(s[n * C + c] - mx);
+        ce += (mx + log(z) - s[n * C + y[n]]) / N;
+    }
+    ck_assert_msg(fabs(em.loss - ce) < 1e-4 * ce + 1e-6 && em.accuracy >= 0, "eval loss %g, want CE %g", em.loss, ce);
+    free(gw);
+    free(gb);
+    hcl_tensor_free(xt);
+    hcl_tensor_free(tt);
+    hcl_tensor_free(yt);
+    hcl_model_free(m);
+    hcl_context_free(ctx);
+}
+
+START_TEST(distill_grad_fp32) { run_distill_grad(HCL_PRECISION_FP32); }
+END_TEST
+START_TEST(distill_grad_mixed_f16) { run_distill_grad(HCL_PRECISION_MIXED_F16); }
+END_TEST
+START_TEST(distill_grad_mixed_bf16) { run_distill_grad(HCL_PRECISION_MIXED_BF16); }
+END_TEST
+
+/* A student learns from a teacher alone: the teacher (mixed_f16, 16 hidden units) is trained on
+ * the labels; the student (fp32, 4 hidden units) sees only random labels with alpha = 1, so
+ * whatever it learns comes from the teacher's F16 logits; it must classify the test set. */
+START_TEST(student_learns_from_teacher) {
+    hcl_context *ctx = test_context();
+    enum { NTR = 256, NTE = 256 };
+    uint8_t xtr[NTR * MLP_D], ytr[NTR], yrand[NTR], xte[NTE * MLP_D], yte[NTE];
+    make_clusters(xtr, ytr, NTR);
+    make_clusters(xte, yte, NTE);
+    for (int i = 0; i < NTR; i++) yrand[i] = (uint8_t)test_uniform(0, MLP_K);
+    int64_t in[1] = {MLP_D};
+    hcl_model *teacher = NULL, *student = NULL;
+    hcl_precision pol[2] = {HCL_PRECISION_MIXED_F16, HCL_PRECISION_FP32};
+    int hidden[2] = {16, 4};
+    for (int k = 0; k < 2; k++) {
+        hcl_model **mm = k ? &student : &teacher;
+        CK_OK(ctx, hcl_model_create(ctx, pol[k], mm));
+        CK_OK(ctx, hcl_model_input(*mm, 1, in, NULL));
+        CK_OK(ctx, hcl_model_linear(*mm, HCL_NN_PREV, hidden[k], NULL));
+        CK_OK(ctx, hcl_model_activation(*mm, HCL_NN_PREV, HCL_ACT_RELU, 0, NULL));
+        CK_OK(ctx, hcl_model_linear(*mm, HCL_NN_PREV, MLP_K, NULL));
+        hcl_model_options o;
+        hcl_model_options_init(&o, pol[k]);
+        o.max_batch = 32;
+        o.seed = 3 + (uint64_t)k;
+        if (k) {
+            o.loss = HCL_LOSS_DISTILLATION;
+            o.distill_temperature = 2.0f;
+            o.distill_alpha = 1.0f;
+        }
+        CK_OK(ctx, hcl_model_build(*mm, &o));
+    }
+    hcl_batcher *tr = make_batcher(ctx, xtr, ytr, NTR, 1, in, 32, HCL_F16, 1.0f / 20, 6.4f, 1);
+    hcl_batcher *te16 = make_batcher(ctx, xte, yte, NTE, 1, in, 32, HCL_F16, 1.0f / 20, 6.4f, 0);
+    double tacc = train_eval(ctx, teacher, tr, te16, 12, 1e-2f);
+    hcl_batcher *str = make_batcher(ctx, xtr, yrand, NTR, 1, in, 32, HCL_F32, 1.0f / 20, 6.4f, 1);
+    hcl_batcher *te32 = make_batcher(ctx, xte, yte, NTE, 1, in, 32, HCL_F32, 1.0f / 20, 6.4f, 0);
+    int epochs = small_run() ? 1 : 15;
+    for (int e = 0; e < epochs; e++)
+        for (;;) {
+            const hcl_tensor *x, *y;
+            size_t n;
+            CK_OK(ctx, hcl_batcher_next(str, &x, &y, &n));
+            if (!n) break;
+            CK_OK(ctx, hcl_model_forward(teacher, x, 0)); /* F32 batch into the F16 teacher */
+            CK_OK(ctx, hcl_model_set_teacher_logits(student, hcl_model_output(teacher)));
+            CK_OK(ctx, hcl_model_train_step(student, x, y, 1e-2f));
+        }
+    hcl_metrics tm, em;
+    CK_OK(ctx, hcl_model_metrics_read(student, &tm));
+    CK_OK(ctx, hcl_model_evaluate(student, te32, &em));
+    ck_assert_msg(isfinite(tm.loss) && tm.loss >= 0, "student train loss %g", tm.loss);
+    if (small_run())
+        fprintf(stderr, "HALFCL_TEST_SMALL: distillation 1 epoch (accuracy %.3f not checked)\n", em.accuracy);
+    else
+        ck_assert_msg(tacc > 0.95 && em.accuracy > 0.9, "teacher accuracy %.3f, student (random labels, alpha 1) %.3f (%s)",
+                      tacc, em.accuracy, test_seed_note());
+    hcl_batcher *bs[] = {tr, te16, str, te32};
+    for (int k = 0; k < 4; k++) hcl_batcher_free(bs[k]);
+    hcl_model_free(teacher);
+    hcl_model_free(student);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ bad inputs */
 
 START_TEST(bad_inputs) {
@@ -626,6 +845,13 @@ static Suite *suite(void) {
     tcase_add_test(g, step_log_and_metrics);
     tcase_add_test(g, bad_inputs);
     suite_add_tcase(s, g);
+    TCase *d = tcase_create("distill");
+    tcase_set_timeout(d, 600);
+    tcase_add_test(d, distill_grad_fp32);
+    tcase_add_test(d, distill_grad_mixed_f16);
+    tcase_add_test(d, distill_grad_mixed_bf16);
+    tcase_add_test(d, student_learns_from_teacher);
+    suite_add_tcase(s, d);
     return s;
 }
 

@@ -160,6 +160,14 @@ typedef enum hcl_loss_kind {
     HCL_LOSS_BCE_WITH_LOGITS,   /* targets: float in [0,1] of the output's shape, or I32 0/1
                                    labels (N) for an output of one logit per sample (accuracy:
                                    logit > 0 predicts 1) */
+    HCL_LOSS_DISTILLATION,      /* knowledge distillation (hcl_distillation_loss): output (N, C)
+                                   student logits, targets (N) I32 labels, and the teacher's (N, C)
+                                   logits given by hcl_model_set_teacher_logits before each
+                                   backward: loss = alpha T^2 KL(softmax(t/T) || softmax(s/T)) +
+                                   (1 - alpha) CE(s, labels) with T = distill_temperature, alpha =
+                                   distill_alpha (alpha 1: the labels only count accuracy).
+                                   Evaluation (eval_batch, evaluate) reports the cross-entropy
+                                   against the labels: no teacher needed */
 } hcl_loss_kind;
 
 typedef struct hcl_model_options {
@@ -172,6 +180,8 @@ typedef struct hcl_model_options {
     hcl_scaler_config scaler; /* the policy's default (dynamic for mixed_f16) */
     int fuse;                 /* 1: in-place activations, bias+activation in the GEMM epilogue, ReLU
                                  moved after a max-pool it feeds (same values and gradients); 0: none */
+    float distill_temperature;/* HCL_LOSS_DISTILLATION: T > 0 softening both distributions (4) */
+    float distill_alpha;      /* HCL_LOSS_DISTILLATION: weight of the soft term in [0, 1] (0.9) */
 } hcl_model_options;
 
 void hcl_model_options_init(hcl_model_options *options, hcl_precision policy);
@@ -200,6 +210,13 @@ const hcl_tensor *hcl_model_output(hcl_model *m);
  * pass, which ACCUMULATES parameter gradients (zero them with hcl_params_zero_grad first). Also
  * adds the loss and correct predictions to the training metrics. */
 hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target);
+/* HCL_LOSS_DISTILLATION: the teacher's logits for the next backward (hcl_model_train_step's
+ * included): (N, C) of any float dtype on the model's context, N the batch and C the output's
+ * classes (N is checked at the backward) — typically hcl_model_output of a teacher model after an
+ * eval-mode forward of the same batch (an F16 mixed_f16 teacher's logits feed any student). The
+ * tensor must stay unchanged until that backward's work is done; the backward consumes it (set it
+ * again for the next). NULL clears it. Errors for other losses. */
+hcl_status hcl_model_set_teacher_logits(hcl_model *m, const hcl_tensor *teacher);
 /* The optimizer step through the loss scaler (hcl_optimizer_step). */
 hcl_status hcl_model_step(hcl_model *m, float lr);
 /* zero_grad + forward(train) + backward + step, all queued: one training step. */
@@ -258,7 +275,9 @@ typedef struct hcl_model_memory {
 hcl_status hcl_model_memory_get(const hcl_model *m, hcl_model_memory *mem);
 
 /* Per node: output bytes at max_batch in the model's dtype (plus the max-pool argmax), and
- * parameters. After build. */
+ * parameters with their sparsity: the exact zeros among the F32 masters (the F16 weights under
+ * pure_f16), which counts what a pruning mask on the optimizer holds at 0 (hcl_pruner) along with
+ * any other zero. After build; reads the layer's parameters (a sync). */
 typedef struct hcl_layer_summary {
     const char *name;
     hcl_layer_kind kind;
@@ -268,12 +287,15 @@ typedef struct hcl_layer_summary {
     size_t param_bytes;          /* working weights in the compute dtype */
     size_t activation_bytes;     /* output (0 for views and in-place nodes) + saved state */
     int fused;                   /* 1: runs in place / inside its producer's kernel */
+    size_t zero_params;          /* parameters that are exactly 0 */
+    double sparsity;             /* zero_params / params (0 without parameters) */
 } hcl_layer_summary;
 hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary *s);
 
-/* Writes a Keras-like table (layer, output shape, parameters, activation bytes) and the memory
- * totals under the model's precision to buf (always NUL-terminated; truncated to len). After
- * build. *needed (may be NULL) gets the full length + 1. */
+/* Writes a Keras-like table (layer, output shape, parameters, sparsity, activation bytes) and the
+ * totals (parameters and their sparsity, memory under the model's precision) to buf (always
+ * NUL-terminated; truncated to len). After build; reads the parameters (a sync). *needed (may be
+ * NULL) gets the full length + 1. */
 hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *needed);
 
 

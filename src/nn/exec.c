@@ -350,15 +350,18 @@ static hcl_status backward_node(hcl_model *m, nn_node *d) {
 /* Checks the target against the output and gives the loss's 2-D views: logits (rows, C) and, for
  * cross-entropy and BCE on labels, labels (rows) or (rows, 1). *rows counts the samples (or steps
  * of a per-step output) for the metrics. */
+static hcl_status check_teacher(hcl_model *m, int64_t N, int64_t C);
+
 static hcl_status check_target(hcl_model *m, const hcl_tensor *t, const hcl_tensor *out, hcl_tensor *out2, hcl_tensor *t2,
-                               size_t *rows) {
+                               size_t *rows, int train) {
     HCL_CHECK_NULL(m->ctx, t);
     if (t->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "target belongs to another context");
     int64_t N = out->shape[0], C = out->shape[out->rank - 1], R = (int64_t)(out->count / (size_t)C);
     *out2 = *out;
     *t2 = *t;
     *rows = (size_t)N;
-    if (m->opt.loss == HCL_LOSS_CROSS_ENTROPY) {
+    if (m->opt.loss == HCL_LOSS_DISTILLATION && train) HCL_TRY(check_teacher(m, N, C));
+    if (m->opt.loss == HCL_LOSS_CROSS_ENTROPY || m->opt.loss == HCL_LOSS_DISTILLATION) {
         if (t->dtype != HCL_I32) return hcl_error(m->ctx, HCL_ERR_DTYPE, "cross-entropy labels must be I32, are %s", hcl_dtype_name(t->dtype));
         int per_step = out->rank == 3;
         int ok = per_step ? t->rank == 2 && t->shape[0] == N && t->shape[1] == out->shape[1] : t->rank == 1 && t->shape[0] == N;
@@ -397,6 +400,14 @@ static hcl_status loss_and_metrics(hcl_model *m, hcl_tensor *loss, const hcl_ten
         HCL_TRY(hcl_softmax_cross_entropy(m->ctx, loss, dout ? &d2 : NULL, out, t, m->opt.label_smoothing, scale));
         HCL_TRY(hcl_count_correct(m->ctx, correct, out, t));
         break;
+    case HCL_LOSS_DISTILLATION: /* training: against the teacher (checked); evaluation: plain cross-entropy */
+        if (dout)
+            HCL_TRY(hcl_distillation_loss(m->ctx, loss, &d2, out, m->teacher, t, m->opt.distill_temperature,
+                                          m->opt.distill_alpha, scale));
+        else
+            HCL_TRY(hcl_softmax_cross_entropy(m->ctx, loss, NULL, out, t, 0.0f, NULL));
+        HCL_TRY(hcl_count_correct(m->ctx, correct, out, t));
+        break;
     case HCL_LOSS_MSE:
         HCL_TRY(hcl_mse_loss(m->ctx, loss, dout ? &d2 : NULL, out, t, scale));
         break;
@@ -412,6 +423,36 @@ static hcl_status loss_and_metrics(hcl_model *m, hcl_tensor *loss, const hcl_ten
     return hcl_axpy(m->ctx, loss_sum, (float)rows, loss);
 }
 
+/* The teacher logits set for a distillation backward: (N, C) float on the model's context. */
+static hcl_status check_teacher(hcl_model *m, int64_t N, int64_t C) {
+    const hcl_tensor *t = m->teacher;
+    if (!t)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT,
+                         "distillation: no teacher logits for this backward (call hcl_model_set_teacher_logits)");
+    if (t->rank != 2 || t->shape[0] != N || t->shape[1] != C)
+        return hcl_error(m->ctx, HCL_ERR_SHAPE, "distillation: teacher logits must be (%lld, %lld), have rank %d and %zu elements",
+                         (long long)N, (long long)C, t->rank, t->count);
+    return HCL_OK;
+}
+
+hcl_status hcl_model_set_teacher_logits(hcl_model *m, const hcl_tensor *teacher) {
+    if (!m) return HCL_ERR_NULL_POINTER;
+    if (!m->built) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "the model is not built (call hcl_model_build)");
+    if (m->opt.loss != HCL_LOSS_DISTILLATION)
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "teacher logits need the HCL_LOSS_DISTILLATION loss");
+    if (teacher) {
+        if (teacher->ctx != m->ctx) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "teacher logits belong to another context");
+        if (!hcl_dtype_is_float(teacher->dtype))
+            return hcl_error(m->ctx, HCL_ERR_DTYPE, "teacher logits must be a float dtype, are %s", hcl_dtype_name(teacher->dtype));
+        const nn_node *o = &m->nodes[m->output];
+        if (teacher->rank != 2 || teacher->shape[0] < 1 || teacher->shape[0] > m->opt.max_batch || teacher->shape[1] != o->shape[0])
+            return hcl_error(m->ctx, HCL_ERR_SHAPE, "teacher logits must be (N <= %lld, %lld), have rank %d and %zu elements",
+                             (long long)m->opt.max_batch, (long long)o->shape[0], teacher->rank, teacher->count);
+    }
+    m->teacher = teacher;
+    return HCL_OK;
+}
+
 hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target) {
     if (!m) return HCL_ERR_NULL_POINTER;
     if (!m->built || !m->x || !m->last_train)
@@ -419,8 +460,9 @@ hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target) {
     nn_node *o = &m->nodes[m->output];
     hcl_tensor out2, t2;
     size_t rows = 0;
-    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows));
+    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows, 1));
     HCL_TRY(loss_and_metrics(m, m->loss, &o->grad, &out2, &t2, rows, m->loss_sum, m->correct));
+    m->teacher = NULL; /* consumed */
     m->train_samples += rows;
     for (size_t p = m->count; p-- > 0;) HCL_TRY(backward_node(m, &m->nodes[m->order[p]]));
     m->last_train = 0; /* one backward per forward */
@@ -452,7 +494,7 @@ hcl_status hcl_model_train_step(hcl_model *m, const hcl_tensor *x, const hcl_ten
     HCL_TRY(prepare_input(m, x));
     hcl_tensor out2, t2;
     size_t rows = 0;
-    HCL_TRY(check_target(m, target, &m->nodes[m->output].out, &out2, &t2, &rows));
+    HCL_TRY(check_target(m, target, &m->nodes[m->output].out, &out2, &t2, &rows, 1));
     if (!isfinite(lr) || lr < 0.0f)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
     if (m->quant) HCL_TRY(nn_quant_check_forward(m, 1));
@@ -507,7 +549,7 @@ hcl_status hcl_model_eval_batch(hcl_model *m, const hcl_tensor *target) {
     nn_node *o = &m->nodes[m->output];
     hcl_tensor out2, t2;
     size_t rows = 0;
-    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows));
+    HCL_TRY(check_target(m, target, &o->out, &out2, &t2, &rows, 0));
     HCL_TRY(loss_and_metrics(m, m->eval_loss, NULL, &out2, &t2, rows, m->eval_loss_sum, m->eval_correct));
     m->eval_samples += rows;
     m->eval_ready = 0; /* one evaluation per forward */

@@ -26,6 +26,8 @@ void hcl_model_options_init(hcl_model_options *o, hcl_precision policy) {
     hcl_optim_config_init(&o->optim, HCL_OPTIM_ADAM);
     hcl_scaler_config_init(&o->scaler, policy);
     o->fuse = 1;
+    o->distill_temperature = 4.0f;
+    o->distill_alpha = 0.9f;
 }
 
 hcl_status hcl_model_create(hcl_context *ctx, hcl_precision policy, hcl_model **out) {
@@ -729,7 +731,12 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
     if (m->count < 2 || m->nodes[0].kind != HCL_LAYER_INPUT)
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: the model needs an input and at least one layer");
     if (o->max_batch < 1) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: max_batch %lld < 1", (long long)o->max_batch);
-    if ((unsigned)o->loss > HCL_LOSS_BCE_WITH_LOGITS) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid loss %d", (int)o->loss);
+    if ((unsigned)o->loss > HCL_LOSS_DISTILLATION) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid loss %d", (int)o->loss);
+    if (o->loss == HCL_LOSS_DISTILLATION && !(o->distill_temperature > 0.0f && isfinite(o->distill_temperature)))
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: distill_temperature %g must be finite and > 0",
+                         (double)o->distill_temperature);
+    if (o->loss == HCL_LOSS_DISTILLATION && !(o->distill_alpha >= 0.0f && o->distill_alpha <= 1.0f))
+        return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: distill_alpha %g is not in [0, 1]", (double)o->distill_alpha);
     if ((unsigned)o->init > HCL_WINIT_XAVIER_NORMAL) return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: invalid init %d", (int)o->init);
     if (!(o->label_smoothing >= 0.0f && o->label_smoothing < 1.0f))
         return hcl_error(m->ctx, HCL_ERR_INVALID_ARGUMENT, "build: label_smoothing %g is not in [0, 1)", (double)o->label_smoothing);
@@ -753,7 +760,11 @@ hcl_status hcl_model_build(hcl_model *m, const hcl_model_options *o) {
         return hcl_error(m->ctx, HCL_ERR_SHAPE,
                          "build: cross-entropy needs a (classes) or per-step (T, classes) output per sample; %s gives rank %d",
                          out->name, out->rank);
-    m->counts_correct = o->loss == HCL_LOSS_CROSS_ENTROPY; /* BCE: from the first batch of I32 labels on */
+    if (o->loss == HCL_LOSS_DISTILLATION && out->rank != 1)
+        return hcl_error(m->ctx, HCL_ERR_SHAPE, "build: distillation needs a (classes) output per sample; %s gives rank %d",
+                         out->name, out->rank);
+    /* BCE: from the first batch of I32 labels on */
+    m->counts_correct = o->loss == HCL_LOSS_CROSS_ENTROPY || o->loss == HCL_LOSS_DISTILLATION;
     m->order = malloc(m->count * sizeof *m->order);
     if (!m->order) return hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     for (size_t i = 0; i < m->count; i++) m->order[i] = (int)i;

@@ -118,6 +118,7 @@ struct hcl_model {
     const hcl_tensor *x;         /* input of the last forward */
     const hcl_tensor *next_lengths; /* set by hcl_model_set_lengths for the next forward */
     const hcl_tensor *lengths;   /* those of the last forward (NULL = full sequences) */
+    const hcl_tensor *teacher;   /* distillation: teacher logits for the next backward (NULL = none) */
     int last_train;              /* the last forward was in train mode */
     uint64_t rng_offset;         /* dropout stream position */
 

@@ -1,10 +1,23 @@
-/* Model summary: per-layer output shape, parameters and activation bytes (Keras-like), and the
- * memory totals of the model under its precision: masters, working weights, gradients, optimizer
- * states, the planned activation arena versus the same buffers unshared. */
+/* Model summary: per-layer output shape, parameters, their sparsity (exact zeros: what pruning
+ * leaves) and activation bytes (Keras-like), and the totals of the model under its precision:
+ * masters, working weights, gradients, optimizer states, the planned activation arena versus the
+ * same buffers unshared. */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "nn/nn_internal.h"
+
+/* Exact zeros of parameter `idx` (its master: hcl_params_download; a sync). */
+static hcl_status count_zeros(const hcl_model *m, size_t idx, size_t count, size_t *zeros) {
+    float *h = malloc((count ? count : 1) * sizeof *h);
+    if (!h) return hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    hcl_status st = hcl_params_download(m->params, idx, h, count);
+    if (st == HCL_OK)
+        for (size_t i = 0; i < count; i++) *zeros += h[i] == 0.0f;
+    free(h);
+    return st;
+}
 
 hcl_status hcl_model_memory_get(const hcl_model *m, hcl_model_memory *mem) {
     if (!m) return HCL_ERR_NULL_POINTER;
@@ -46,7 +59,9 @@ hcl_status hcl_model_layer_summary(const hcl_model *m, int id, hcl_layer_summary
         hcl_tensor *w = hcl_params_weight(m->params, (size_t)idx[k]);
         s->params += w->count;
         s->param_bytes += w->count * es;
+        HCL_TRY(count_zeros(m, (size_t)idx[k], w->count, &s->zero_params));
     }
+    s->sparsity = s->params ? (double)s->zero_params / (double)s->params : 0.0;
     for (int k = 0; k < NN_MAX_STATE; k++)
         if (n->state[k]) s->activation_bytes += hcl_tensor_bytes(n->state[k]);
     if (n->b_out >= 0) s->activation_bytes += (size_t)m->opt.max_batch * n->sample * es;
@@ -91,13 +106,14 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
     if (len) buf[0] = '\0';
     put(&b, "Model: %zu nodes, precision %s (%s activations), max batch %lld\n", m->count, hcl_precision_name(m->policy),
         hcl_dtype_name(m->dt), (long long)m->opt.max_batch);
-    put(&b, "%-22s %-24s %12s %14s\n", "Layer (type)", "Output shape", "Params", "Activations");
-    put(&b, "%.*s\n", 75, "===========================================================================");
+    put(&b, "%-22s %-24s %12s %9s %14s\n", "Layer (type)", "Output shape", "Params", "Sparsity", "Activations");
+    put(&b, "%.*s\n", 85, "=====================================================================================");
+    size_t zeros = 0;
     for (size_t pos = 0; pos < m->count; pos++) {
         int id = m->order[pos];
         hcl_layer_summary s;
         HCL_TRY(hcl_model_layer_summary(m, id, &s));
-        char shape[96], name[64], act[32];
+        char shape[96], name[64], act[32], sp[16];
         int u = snprintf(shape, sizeof shape, "(");
         for (int i = 0; i < s.rank && u < 80; i++) u += snprintf(shape + u, sizeof shape - (size_t)u, "%s%lld", i ? ", " : "", (long long)s.shape[i]);
         snprintf(shape + u, sizeof shape - (size_t)u, ")");
@@ -106,11 +122,15 @@ hcl_status hcl_model_summary(const hcl_model *m, char *buf, size_t len, size_t *
         if (n->kind == HCL_LAYER_ACTIVATION && n->in_epilogue) snprintf(act, sizeof act, "(GEMM epilogue)");
         else if (s.fused) snprintf(act, sizeof act, "(in place)");
         else put_bytes(act, sizeof act, s.activation_bytes);
-        put(&b, "%-22s %-24s %12zu %14s\n", name, shape, s.params, act);
+        if (s.params) snprintf(sp, sizeof sp, "%.2f%%", 100.0 * s.sparsity);
+        else snprintf(sp, sizeof sp, "-");
+        zeros += s.zero_params;
+        put(&b, "%-22s %-24s %12zu %9s %14s\n", name, shape, s.params, sp, act);
     }
-    put(&b, "%.*s\n", 75, "===========================================================================");
+    put(&b, "%.*s\n", 85, "=====================================================================================");
     char t[5][32];
-    put(&b, "Total params: %zu\n", mem.param_count);
+    put(&b, "Total params: %zu (sparsity %.2f%%: %zu exact zeros)\n", mem.param_count,
+        mem.param_count ? 100.0 * (double)zeros / (double)mem.param_count : 0.0, zeros);
     put_bytes(t[0], sizeof t[0], mem.master_bytes);
     put_bytes(t[1], sizeof t[1], mem.weight_bytes);
     put_bytes(t[2], sizeof t[2], mem.grad_bytes);
