@@ -1,8 +1,8 @@
-// 2-D pooling kernels (NCHW): max (with I32 argmax, first maximum wins), average (divisor per
+// 2-D pooling kernels (NCHW): max (with an I32 or U8 argmax, first maximum wins), average (divisor per
 // count_include_pad) and global average, forward and backward. Backward kernels are gathers over
 // the windows that cover each input cell, in a fixed order: deterministic, no atomics. Small
 // windows also have *_fixed kernels (window as -D constants; vectorised by CPU drivers).
-// Built with -DX_DT= -DY_DT= (f32/f16/bf16): X is x or dx, Y is y or dy.
+// Built with -DX_DT= -DY_DT= (f32/f16/bf16): X is x or dx, Y is y or dy; -DPOOL_AM_U8=1 for a U8 argmax.
 #include "common.h"
 
 #ifndef X_DT
@@ -19,6 +19,19 @@
                  int GPW, int GCIP
 #define POOL_GEO_ARGS GN, GC, GH, GW, GP, GQ, GKH, GKW, GSH, GSW, GPH, GPW, GCIP
 
+// Argmax storage. POOL_AM_U8 0: I32, the flat index h*W + w in the (n,c) plane; 1: U8, the
+// offset (h - h0)*KW + (w - w0) of the cell inside its window (origin h0, w0; KH*KW <= 256: the
+// launcher checks), a quarter of the bytes. POOL_AM_KEY is the stored value of cell (h, w).
+#ifndef POOL_AM_U8
+#define POOL_AM_U8 0
+#endif
+#if POOL_AM_U8
+typedef uchar pool_am_t;
+#else
+typedef int pool_am_t;
+#endif
+#define POOL_AM_KEY(h, w, h0, w0, kw, W) (POOL_AM_U8 ? ((h) - (h0)) * (kw) + (w) - (w0) : (h) * (W) + (w))
+
 // Range of output rows [*lo, *hi) whose window (start o*stride - pad, size k) covers input i.
 inline void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int *hi) {
     int a = i + pad - k + 1;  // o*stride >= a
@@ -26,10 +39,10 @@ inline void pool_cover(int i, int k, int stride, int pad, int out, int *lo, int 
     *hi = min(out, (i + pad) / stride + 1);
 }
 
-// y[n,c,p,q] = max of the window's cells inside x (padding never wins); argmax = h*W + w of the
+// y[n,c,p,q] = max of the window's cells inside x (padding never wins); argmax = the key of the
 // first maximum in row-major window order. NaN wins (and the first NaN is kept), as in PyTorch.
-// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (Q, P, N*C)
-kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
+// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32/U8 or unused, x (N,C,H,W) X_DT; global = (Q, P, N*C)
+kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global pool_am_t *argmax, ulong a_off, int has_argmax,
                         const global HCL_T(X_DT) *x, ulong x_off, POOL_GEO) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
@@ -43,22 +56,21 @@ kernel void maxpool_fwd(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, 
             float v = HCL_LOAD(X_DT, x, plane + (size_t)h * GW + w);
             if (idx < 0 || (!isnan(best) && (v > best || isnan(v)))) {
                 best = v;
-                idx = h * GW + w;
+                idx = POOL_AM_KEY(h, w, h0, w0, GKW, GW);
             }
         }
     HCL_STORE(Y_DT, y, y_off + gid, best);
-    if (has_argmax) argmax[a_off + gid] = idx;
+    if (has_argmax) argmax[a_off + gid] = (pool_am_t)idx;
 }
 
 // dx[n,c,h,w] = sum over the windows (p, q) covering (h, w), in row-major order, whose argmax
-// is h*W + w, of dy[n,c,p,q].
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (W, H, N*C)
+// is (h, w), of dy[n,c,p,q].
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32/U8; global = (W, H, N*C)
 kernel void maxpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                        const global int *argmax, ulong a_off, POOL_GEO) {
+                        const global pool_am_t *argmax, ulong a_off, POOL_GEO) {
     int w = get_global_id(0), h = get_global_id(1), nc = get_global_id(2);
     if (w >= GW || h >= GH || nc >= GN * GC) return;
     size_t plane = (size_t)nc * GP * GQ, gid = ((size_t)nc * GH + h) * GW + w;
-    int me = h * GW + w;
     int p0, p1, q0, q1;
     pool_cover(h, GKH, GSH, GPH, GP, &p0, &p1);
     pool_cover(w, GKW, GSW, GPW, GQ, &q0, &q1);
@@ -66,7 +78,8 @@ kernel void maxpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
     for (int p = p0; p < p1; p++)
         for (int q = q0; q < q1; q++) {
             size_t o = plane + (size_t)p * GQ + q;
-            if (argmax[a_off + o] == me) acc += HCL_LOAD(Y_DT, dy, dy_off + o);
+            if ((int)argmax[a_off + o] == POOL_AM_KEY(h, w, p * GSH - GPH, q * GSW - GPW, GKW, GW))
+                acc += HCL_LOAD(Y_DT, dy, dy_off + o);
         }
     HCL_STORE(X_DT, dx, dx_off + gid, acc);
 }
@@ -115,7 +128,7 @@ kernel void avgpool_bwd(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T
 // each dim also owns the rest of the image), so each cell is written once, with dy where the
 // window routes its gradient (argmax / any cell inside the window) and 0 elsewhere.
 inline void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                              const global int *argmax, ulong a_off, POOL_GEO, const bool is_max) {
+                              const global pool_am_t *argmax, ulong a_off, POOL_GEO, const bool is_max) {
     int q = get_global_id(0), p = get_global_id(1), nc = get_global_id(2);
     if (q >= GQ || p >= GP || nc >= GN * GC) return;
     size_t o = ((size_t)nc * GP + p) * GQ + q;
@@ -129,14 +142,15 @@ inline void pool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global
     size_t plane = dx_off + (size_t)nc * GH * GW;
     for (int h = hb0; h < hb1; h++)
         for (int w = wb0; w < wb1; w++) {
-            bool hit = is_max ? h * GW + w == win : (h < h0 + GKH && w < w0 + GKW);
+            bool inwin = h < h0 + GKH && w < w0 + GKW;  // U8 keys are unique inside the window only
+            bool hit = is_max ? inwin && POOL_AM_KEY(h, w, h0, w0, GKW, GW) == win : inwin;
             HCL_STORE(X_DT, dx, plane + (size_t)h * GW + w, hit ? g : 0.0f);
         }
 }
 
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (Q, P, N*C)
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32/U8; global = (Q, P, N*C)
 kernel void maxpool_bwd_disjoint(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                                 const global int *argmax, ulong a_off, POOL_GEO) {
+                                 const global pool_am_t *argmax, ulong a_off, POOL_GEO) {
     pool_bwd_disjoint(dx, dx_off, dy, dy_off, argmax, a_off, POOL_GEO_ARGS, true);
 }
 
@@ -254,7 +268,7 @@ typedef uint pool_pair;
 #define POOL_PAIR_LO(w) ((uint)((w) & ((pool_pair)1 << POOL_HALF_BITS) - 1))
 #define POOL_PAIR_HI(w) ((uint)((w) >> POOL_HALF_BITS))
 
-// One cell of a max window: raw bits b, whether it is inside x, its index h*W + w. Keys compare
+// One cell of a max window: raw bits b, whether it is inside x, its argmax key. Keys compare
 // the bits as sign-magnitude integers (no F16 decode): same order as the values, -0 == +0; a NaN
 // (magnitude above infinity's) wins and the first NaN stays.
 inline void pool_max_cell(uint b, bool in, int at, int *best, uint *bits, bool *bnan, int *idx) {
@@ -269,8 +283,8 @@ inline void pool_max_cell(uint b, bool in, int at, int *best, uint *bits, bool *
 }
 
 // maxpool_fwd with the window as constants.
-// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32 or unused, x (N,C,H,W) X_DT; global = (QR, P, N*C)
-kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *argmax, ulong a_off, int has_argmax,
+// y (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32/U8 or unused, x (N,C,H,W) X_DT; global = (QR, P, N*C)
+kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global pool_am_t *argmax, ulong a_off, int has_argmax,
                               const global HCL_T(X_DT) *x, ulong x_off, POOL_SIZES) {
     POOL_LANE;
     size_t plane = x_off + (size_t)nc * GH * GW, o = ybase + l;
@@ -284,15 +298,16 @@ kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *ar
         bool hin = PPH == 0 || (h >= 0 && h < GH);  // without padding every window cell is inside x
 #if PPAIR
         pool_pair wd = ((const global pool_pair *)x)[(plane + (long)hc * GW - 2L * shift) / 2 + l];
-        pool_max_cell(POOL_PAIR_LO(wd), hin, h * GW + w0, &best, &bits, &bnan, &idx);
-        if (PKW == 2) pool_max_cell(POOL_PAIR_HI(wd), hin, h * GW + w0 + 1, &best, &bits, &bnan, &idx);
+        pool_max_cell(POOL_PAIR_LO(wd), hin, POOL_AM_KEY(h, w0, h0, w0, PKW, GW), &best, &bits, &bnan, &idx);
+        if (PKW == 2)
+            pool_max_cell(POOL_PAIR_HI(wd), hin, POOL_AM_KEY(h, w0 + 1, h0, w0, PKW, GW), &best, &bits, &bnan, &idx);
 #else
         __attribute__((opencl_unroll_hint))
         for (int j = 0; j < PKW; j++) {
             int w = w0 + j, wc = PPW ? clamp(w, 0, GW - 1) : w;
             bool in = hin && (PPW == 0 || (w >= 0 && w < GW));
-            pool_max_cell(HCL_CAT(pool_bits_, X_DT)(x[POOL_XI(plane, hc, wc, j)]), in, h * GW + w, &best, &bits, &bnan,
-                          &idx);
+            pool_max_cell(HCL_CAT(pool_bits_, X_DT)(x[POOL_XI(plane, hc, wc, j)]), in,
+                          POOL_AM_KEY(h, w, h0, w0, PKW, GW), &best, &bits, &bnan, &idx);
         }
 #endif
     }
@@ -302,7 +317,7 @@ kernel void maxpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, global int *ar
 #else
     HCL_STORE(Y_DT, y, y_off + o, HCL_CAT(pool_decode_, X_DT)(bits));
 #endif
-    if (has_argmax) argmax[a_off + o] = idx;
+    if (has_argmax) argmax[a_off + o] = (pool_am_t)idx;
 }
 
 // avgpool_fwd with the window as constants.
@@ -339,12 +354,12 @@ kernel void avgpool_fwd_fixed(global HCL_T(Y_DT) *y, ulong y_off, const global H
 // pool_bwd_disjoint with the window as constants: window (p, q) writes its stride block, the
 // last row / column of windows also the cells after it (PREM).
 inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                           const global int *argmax, ulong a_off, POOL_SIZES,
+                           const global pool_am_t *argmax, ulong a_off, POOL_SIZES,
                            const bool is_max) {
     POOL_LANE;
     size_t o = ybase + l;
     float g = HCL_LOAD(Y_DT, dy, dy_off + o);
-    int win = is_max ? argmax[a_off + o] : -1;
+    int win = is_max ? (int)argmax[a_off + o] : -1;
     if (!is_max) g /= pool_divisor_fixed(p, q, GH, GW);
     size_t plane = dx_off + (size_t)nc * GH * GW;
     int h0 = p * PSH - PPH, w0 = q * PSW - PPW;
@@ -361,7 +376,8 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
         int h = h0 + i;
         bool hin = (PPH == 0 && i < PKH) || (h >= 0 && h < GH);
         bool own = live && hin && (i < PSH || lastp);
-        int e = is_max ? win - h * GW - w0 : (i < PKH ? (PKW == 2 ? 2 : 0) : -1);  // 0, 1: that cell, 2: both
+        int e = is_max ? win - POOL_AM_KEY(h, w0, h0, w0, PKW, GW) : (i < PKH ? (PKW == 2 ? 2 : 0) : -1);
+        if (is_max && (e < 0 || e >= PKW || i >= PKH)) e = -1;  // 0, 1: that cell, 2: both, -1: none
         pool_pair wd = (e == 0 || e == 2 ? gb : 0) | (e == 1 || e == 2 ? gb << POOL_HALF_BITS : 0);
         if (own) ((global pool_pair *)dx)[(plane + (long)h * GW - 2L * shift) / 2 + l] = wd;
     }
@@ -376,15 +392,15 @@ inline void pool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HC
             bool hin = (PPH == 0 && i < PKH) || (h >= 0 && h < GH);
             bool win_ = (PPW == 0 && j < PKW) || (w >= 0 && w < GW);
             bool own = live && hin && win_ && (i < PSH || lastp) && (j < PSW || lastq);
-            bool hit = is_max ? h * GW + w == win : (i < PKH && j < PKW);
+            bool hit = i < PKH && j < PKW && (!is_max || POOL_AM_KEY(h, w, h0, w0, PKW, GW) == win);
             if (own) HCL_STORE(X_DT, dx, plane + (long)h * GW - (long)shift * PSW - PPW + l * PSW + j, hit ? g : 0.0f);
         }
 #endif
 }
 
-// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32; global = (QR, P, N*C)
+// dx (N,C,H,W) X_DT, dy (N,C,P,Q) Y_DT, argmax (N,C,P,Q) I32/U8; global = (QR, P, N*C)
 kernel void maxpool_bwd_fixed(global HCL_T(X_DT) *dx, ulong dx_off, const global HCL_T(Y_DT) *dy, ulong dy_off,
-                              const global int *argmax, ulong a_off, POOL_SIZES) {
+                              const global pool_am_t *argmax, ulong a_off, POOL_SIZES) {
     pool_bwd_fixed(dx, dx_off, dy, dy_off, argmax, a_off, GH, GW, GP, GQ, QR, R0, true);
 }
 

@@ -218,22 +218,34 @@ START_TEST(test_dot_nt) {
 }
 END_TEST
 
-/* Wide B in column slabs (src/ops/gemm.c slab_columns: a packed B panel above 512 KiB with a
- * skinny A): N not a multiple of the slab or the tile, bias + ReLU and beta != 0 on the shifted
- * columns, all transposes, F16 and F32, a batch of 2, offsets. */
-START_TEST(test_column_slabs) {
+/* The packed path in slabs (src/ops/gemm.c plan_slabs: a packed panel above 512 KiB): a wide B in
+ * column slabs with A packed once (N not a multiple of the slab or the tile), a tall A in row
+ * slabs with B packed once, and slabs with split-K (a narrower, more split last slab); bias + ReLU
+ * and beta != 0 on the shifted rows/columns, all transposes, F32/F16/BF16, a batch of 2, offsets. */
+START_TEST(test_slabs) {
     hcl_context *ctx = test_context();
     const int n = small_run() ? 2100 : 4133, k = small_run() ? 70 : 100;
     for (int t = 0; t < 4; t++)
-        for (int v = 0; v < 2; v++) {
-            gcase c = gc(33, n, k, t >> 1, t & 1, v ? HCL_F16 : HCL_F32);
+        for (int v = 0; v < 3; v++) {
+            gcase c = gc(33, n, k, t >> 1, t & 1, test_float_dtypes[v]);
             c.has_bias = 1;
             c.act = HCL_ACT_RELU;
             c.beta = v ? 0.5f : 0.0f;
-            c.batch = v ? 0 : 2;
-            c.a_rank = c.b_rank = v ? 2 : 3;
+            c.batch = v == 1 ? 0 : 2;
+            c.a_rank = c.b_rank = v == 1 ? 2 : 3;
             c.off = v ? 3 : 0;
-            check(ctx, &c);
+            check(ctx, &c); /* column slabs */
+            c.m = n;
+            c.n = 33;
+            check(ctx, &c); /* row slabs */
+            if (small_run()) continue;
+            c = gc(20, 600, 2100, t >> 1, t & 1, test_float_dtypes[v]);
+            c.has_bias = t == 0;
+            c.beta = t == 1 ? -0.5f : 0.0f;
+            check(ctx, &c); /* column slabs of 128, each split-K, the last one 88 wide */
+            c.m = 600;
+            c.n = 20;
+            check(ctx, &c); /* row slabs with split-K */
         }
     hcl_context_free(ctx);
 }
@@ -569,7 +581,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, test_mixed_dtypes);
     tcase_add_test(tc, test_split_k);
     tcase_add_test(tc, test_dot_nt);
-    tcase_add_test(tc, test_column_slabs);
+    tcase_add_test(tc, test_slabs);
     tcase_add_test(tc, test_large);
     tcase_add_test(tc, test_batched);
     tcase_add_test(tc, test_alpha_beta_offsets);

@@ -1,4 +1,4 @@
-/* 2-D pooling: max (values and I32 argmax exactly, first maximum on ties, NaN), average (both
+/* 2-D pooling: max (values and I32 / U8 argmax exactly, first maximum on ties, NaN), average (both
  * count_include_pad modes) and global average, forward and backward, against FP64 references
  * (the backward also against central finite differences) in F32/F16/BF16 and mixed dtypes, on
  * odd shapes with overlapping windows and padding; determinism and bad arguments. */
@@ -32,7 +32,12 @@ static const pool_case cases[] = {
     {"3x3 s3 rows after",       1, 33, 8, 7, 3, 3, 3, 3, 0, 0, 1},
     {"3x3 s2 even W",           2, 2, 9, 12, 3, 3, 2, 2, 0, 0, 1},
     {"2x2 s2 tiny",             1, 1, 2, 4, 2, 2, 2, 2, 0, 0, 1},
+    /* the largest window a U8 argmax holds: offsets up to 255 */
+    {"16x16 s1 overlap",        1, 2, 17, 18, 16, 16, 1, 1, 0, 0, 1},
+    {"16x16 s3 p8 exclude pad", 1, 1, 19, 17, 16, 16, 3, 3, 8, 8, 0},
 };
+/* argmax storage: I32 flat indices and U8 window offsets */
+static const hcl_dtype am_dtypes[2] = {HCL_I32, HCL_U8};
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 
 static int out_p(const pool_case *pc) { return (int)hcl_conv2d_out_size(pc->h, pc->kh, pc->sh, pc->ph, 1); }
@@ -66,6 +71,15 @@ static void ref_max(const pool_case *pc, const double *x, double *y, int *am) {
                 y[o] = best;
                 am[o] = idx;
             }
+}
+
+/* The stored argmax of output o (its window at p, q) whose winner has the flat index `flat`: I32
+ * keeps the flat index, U8 the winner's offset inside the window. */
+static int am_stored(const pool_case *pc, hcl_dtype amd, size_t o, int flat) {
+    if (amd == HCL_I32 || flat < 0) return flat;
+    int Q = out_q(pc), P = out_p(pc), q = (int)(o % (size_t)Q), p = (int)(o / (size_t)Q % (size_t)P);
+    int h = flat / pc->w, w = flat % pc->w;
+    return (h - (p * pc->sh - pc->ph)) * pc->kw + (w - (q * pc->sw - pc->pw));
 }
 
 /* dx = dy routed to the argmax of each window (summed where windows share a winner). */
@@ -138,7 +152,7 @@ static void expect_close(const char *what, const pool_case *pc, hcl_dtype xd, hc
 }
 
 /* Max pooling forward (values and argmax exactly) and backward, then average pooling. */
-static void check_case(hcl_context *ctx, const pool_case *pc, hcl_dtype xd, hcl_dtype yd, int ties) {
+static void check_case(hcl_context *ctx, const pool_case *pc, hcl_dtype xd, hcl_dtype yd, hcl_dtype amd, int ties) {
     int P = out_p(pc), Q = out_q(pc);
     size_t nx = (size_t)pc->n * pc->c * pc->h * pc->w, ny = (size_t)pc->n * pc->c * P * Q;
     int64_t xs[4] = {pc->n, pc->c, pc->h, pc->w}, ys[4] = {pc->n, pc->c, P, Q};
@@ -154,12 +168,15 @@ static void check_case(hcl_context *ctx, const pool_case *pc, hcl_dtype xd, hcl_
 
     ref_max(pc, xdd, yref, amref);
     hcl_tensor *tx = test_tensor_from(ctx, xd, 4, xs, x), *ty = test_tensor_poisoned(ctx, yd, 4, ys);
-    hcl_tensor *tam = test_tensor_poisoned(ctx, HCL_I32, 4, ys);
+    hcl_tensor *tam = test_tensor_poisoned(ctx, amd, 4, ys);
     CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty, tam, tx, &d));
     float *y = test_download(ty), *am = test_download(tam);
-    for (size_t i = 0; i < ny; i++)
-        ck_assert_msg(y[i] == (float)yref[i] && (int)am[i] == amref[i], "maxpool [%s] %s: out %zu = %g @%d, want %g @%d (%s)",
-                      pc->name, hcl_dtype_name(xd), i, y[i], (int)am[i], yref[i], amref[i], test_seed_note());
+    for (size_t i = 0; i < ny; i++) {
+        int want = am_stored(pc, amd, i, amref[i]);
+        ck_assert_msg(y[i] == (float)yref[i] && (int)am[i] == want, "maxpool [%s] %s, %s argmax: out %zu = %g @%d, want %g @%d (%s)",
+                      pc->name, hcl_dtype_name(xd), hcl_dtype_name(amd), i, y[i], (int)am[i], yref[i], want,
+                      test_seed_note());
+    }
     /* without argmax (inference) */
     hcl_tensor *ty2 = test_tensor_poisoned(ctx, yd, 4, ys);
     CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty2, NULL, tx, &d));
@@ -192,7 +209,8 @@ static void check_case(hcl_context *ctx, const pool_case *pc, hcl_dtype xd, hcl_
 
 START_TEST(pool_cases) {
     hcl_context *ctx = test_context();
-    for (int i = 0; i < 3; i++) check_case(ctx, &cases[_i], test_float_dtypes[i], test_float_dtypes[i], 0);
+    for (int i = 0; i < 3; i++)
+        for (int a = 0; a < 2; a++) check_case(ctx, &cases[_i], test_float_dtypes[i], test_float_dtypes[i], am_dtypes[a], 0);
     hcl_context_free(ctx);
 }
 END_TEST
@@ -200,16 +218,20 @@ END_TEST
 START_TEST(pool_ties) {
     hcl_context *ctx = test_context();
     for (int c = 0; c < N_CASES; c++)
-        for (int i = 0; i < 3; i++) check_case(ctx, &cases[c], test_float_dtypes[i], test_float_dtypes[i], 1);
+        for (int i = 0; i < 3; i++)
+            for (int a = 0; a < 2; a++) check_case(ctx, &cases[c], test_float_dtypes[i], test_float_dtypes[i], am_dtypes[a], 1);
     hcl_context_free(ctx);
 }
 END_TEST
 
 START_TEST(pool_mixed_dtypes) {
     hcl_context *ctx = test_context();
-    check_case(ctx, &cases[1], HCL_F16, HCL_F32, 0);
-    check_case(ctx, &cases[2], HCL_F32, HCL_BF16, 0);
-    check_case(ctx, &cases[6], HCL_BF16, HCL_F16, 1);
+    for (int a = 0; a < 2; a++) {
+        check_case(ctx, &cases[1], HCL_F16, HCL_F32, am_dtypes[a], 0);
+        check_case(ctx, &cases[2], HCL_F32, HCL_BF16, am_dtypes[a], 0);
+        check_case(ctx, &cases[6], HCL_BF16, HCL_F16, am_dtypes[a], 1);
+        check_case(ctx, &cases[10], HCL_F16, HCL_BF16, am_dtypes[a], 1);
+    }
     hcl_context_free(ctx);
 }
 END_TEST
@@ -221,14 +243,16 @@ START_TEST(pool_nan) {
     float x[8] = {1, NAN, 5, -INFINITY, NAN, 9, -INFINITY, -INFINITY};
     hcl_pool2d_desc d;
     hcl_pool2d_desc_init(&d, 2, 2);
-    for (int i = 0; i < 3; i++) {
-        hcl_dtype dt = test_float_dtypes[i];
+    for (int i = 0; i < 6; i++) {
+        hcl_dtype dt = test_float_dtypes[i % 3], amd = am_dtypes[i / 3];
+        int want1 = amd == HCL_U8 ? 0 : 2; /* x[2] is window 1's offset 0 */
         hcl_tensor *tx = test_tensor_from(ctx, dt, 4, xs, x), *ty = test_tensor_poisoned(ctx, dt, 4, ys);
-        hcl_tensor *tam = test_tensor_poisoned(ctx, HCL_I32, 4, ys);
+        hcl_tensor *tam = test_tensor_poisoned(ctx, amd, 4, ys);
         CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty, tam, tx, &d));
         float *y = test_download(ty), *am = test_download(tam);
         ck_assert_msg(isnan(y[0]) && (int)am[0] == 1, "%s: window 0 = %g @%d, want NaN @1", hcl_dtype_name(dt), y[0], (int)am[0]);
-        ck_assert_msg(y[1] == 5 && (int)am[1] == 2, "%s: window 1 = %g @%d, want 5 @2", hcl_dtype_name(dt), y[1], (int)am[1]);
+        ck_assert_msg(y[1] == 5 && (int)am[1] == want1, "%s %s: window 1 = %g @%d, want 5 @%d", hcl_dtype_name(dt),
+                      hcl_dtype_name(amd), y[1], (int)am[1], want1);
         free(y); free(am);
         hcl_tensor_free(tx); hcl_tensor_free(ty); hcl_tensor_free(tam);
     }
@@ -247,9 +271,9 @@ START_TEST(pool_nan_fixed) {
     };
     static const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
     for (size_t ci = 0; ci < sizeof pcs / sizeof pcs[0]; ci++)
-        for (int t = 0; t < 3; t++) {
+        for (int t = 0; t < 6; t++) {
             const pool_case *pc = &pcs[ci];
-            hcl_dtype dt = test_float_dtypes[t];
+            hcl_dtype dt = test_float_dtypes[t % 3], amd = am_dtypes[t / 3];
             int P = out_p(pc), Q = out_q(pc);
             size_t nx = (size_t)pc->n * pc->c * pc->h * pc->w, ny = (size_t)pc->n * pc->c * P * Q;
             int64_t xs[4] = {pc->n, pc->c, pc->h, pc->w}, ys[4] = {pc->n, pc->c, P, Q};
@@ -263,13 +287,14 @@ START_TEST(pool_nan_fixed) {
             hcl_pool2d_desc d;
             desc_of(pc, &d);
             hcl_tensor *tx = test_tensor_from(ctx, dt, 4, xs, x), *ty = test_tensor_poisoned(ctx, dt, 4, ys);
-            hcl_tensor *tam = test_tensor_poisoned(ctx, HCL_I32, 4, ys);
+            hcl_tensor *tam = test_tensor_poisoned(ctx, amd, 4, ys);
             CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty, tam, tx, &d));
             float *y = test_download(ty), *am = test_download(tam);
             for (size_t i = 0; i < ny; i++) {
-                int same = isnan(yref[i]) ? isnan(y[i]) : y[i] == (float)yref[i];
-                ck_assert_msg(same && (int)am[i] == amref[i], "maxpool [%s] %s: out %zu = %g @%d, want %g @%d (%s)",
-                              pc->name, hcl_dtype_name(dt), i, y[i], (int)am[i], yref[i], amref[i], test_seed_note());
+                int same = isnan(yref[i]) ? isnan(y[i]) : y[i] == (float)yref[i], want = am_stored(pc, amd, i, amref[i]);
+                ck_assert_msg(same && (int)am[i] == want, "maxpool [%s] %s, %s argmax: out %zu = %g @%d, want %g @%d (%s)",
+                              pc->name, hcl_dtype_name(dt), hcl_dtype_name(amd), i, y[i], (int)am[i], yref[i], want,
+                              test_seed_note());
             }
             hcl_tensor_free(tx); hcl_tensor_free(ty); hcl_tensor_free(tam);
             free(x); free(xdd); free(yref); free(amref); free(y); free(am);
@@ -316,7 +341,7 @@ START_TEST(pool_numeric_grad) {
         hcl_pool2d_desc d;
         desc_of(pc, &d);
         hcl_tensor *tx = test_tensor_from(ctx, HCL_F32, 4, xs, x), *tdy = test_tensor_from(ctx, HCL_F32, 4, ys, dy);
-        for (int max = 1; max >= 0; max--) {
+        for (int max = 2; max >= 0; max--) { /* 2: max with a U8 argmax, 1: I32, 0: average */
             u.max = max;
             test_numeric_grad(fd_loss, &u, xdd, nx, 1e-3, num);
             if (max) {
@@ -331,7 +356,7 @@ START_TEST(pool_numeric_grad) {
             ck_assert_msg(e < 1e-9, "%s %s: analytic vs finite differences %g (%s)", max ? "max" : "avg", pc->name, e,
                           test_seed_note());
             hcl_tensor *tdx = test_tensor_poisoned(ctx, HCL_F32, 4, xs), *ty = test_tensor_poisoned(ctx, HCL_F32, 4, ys);
-            hcl_tensor *tam = test_tensor_poisoned(ctx, HCL_I32, 4, ys);
+            hcl_tensor *tam = test_tensor_poisoned(ctx, max == 2 ? HCL_U8 : HCL_I32, 4, ys);
             if (max) {
                 CK_OK(ctx, hcl_maxpool2d_forward(ctx, ty, tam, tx, &d));
                 CK_OK(ctx, hcl_maxpool2d_backward(ctx, tdx, tdy, tam, &d));
@@ -450,6 +475,18 @@ START_TEST(pool_bad_args) {
     CK_STATUS(ctx, hcl_avgpool2d_backward(ctx, x, yb, &d), HCL_ERR_SHAPE);
     CK_STATUS(ctx, hcl_maxpool2d_backward(ctx, x, yb, am, &d), HCL_ERR_SHAPE);
     CK_STATUS(ctx, hcl_maxpool2d_backward(ctx, x, y, am2, &d), HCL_ERR_SHAPE);
+    /* a U8 argmax holds windows of up to 256 cells: 16x16, not 17x16 */
+    hcl_tensor *x17 = mk(ctx, HCL_F32, 1, 1, 17, 17), *y16 = mk(ctx, HCL_F32, 1, 1, 2, 2), *am16 = mk(ctx, HCL_U8, 1, 1, 2, 2);
+    hcl_tensor *y17 = mk(ctx, HCL_F32, 1, 1, 1, 2), *am17 = mk(ctx, HCL_U8, 1, 1, 1, 2);
+    CK_OK(ctx, hcl_tensor_fill(x17, 1.0));
+    hcl_pool2d_desc d17;
+    hcl_pool2d_desc_init(&d17, 16, 1);
+    CK_OK(ctx, hcl_maxpool2d_forward(ctx, y16, am16, x17, &d17));
+    d17.kernel_h = 17;
+    CK_STATUS(ctx, hcl_maxpool2d_forward(ctx, y17, am17, x17, &d17), HCL_ERR_DTYPE);
+    CK_STATUS(ctx, hcl_maxpool2d_backward(ctx, x17, y17, am17, &d17), HCL_ERR_DTYPE);
+    hcl_tensor_free(y16); hcl_tensor_free(am16);
+    hcl_tensor_free(x17); hcl_tensor_free(y17); hcl_tensor_free(am17);
     /* desc: kernel 0, stride 0, negative pad, pad more than half the kernel */
     d.kernel_w = 0;
     CK_STATUS(ctx, hcl_avgpool2d_forward(ctx, y, x, &d), HCL_ERR_INVALID_ARGUMENT);

@@ -1,5 +1,5 @@
-/* hcl-bench suite `pool`: 2x2 stride-2 max pooling (with argmax) and average pooling, forward
- * and backward, and global average pooling, on the Fashion-MNIST CNN's activation sizes. Pooling
+/* hcl-bench suite `pool`: 2x2 stride-2 max pooling (with an I32 or a U8 argmax) and average
+ * pooling, forward and backward, and global average pooling, on the Fashion-MNIST CNN's activation sizes. Pooling
  * is memory-bound: GB/s (bytes read + written) next to the device's copy ceiling. --quick uses a
  * quarter of the batch. */
 #include <stdlib.h>
@@ -10,8 +10,8 @@ int bench_suite_pool(bench_ctx *b);
 
 typedef struct pool_job {
     hcl_context *ctx;
-    int op; /* 0 max fwd, 1 max bwd, 2 avg fwd, 3 avg bwd, 4 global fwd, 5 global bwd */
-    hcl_tensor *x, *y, *am, *g;
+    int op; /* 0 max fwd, 1 max bwd, 2 avg fwd, 3 avg bwd, 4 global fwd, 5 global bwd, 6/7 max with U8 argmax */
+    hcl_tensor *x, *y, *am, *am8, *g;
     hcl_pool2d_desc d;
 } pool_job;
 
@@ -20,6 +20,8 @@ static hcl_status run_pool(void *u) {
     switch (j->op) {
     case 0: return hcl_maxpool2d_forward(j->ctx, j->y, j->am, j->x, &j->d);
     case 1: return hcl_maxpool2d_backward(j->ctx, j->x, j->y, j->am, &j->d);
+    case 6: return hcl_maxpool2d_forward(j->ctx, j->y, j->am8, j->x, &j->d);
+    case 7: return hcl_maxpool2d_backward(j->ctx, j->x, j->y, j->am8, &j->d);
     case 2: return hcl_avgpool2d_forward(j->ctx, j->y, j->x, &j->d);
     case 3: return hcl_avgpool2d_backward(j->ctx, j->x, j->y, &j->d);
     case 4: return hcl_global_avgpool_forward(j->ctx, j->g, j->x);
@@ -34,8 +36,8 @@ static int want_dtype(const bench_ctx *b, hcl_dtype dt) {
 
 int bench_suite_pool(bench_ctx *b) {
     static const hcl_dtype dts[3] = {HCL_F32, HCL_F16, HCL_BF16};
-    static const char *const names[6] = {"max 2x2 fwd+argmax", "max 2x2 bwd", "avg 2x2 fwd", "avg 2x2 bwd",
-                                         "global avg fwd", "global avg bwd"};
+    static const char *const names[8] = {"max 2x2 fwd+argmax", "max 2x2 bwd", "avg 2x2 fwd", "avg 2x2 bwd",
+                                         "global avg fwd", "global avg bwd", "max 2x2 fwd+argmax u8", "max 2x2 bwd u8"};
     /* (N, C, H, W): after the first conv layer (32 ch, 28x28) and after the second (64 ch, 14x14) */
     static const int shapes[3][4] = {{64, 32, 26, 26}, {64, 32, 28, 28}, {64, 64, 14, 14}};
     double ceiling = bench_copy_ceiling(b);
@@ -51,17 +53,19 @@ int bench_suite_pool(bench_ctx *b) {
             int64_t xs[4] = {n, c, h, w}, ys[4] = {n, c, h / 2, w / 2}, gs[2] = {n, c};
             if (hcl_tensor_create(b->ctx, dt, 4, xs, &j.x) != HCL_OK || hcl_tensor_create(b->ctx, dt, 4, ys, &j.y) != HCL_OK ||
                 hcl_tensor_create(b->ctx, HCL_I32, 4, ys, &j.am) != HCL_OK ||
+                hcl_tensor_create(b->ctx, HCL_U8, 4, ys, &j.am8) != HCL_OK ||
                 hcl_tensor_create(b->ctx, dt, 2, gs, &j.g) != HCL_OK || hcl_tensor_fill(j.x, 0.5) != HCL_OK ||
                 hcl_tensor_fill(j.y, 0.25) != HCL_OK || hcl_tensor_fill(j.g, 0.25) != HCL_OK ||
-                hcl_maxpool2d_forward(b->ctx, j.y, j.am, j.x, &j.d) != HCL_OK) {
+                hcl_maxpool2d_forward(b->ctx, j.y, j.am, j.x, &j.d) != HCL_OK ||
+                hcl_maxpool2d_forward(b->ctx, j.y, j.am8, j.x, &j.d) != HCL_OK) {
                 fprintf(stderr, "hcl-bench pool: %s\n", hcl_last_error(b->ctx));
                 rc = 1;
             } else {
                 size_t es = hcl_dtype_size(dt), nx = j.x->count, ny = j.y->count, ng = j.g->count;
                 /* bytes each op must move at least */
-                size_t bytes[6] = {nx * es + ny * (es + 4), ny * (es + 4) + nx * es, nx * es + ny * es, ny * es + nx * es,
-                                   nx * es + ng * es, ng * es + nx * es};
-                for (int op = 0; op < 6; op++) {
+                size_t bytes[8] = {nx * es + ny * (es + 4), ny * (es + 4) + nx * es, nx * es + ny * es, ny * es + nx * es,
+                                   nx * es + ng * es, ng * es + nx * es, nx * es + ny * (es + 1), ny * (es + 1) + nx * es};
+                for (int op = 0; op < 8; op++) {
                     j.op = op;
                     bench_row row;
                     bench_row_init(&row, "pool", "halfcl", hcl_dtype_name(dt));
@@ -76,6 +80,7 @@ int bench_suite_pool(bench_ctx *b) {
             hcl_tensor_free(j.x);
             hcl_tensor_free(j.y);
             hcl_tensor_free(j.am);
+            hcl_tensor_free(j.am8);
             hcl_tensor_free(j.g);
         }
     }

@@ -146,8 +146,10 @@ typedef struct hcl_pool2d_desc {
 void hcl_pool2d_desc_init(hcl_pool2d_desc *desc, int kernel, int stride); /* square, pad 0, include pad */
 
 /* y (N,C,P,Q) = max over each window of x (N,C,H,W) (padding never wins). argmax (N,C,P,Q) I32:
- * flat index h*W+w of the winner in its (n,c) plane, first maximum in row-major window order
- * (deterministic ties); may be NULL for inference. */
+ * flat index h*W+w of the winner in its (n,c) plane, or U8 (a quarter of the bytes; windows of at
+ * most 256 cells): the winner's offset (h-h0)*kernel_w + (w-w0) inside its window; first maximum in
+ * row-major window order (deterministic ties); may be NULL for inference. The backward reads the
+ * argmax in the dtype the forward wrote. */
 hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *argmax, const hcl_tensor *x,
                                  const hcl_pool2d_desc *desc);
 /* dx (N,C,H,W) = dy routed to each window's argmax (overlapping windows add up). Overwritten. */

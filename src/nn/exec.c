@@ -73,7 +73,7 @@ hcl_status nn_set_views(hcl_model *m, int64_t n, int64_t t) {
         const nn_node *gr = &m->nodes[d->grad_root];
         d->grad_valid = d->has_grad && gr->b_grad >= 0;
         if (d->grad_valid) arena_view(m, &d->grad, m->bufs[gr->b_grad].offset, m->dt, n, d->rank, sh);
-        if (d->b_aux >= 0) arena_view(m, &d->aux, m->bufs[d->b_aux].offset, HCL_I32, n, d->rank, sh);
+        if (d->b_aux >= 0) arena_view(m, &d->aux, m->bufs[d->b_aux].offset, nn_argmax_dtype(d), n, d->rank, sh);
         for (int s = 0; s < d->nin; s++)
             if (d->b_tmp[s] >= 0) {
                 const nn_node *p = &m->nodes[d->in[s]];

@@ -593,7 +593,7 @@ static hcl_status plan_memory(hcl_model *m) {
             if ((n->b_grad = new_buf(m, nb * n->sample * es)) < 0) goto oom;
         }
         if (n->kind == HCL_LAYER_MAXPOOL2D && n->requires_grad) {
-            if ((n->b_aux = new_buf(m, nb * n->sample * 4)) < 0) goto oom;
+            if ((n->b_aux = new_buf(m, nb * n->sample * hcl_dtype_size(nn_argmax_dtype(n)))) < 0) goto oom;
         }
         for (int s = 0; s < n->nin; s++)
             if (n->need_dx[s] && !n->first_writer[s] && overwrites_dx(n)) {

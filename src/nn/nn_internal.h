@@ -150,6 +150,11 @@ hcl_status nn_push(hcl_model *m, hcl_layer_kind kind, const int *in, int nin, in
 hcl_status nn_set_views(hcl_model *m, int64_t n, int64_t t);
 /* Steps of node d's time axis in the current views (its build-time shape[0] when not a sequence). */
 int64_t nn_steps(const hcl_model *m, const nn_node *d);
+/* dtype of a max-pool's argmax buffer (b_aux): U8 window offsets when the window has at most 256
+ * cells (a quarter of I32's bytes), else I32 flat indices. */
+static inline hcl_dtype nn_argmax_dtype(const nn_node *d) {
+    return (int64_t)d->kernel * d->kernel <= 256 ? HCL_U8 : HCL_I32;
+}
 const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch);
 hcl_tensor *nn_dx_target(hcl_model *m, nn_node *d, int s);
 hcl_status nn_dx_finish(hcl_model *m, nn_node *d, int s);

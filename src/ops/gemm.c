@@ -102,67 +102,115 @@ static hcl_status launch_dot(hcl_context *ctx, const hcl_gemm_args *g) {
     return launch_unpacked(ctx, g, "gemm_dot_nt", 0, global, local);
 }
 
-/* Packed path for `batch` matrices starting at the offsets in g: pack A (and B unless it is read
- * in place), the main kernel, and the split-K reduce. Ap, Bp and the partial sums are carved out
- * of one GEMM workspace request. */
 static int reads_b_in_place(const hcl_gemm_args *g) {
     return g->b_dt == HCL_F32 && !g->trans_b && g->n % TN == 0 && g->m <= BD_MAX_M && (g->ldb * 4) % 4096 != 0;
 }
 
-static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
-    const size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
-    const size_t MP = cdiv(M, TM), NT = cdiv(N, TN);
-    int direct_b = reads_b_in_place(g);
-    size_t tiles = MP * NT * batch, S = 1;
+/* Split-K factor for `tiles` output tiles (all matrices of the batch) and depth K. */
+static size_t split_of(size_t tiles, size_t K) {
+    size_t S = 1;
     if (K >= SPLIT_MIN_K && tiles < SPLIT_TILES) {
         S = cdiv(SPLIT_TILES, tiles);
         if (S > K / SPLIT_MIN_CHUNK) S = K / SPLIT_MIN_CHUNK;
     }
-    size_t kchunk = cdiv(K, S);
-    S = cdiv(K, kchunk);
-    /* float offsets of the three areas, each 64-byte aligned */
-    size_t ap_n = batch * MP * TM * K, bp_n = direct_b ? 0 : batch * NT * TN * K, part_n = S > 1 ? batch * S * MP * TM * NT * TN : 0;
-    size_t ap_off = 0, bp_off = rup(ap_n, 16), part_off = bp_off + rup(bp_n, 16);
-    cl_mem ws;
-    HCL_TRY(hcl_gemm_workspace_get(ctx, (part_off + part_n) * sizeof(float), &ws));
+    return cdiv(K, cdiv(K, S));
+}
 
-    cl_int M_ = (cl_int)M, N_ = (cl_int)N, K_ = (cl_int)K, ta = g->trans_a, tb = g->trans_b;
-    cl_int lda = (cl_int)g->lda, ldb = (cl_int)g->ldb, ldc = (cl_int)g->ldc;
-    cl_ulong a_off = g->a_off, b_off = g->b_off, c_off = g->c_off, sa = g->stride_a, sb = g->stride_b, sc = g->stride_c;
-    cl_ulong wap = ap_off, wbp = bp_off, wpart = part_off;
+/* Slabs of the packed path. The panels are F32 copies of op(A) (M x K) and op(B) (K x N): for a
+ * Linear layer's backward (fashion_mnist's fc1 at batch 256: dW 128x5408x256, B an F16 activation)
+ * the whole op(B) panel alone is 5.5 MB of workspace, more than F16 storage saves. So when a panel
+ * passes PANEL_CAP_BYTES, the smaller operand is packed once and whole, and the larger one in slabs
+ * of whole tiles (rows of C for A, columns for B) of at most PANEL_CAP_BYTES (never under
+ * SLAB_MIN_TILES tiles), each packed then multiplied before the next: every element is still
+ * packed once, the workspace is the small panel plus one slab. */
+#define PANEL_CAP_BYTES ((size_t)512 << 10)
+enum { SLAB_MIN_TILES = 4 };
+typedef struct slab_plan {
+    int by_rows; /* 0: slabs of columns (A packed whole), 1: slabs of rows (B packed whole) */
+    size_t width;  /* rows or columns of C per slab (all of them: one slab) */
+} slab_plan;
+
+static slab_plan plan_slabs(const hcl_gemm_args *g) {
+    slab_plan sp = {0, g->n};
+    size_t line = g->k * sizeof(float) * g->batch; /* panel bytes per row of op(A) / column of op(B) */
+    if (line == 0) return sp;
+    size_t ap = rup(g->m, TM) * line, bp = reads_b_in_place(g) ? 0 : rup(g->n, TN) * line;
+    if (ap <= PANEL_CAP_BYTES && bp <= PANEL_CAP_BYTES) return sp;
+    sp.by_rows = ap > bp;
+    size_t unit = sp.by_rows ? TM : TN, total = sp.by_rows ? g->m : g->n;
+    size_t w = PANEL_CAP_BYTES / line / unit * unit;
+    if (w < SLAB_MIN_TILES * unit) w = SLAB_MIN_TILES * unit;
+    sp.width = w < total ? w : total;
+    return sp;
+}
+
+/* Workspace floats of the packed path for g and its slab plan (an upper bound over its slabs). */
+static size_t packed_floats(const hcl_gemm_args *g, const slab_plan *sp) {
+    size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
+    size_t ms = sp->by_rows ? sp->width : M, ns = sp->by_rows ? N : sp->width;
+    size_t ap_n = batch * cdiv(ms, TM) * TM * K, bp_n = reads_b_in_place(g) ? 0 : batch * cdiv(ns, TN) * TN * K;
+    size_t part_n = 0;
+    /* the full slab and the (narrower, maybe more split) last one */
+    size_t last = (sp->by_rows ? M : N) % sp->width;
+    for (int i = 0; i < 2; i++) {
+        size_t w = i == 0 ? sp->width : last;
+        if (w == 0) continue;
+        size_t mp = cdiv(sp->by_rows ? w : M, TM), nt = cdiv(sp->by_rows ? N : w, TN);
+        size_t S = split_of(mp * nt * batch, K), p = S > 1 ? batch * S * mp * TM * nt * TN : 0;
+        if (p > part_n) part_n = p;
+    }
+    return rup(ap_n, 16) + rup(bp_n, 16) + part_n;
+}
+
+/* Ap (batch, MP, K, 16) f32 at float offset wap <- op(A) (batch, M_, K) A_DT from a_off. */
+static hcl_status pack_a(hcl_context *ctx, const hcl_gemm_args *g, cl_ulong a_off, size_t M_, cl_mem ws, cl_ulong wap) {
     cl_kernel k;
-    {   /* Ap (batch, MP, K, 16) f32 <- op(A) (batch, M, K) A_DT */
-        HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_a", &k));
-        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(K_), HCL_ARG(ta), HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
-                        HCL_ARG(ws), HCL_ARG(wap)};
-        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
-        size_t global[3] = {rup(cdiv(K, 16), 4), MP, batch}, local[3] = {4, 1, 1};
-        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
-    }
-    cl_mem bsrc = g->b;
-    cl_ulong bm_off = b_off, bm_bstride = sb, bm_tstride = TN;
-    cl_int bm_rstride = ldb;
-    if (!direct_b) { /* Bp (batch, NT, K, 32) f32 <- op(B) (batch, K, N) B_DT */
-        HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_b", &k));
-        hcl_karg a[] = {HCL_ARG(N_), HCL_ARG(K_), HCL_ARG(tb), HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
-                        HCL_ARG(ws), HCL_ARG(wbp)};
-        HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
-        size_t global[3] = {rup(cdiv(K, 16), 4), NT, batch}, local[3] = {4, 1, 1};
-        HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
-        bsrc = ws;
-        bm_off = bp_off;
-        bm_bstride = (cl_ulong)NT * K * TN;
-        bm_tstride = (cl_ulong)K * TN;
-        bm_rstride = TN;
-    }
+    HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_a", &k));
+    cl_int m = (cl_int)M_, K_ = (cl_int)g->k, ta = g->trans_a, lda = (cl_int)g->lda;
+    cl_ulong sa = g->stride_a;
+    hcl_karg a[] = {HCL_ARG(m), HCL_ARG(K_), HCL_ARG(ta), HCL_ARG(g->a), HCL_ARG(a_off), HCL_ARG(lda), HCL_ARG(sa),
+                    HCL_ARG(ws), HCL_ARG(wap)};
+    HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+    size_t global[3] = {rup(cdiv(g->k, 16), 4), cdiv(M_, TM), g->batch}, local[3] = {4, 1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
+}
+
+/* Bp (batch, NT, K, 32) f32 at float offset wbp <- op(B) (batch, K, N_) B_DT from b_off. */
+static hcl_status pack_b(hcl_context *ctx, const hcl_gemm_args *g, cl_ulong b_off, size_t N_, cl_mem ws, cl_ulong wbp) {
+    cl_kernel k;
+    HCL_TRY(gemm_kernel(ctx, g, "gemm_pack_b", &k));
+    cl_int n = (cl_int)N_, K_ = (cl_int)g->k, tb = g->trans_b, ldb = (cl_int)g->ldb;
+    cl_ulong sb = g->stride_b;
+    hcl_karg a[] = {HCL_ARG(n), HCL_ARG(K_), HCL_ARG(tb), HCL_ARG(g->b), HCL_ARG(b_off), HCL_ARG(ldb), HCL_ARG(sb),
+                    HCL_ARG(ws), HCL_ARG(wbp)};
+    HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
+    size_t global[3] = {rup(cdiv(g->k, 16), 4), cdiv(N_, TN), g->batch}, local[3] = {4, 1, 1};
+    return hcl_kernel_run(ctx, k, 3, global, local);
+}
+
+/* The panels' B as gemm_main reads it: Bp in the workspace, or B itself (gemm_main_bd). */
+typedef struct b_src {
+    cl_mem buf;
+    cl_ulong off, bstride, tstride; /* start, per matrix, per 32-column tile */
+    cl_int rstride;                 /* per k */
+} b_src;
+
+/* C (batch, M_, N_) from the packed Ap at wap and B (bs), with split-K into part at wpart. */
+static hcl_status multiply(hcl_context *ctx, const hcl_gemm_args *g, size_t M_, size_t N_, cl_mem ws, cl_ulong wap,
+                           const b_src *bs, cl_ulong c_off, cl_ulong bias_off, cl_ulong wpart, int direct_b) {
+    const size_t MP = cdiv(M_, TM), NT = cdiv(N_, TN), K = g->k, batch = g->batch;
+    size_t S = split_of(MP * NT * batch, K), kchunk = cdiv(K, S);
+    cl_int m = (cl_int)M_, n = (cl_int)N_, K_ = (cl_int)K, ldc = (cl_int)g->ldc;
+    cl_ulong sc = g->stride_c;
     cl_mem bias = g->bias ? g->bias : g->c; /* any valid buffer when has_bias is 0 */
-    cl_ulong bias_off = g->bias ? g->bias_off : 0;
+    if (!g->bias) bias_off = 0;
     cl_int has_bias = g->bias != NULL, act = (cl_int)g->act, nsplit = (cl_int)S, kch = (cl_int)kchunk;
     float alpha = g->alpha, beta = g->beta, act_alpha = g->act_alpha;
+    cl_kernel k;
     {   /* C (batch, M, N) C_DT, or part (batch, S, MP*16, NT*32) f32 when split */
         HCL_TRY(gemm_kernel(ctx, g, direct_b ? "gemm_main_bd" : "gemm_main", &k));
-        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(N_), HCL_ARG(K_), HCL_ARG(ws), HCL_ARG(wap),
-                        HCL_ARG(bsrc), HCL_ARG(bm_off), HCL_ARG(bm_bstride), HCL_ARG(bm_tstride), HCL_ARG(bm_rstride),
+        hcl_karg a[] = {HCL_ARG(m), HCL_ARG(n), HCL_ARG(K_), HCL_ARG(ws), HCL_ARG(wap),
+                        HCL_ARG(bs->buf), HCL_ARG(bs->off), HCL_ARG(bs->bstride), HCL_ARG(bs->tstride), HCL_ARG(bs->rstride),
                         HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc), HCL_ARG(alpha), HCL_ARG(beta),
                         HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha),
                         HCL_ARG(nsplit), HCL_ARG(kch), HCL_ARG(ws), HCL_ARG(wpart)};
@@ -172,37 +220,56 @@ static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g) {
     }
     if (S > 1) { /* C (batch, M, N) C_DT = epilogue(sum over s of part) */
         HCL_TRY(gemm_kernel(ctx, g, "gemm_splitk_reduce", &k));
-        hcl_karg a[] = {HCL_ARG(M_), HCL_ARG(N_), HCL_ARG(nsplit), HCL_ARG(ws), HCL_ARG(wpart),
+        hcl_karg a[] = {HCL_ARG(m), HCL_ARG(n), HCL_ARG(nsplit), HCL_ARG(ws), HCL_ARG(wpart),
                         HCL_ARG(g->c), HCL_ARG(c_off), HCL_ARG(ldc), HCL_ARG(sc), HCL_ARG(alpha), HCL_ARG(beta),
                         HCL_ARG(bias), HCL_ARG(bias_off), HCL_ARG(has_bias), HCL_ARG(act), HCL_ARG(act_alpha)};
         HCL_TRY(hcl_kernel_set_args(ctx, k, a, sizeof a / sizeof a[0]));
-        size_t global[3] = {2 * NT, rup(M, 4), batch}, local[3] = {1, 4, 1};
+        size_t global[3] = {2 * NT, rup(M_, 4), batch}, local[3] = {1, 4, 1};
         HCL_TRY(hcl_kernel_run(ctx, k, 3, global, local));
     }
     return HCL_OK;
 }
 
-/* Columns of C per packed launch. A skinny GEMM with a wide B (a Linear layer's backward at a
- * small batch: M = 64, N = 5408) would otherwise pack all of op(B) into an F32 panel of K x N in
- * the workspace — 4 MB held for fashion_mnist's fc1 under mixed_f16, as much as F16 activations
- * save. Above PANEL_CAP_BYTES the columns go in slabs of whole tiles, each packing its own B (and
- * A again): only while the repacked A (M x K per slab) stays a small fraction of B (N x K). */
-#define PANEL_CAP_BYTES ((size_t)512 << 10)
-static size_t slab_columns(const hcl_gemm_args *g) {
-    size_t col_bytes = g->k * sizeof(float) * g->batch;
-    if (reads_b_in_place(g) || col_bytes == 0 || rup(g->n, TN) * col_bytes <= PANEL_CAP_BYTES) return g->n;
-    size_t w = PANEL_CAP_BYTES / col_bytes / TN * TN;
-    if (w < TN) w = TN;
-    if (g->m * cdiv(g->n, w) * 4 > g->n) return g->n; /* A repacked per slab would cost too much */
-    return w;
-}
-
-/* Workspace floats the packed path needs per matrix of the batch (upper bound: with split-K). */
-static size_t packed_floats_per_matrix(const hcl_gemm_args *g) {
-    size_t MP = cdiv(g->m, TM), NT = cdiv(g->n, TN);
-    size_t s = g->k >= SPLIT_MIN_K ? g->k / SPLIT_MIN_CHUNK : 1;
-    if (s > SPLIT_TILES) s = SPLIT_TILES;
-    return MP * TM * g->k + NT * TN * g->k + s * MP * TM * NT * TN + 32;
+/* Packed path for `batch` matrices starting at the offsets in g: the whole operand packed once,
+ * then per slab the other operand's slab packed (unless B is read in place) and multiplied (main
+ * kernel + split-K reduce). Ap, Bp and the partial sums are carved out of one GEMM workspace. */
+static hcl_status launch_packed(hcl_context *ctx, const hcl_gemm_args *g, const slab_plan *sp) {
+    const size_t M = g->m, N = g->n, K = g->k, batch = g->batch;
+    int direct_b = reads_b_in_place(g);
+    size_t ms = sp->by_rows ? sp->width : M, ns = sp->by_rows ? N : sp->width;
+    /* float offsets of the three areas, each 64-byte aligned */
+    size_t ap_n = batch * cdiv(ms, TM) * TM * K, bp_n = direct_b ? 0 : batch * cdiv(ns, TN) * TN * K;
+    cl_ulong wap = 0, wbp = rup(ap_n, 16), wpart = wbp + rup(bp_n, 16);
+    cl_mem ws;
+    HCL_TRY(hcl_gemm_workspace_get(ctx, packed_floats(g, sp) * sizeof(float), &ws));
+    /* B as the main kernel reads it, for columns from n0 */
+    b_src bs = {g->b, g->b_off, g->stride_b, TN, (cl_int)g->ldb};
+    if (!direct_b) bs = (b_src){ws, wbp, 0, (cl_ulong)K * TN, TN};
+    if (!sp->by_rows) {
+        HCL_TRY(pack_a(ctx, g, g->a_off, M, ws, wap));
+        for (size_t n0 = 0; n0 < N; n0 += sp->width) {
+            size_t nw = N - n0 < sp->width ? N - n0 : sp->width;
+            b_src b = bs;
+            if (direct_b) {
+                b.off += n0;
+            } else {
+                HCL_TRY(pack_b(ctx, g, g->b_off + n0 * (g->trans_b ? g->ldb : 1), nw, ws, wbp));
+                b.bstride = (cl_ulong)cdiv(nw, TN) * K * TN;
+            }
+            HCL_TRY(multiply(ctx, g, M, nw, ws, wap, &b, g->c_off + n0, g->bias_off + n0, wpart, direct_b));
+        }
+        return HCL_OK;
+    }
+    if (!direct_b) {
+        HCL_TRY(pack_b(ctx, g, g->b_off, N, ws, wbp));
+        bs.bstride = (cl_ulong)cdiv(N, TN) * K * TN;
+    }
+    for (size_t m0 = 0; m0 < M; m0 += sp->width) {
+        size_t mh = M - m0 < sp->width ? M - m0 : sp->width;
+        HCL_TRY(pack_a(ctx, g, g->a_off + m0 * (g->trans_a ? 1 : g->lda), mh, ws, wap));
+        HCL_TRY(multiply(ctx, g, mh, N, ws, wap, &bs, g->c_off + m0 * g->ldc, g->bias_off, wpart, direct_b));
+    }
+    return HCL_OK;
 }
 
 /* C = act(C + bias) (batch, M, N) C_DT after CLBlast, which has no epilogue. */
@@ -289,21 +356,21 @@ hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *args) {
     if (uses_dot(ctx, g)) return launch_dot(ctx, g);
     if (g->k == 0 || uses_small(g->m, g->n, g->k)) return launch_small(ctx, g);
     /* the packed path, in batch chunks whose panels fit one device allocation */
-    size_t per = packed_floats_per_matrix(g) * sizeof(float);
+    hcl_gemm_args one = *g;
+    one.batch = 1;
+    slab_plan sp1 = plan_slabs(&one);
+    size_t per = packed_floats(&one, &sp1) * sizeof(float);
     size_t cap = ctx->info.max_alloc_bytes ? (size_t)ctx->info.max_alloc_bytes : (size_t)1 << 30;
     if (per > cap) return launch_small(ctx, g);
-    size_t chunk = cap / per, slab = slab_columns(g);
+    size_t chunk = cap / per;
     for (size_t b0 = 0; b0 < g->batch; b0 += chunk) {
-        for (size_t n0 = 0; n0 < g->n; n0 += slab) {
-            hcl_gemm_args c = *g;
-            c.batch = g->batch - b0 < chunk ? g->batch - b0 : chunk;
-            c.n = g->n - n0 < slab ? g->n - n0 : slab;
-            c.a_off += b0 * g->stride_a;
-            c.b_off += b0 * g->stride_b + n0 * (g->trans_b ? g->ldb : 1);
-            c.c_off += b0 * g->stride_c + n0;
-            c.bias_off += n0;
-            HCL_TRY(launch_packed(ctx, &c));
-        }
+        hcl_gemm_args c = *g;
+        c.batch = g->batch - b0 < chunk ? g->batch - b0 : chunk;
+        c.a_off += b0 * g->stride_a;
+        c.b_off += b0 * g->stride_b;
+        c.c_off += b0 * g->stride_c;
+        slab_plan sp = plan_slabs(&c);
+        HCL_TRY(launch_packed(ctx, &c, &sp));
     }
     return HCL_OK;
 }

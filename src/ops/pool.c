@@ -1,4 +1,4 @@
-/* 2-D pooling launchers (NCHW): max pooling with an I32 argmax, average pooling, global average
+/* 2-D pooling launchers (NCHW): max pooling with an I32 (flat index) or U8 (window offset) argmax, average pooling, global average
  * pooling, forward and backward. Output sizes use floor mode: (H + 2 pad - kernel) / stride + 1.
  * Kernels live in cl_kernels/pool.cl; the backward kernels gather (deterministic, no atomics).
  * Windows up to 16 cells run the fixed-window kernels (window compiled in), others the generic. */
@@ -33,7 +33,7 @@ static geo_ints pool_geo_arg(const pool_geo *g, const hcl_pool2d_desc *d) {
 }
 
 /* x-side (N,C,H,W) and y-side (N,C,P,Q) float tensors of a pooling call, the desc, and
- * optionally the argmax (I32, y's shape). */
+ * optionally the argmax (I32, or U8 when the window has at most 256 cells; y's shape). */
 static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const hcl_tensor *x, const char *xn,
                              const hcl_tensor *y, const char *yn, const hcl_tensor *am, int need_am, pool_geo *g) {
     HCL_CHECK_NULL(ctx, d);
@@ -64,7 +64,12 @@ static hcl_status pool_check(hcl_context *ctx, const hcl_pool2d_desc *d, const h
                          (long long)y->shape[0], (long long)y->shape[1], (long long)y->shape[2], (long long)y->shape[3],
                          g->n, g->c, (long long)p, (long long)q);
     if (am || need_am) {
-        HCL_TRY(hcl_check_dtype(ctx, am, HCL_I32, "argmax"));
+        HCL_TRY(hcl_check_tensor(ctx, am, "argmax"));
+        if (am->dtype != HCL_I32 && am->dtype != HCL_U8)
+            return hcl_error(ctx, HCL_ERR_DTYPE, "argmax is %s; it must be i32 or u8", hcl_dtype_name(am->dtype));
+        if (am->dtype == HCL_U8 && (int64_t)d->kernel_h * d->kernel_w > 256)
+            return hcl_error(ctx, HCL_ERR_DTYPE, "a u8 argmax holds window offsets up to 255: the %dx%d "
+                             "window needs an i32 argmax", d->kernel_h, d->kernel_w);
         if (!hcl_tensor_same_shape(am, y))
             return hcl_error(ctx, HCL_ERR_SHAPE, "argmax must have the shape of %s (N,C,P,Q)", yn);
     }
@@ -83,9 +88,17 @@ static hcl_status launch3(hcl_context *ctx, cl_kernel k, const hcl_karg *args, s
     return hcl_kernel_run(ctx, k, 3, global, local);
 }
 
-static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const char *name, cl_kernel *k) {
-    char opts[96];
+/* The argmax storage option of pool.cl (none for I32, the default, and for no argmax). */
+static const char *am_option(const hcl_tensor *argmax) {
+    return argmax && argmax->dtype == HCL_U8 ? " -DPOOL_AM_U8=1" : "";
+}
+
+static hcl_status pool_kernel(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const hcl_tensor *argmax, const char *name,
+                              cl_kernel *k) {
+    char opts[128];
     hcl_dt_options(opts, sizeof opts, "X", xd, "Y", yd, NULL);
+    size_t u = strlen(opts);
+    snprintf(opts + u, sizeof opts - u, "%s", am_option(argmax));
     return hcl_kernel_get(ctx, "pool", opts, name, k);
 }
 
@@ -139,14 +152,15 @@ static fixed_plan plan_fixed(const pool_geo *g, const hcl_pool2d_desc *d, const 
 }
 
 /* Gets a fixed-window kernel, sets its arguments (`args` then POOL_SIZES) and runs it. */
-static hcl_status run_fixed(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const hcl_pool2d_desc *d, const fixed_plan *f,
-                            const char *name, const hcl_karg *args, size_t nargs) {
+static hcl_status run_fixed(hcl_context *ctx, hcl_dtype xd, hcl_dtype yd, const hcl_tensor *argmax,
+                            const hcl_pool2d_desc *d, const fixed_plan *f, const char *name, const hcl_karg *args,
+                            size_t nargs) {
     char opts[256];
     hcl_dt_options(opts, sizeof opts, "X", xd, "Y", yd, NULL);
     size_t u = strlen(opts);
-    snprintf(opts + u, sizeof opts - u, " -DPKH=%d -DPKW=%d -DPSH=%d -DPSW=%d -DPPH=%d -DPPW=%d -DPCIP=%d -DPREM=%d -DPPAIR=%d",
+    snprintf(opts + u, sizeof opts - u, " -DPKH=%d -DPKW=%d -DPSH=%d -DPSW=%d -DPPH=%d -DPPW=%d -DPCIP=%d -DPREM=%d -DPPAIR=%d%s",
              d->kernel_h, d->kernel_w, d->stride_h, d->stride_w, d->pad_h, d->pad_w, d->count_include_pad ? 1 : 0, f->rem,
-             f->pair);
+             f->pair, am_option(argmax));
     cl_kernel k;
     HCL_TRY(hcl_kernel_get(ctx, "pool", opts, name, &k));
     hcl_karg a[16];
@@ -169,11 +183,11 @@ static hcl_status bwd_disjoint(hcl_context *ctx, const pool_geo *g, hcl_tensor *
         cl_mem abuf = argmax ? argmax->buffer : dy->buffer;
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(abuf),
                         HCL_ARG(a_off)};
-        return run_fixed(ctx, dx->dtype, dy->dtype, d, &f, argmax ? "maxpool_bwd_fixed" : "avgpool_bwd_fixed", a,
+        return run_fixed(ctx, dx->dtype, dy->dtype, argmax, d, &f, argmax ? "maxpool_bwd_fixed" : "avgpool_bwd_fixed", a,
                          argmax ? 6 : 4);
     }
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, argmax ? "maxpool_bwd_disjoint" : "avgpool_bwd_disjoint", &k));
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, argmax, argmax ? "maxpool_bwd_disjoint" : "avgpool_bwd_disjoint", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
     if (!argmax) {
         hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo)};
@@ -200,10 +214,10 @@ hcl_status hcl_maxpool2d_forward(hcl_context *ctx, hcl_tensor *y, hcl_tensor *ar
     if (f.ok) {
         hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
                         HCL_ARG(x->buffer), HCL_ARG(x_off)};
-        return run_fixed(ctx, x->dtype, y->dtype, desc, &f, "maxpool_fwd_fixed", a, sizeof a / sizeof a[0]);
+        return run_fixed(ctx, x->dtype, y->dtype, argmax, desc, &f, "maxpool_fwd_fixed", a, sizeof a / sizeof a[0]);
     }
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "maxpool_fwd", &k));
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, argmax, "maxpool_fwd", &k));
     geo_ints geo = pool_geo_arg(&g, desc);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(abuf), HCL_ARG(a_off), HCL_ARG(has_am),
                     HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
@@ -221,7 +235,7 @@ hcl_status hcl_maxpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     geo_ints geo = pool_geo_arg(&g, desc);
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), a_off = hcl_off(argmax);
     if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, argmax, desc, geo);
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "maxpool_bwd", &k));
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, argmax, "maxpool_bwd", &k));
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(argmax->buffer),
                     HCL_ARG(a_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
@@ -236,10 +250,10 @@ hcl_status hcl_avgpool2d_forward(hcl_context *ctx, hcl_tensor *y, const hcl_tens
     fixed_plan f = plan_fixed(&g, desc, x);
     if (f.ok) {
         hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off)};
-        return run_fixed(ctx, x->dtype, y->dtype, desc, &f, "avgpool_fwd_fixed", a, sizeof a / sizeof a[0]);
+        return run_fixed(ctx, x->dtype, y->dtype, NULL, desc, &f, "avgpool_fwd_fixed", a, sizeof a / sizeof a[0]);
     }
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "avgpool_fwd", &k));
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, NULL, "avgpool_fwd", &k));
     geo_ints geo = pool_geo_arg(&g, desc);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.q, (size_t)g.p, (size_t)g.n * g.c);
@@ -253,7 +267,7 @@ hcl_status hcl_avgpool2d_backward(hcl_context *ctx, hcl_tensor *dx, const hcl_te
     cl_kernel k;
     geo_ints geo = pool_geo_arg(&g, desc);
     if (disjoint(desc)) return bwd_disjoint(ctx, &g, dx, dy, NULL, desc, geo);
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "avgpool_bwd", &k));
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, NULL, "avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), GEO_KARGS(geo)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)g.w, (size_t)g.h, (size_t)g.n * g.c);
@@ -277,7 +291,7 @@ hcl_status hcl_global_avgpool_forward(hcl_context *ctx, hcl_tensor *y, const hcl
     HCL_TRY(global_check(ctx, x, "x", y, "y"));
     HCL_TRY(hcl_check_no_alias(ctx, y, "y", x, "x"));
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, "global_avgpool_fwd", &k));
+    HCL_TRY(pool_kernel(ctx, x->dtype, y->dtype, NULL, "global_avgpool_fwd", &k));
     cl_ulong y_off = hcl_off(y), x_off = hcl_off(x), nc = y->count, hw = (cl_ulong)(x->shape[2] * x->shape[3]);
     hcl_karg a[] = {HCL_ARG(y->buffer), HCL_ARG(y_off), HCL_ARG(x->buffer), HCL_ARG(x_off), HCL_ARG(nc), HCL_ARG(hw)};
     return hcl_launch_1d(ctx, k, (size_t)nc, 0, a, sizeof a / sizeof a[0]);
@@ -288,7 +302,7 @@ hcl_status hcl_global_avgpool_backward(hcl_context *ctx, hcl_tensor *dx, const h
     HCL_TRY(global_check(ctx, dx, "dx", dy, "dy"));
     HCL_TRY(hcl_check_no_alias(ctx, dx, "dx", dy, "dy"));
     cl_kernel k;
-    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, "global_avgpool_bwd", &k));
+    HCL_TRY(pool_kernel(ctx, dx->dtype, dy->dtype, NULL, "global_avgpool_bwd", &k));
     cl_ulong dx_off = hcl_off(dx), dy_off = hcl_off(dy), nc = dy->count, hw = (cl_ulong)(dx->shape[2] * dx->shape[3]);
     hcl_karg a[] = {HCL_ARG(dx->buffer), HCL_ARG(dx_off), HCL_ARG(dy->buffer), HCL_ARG(dy_off), HCL_ARG(nc), HCL_ARG(hw)};
     return launch3(ctx, k, a, sizeof a / sizeof a[0], (size_t)hw, (size_t)nc, 1);
