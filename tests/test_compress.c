@@ -667,6 +667,77 @@ START_TEST(share_with_mask) {
 }
 END_TEST
 
+/* Pruned, then shared before any step: the pruned weights are left out of the k-means and stay
+ * exactly 0 (master and working copy), so the mask and the masters agree and a checkpoint saved
+ * now loads back (the loader refuses a mask that prunes a nonzero master). */
+START_TEST(share_after_prune_keeps_zeros) {
+    hcl_context *ctx = test_context();
+    char *dir = test_make_tmpdir("share-prune");
+    char *ck = test_path_in(dir, "ck.safetensors");
+    for (int k = 0; k < 3; k++) {
+        const int ranks[1] = {2};
+        const int64_t shapes[1][4] = {{12, 10}};
+        hcl_params *p = make_params(ctx, policies[k], 1, ranks, shapes);
+        size_t n = pcount(p, 0);
+        float *x = test_falloc(n);
+        test_fill_normal(x, n, 1.0);
+        upload_param(p, 0, x);
+        hcl_optimizer *o = make_opt(p, HCL_OPTIM_ADAM, 0, 0);
+        hcl_prune_config c;
+        hcl_prune_config_init(&c, 0.6f);
+        hcl_pruner *pr = NULL;
+        CK_OK(ctx, hcl_pruner_create(o, &c, &pr));
+        CK_OK(ctx, hcl_pruner_add(pr, 0, SIZE_MAX));
+        CK_OK(ctx, hcl_pruner_update(pr, 0));
+        unsigned char *keep = malloc(hcl_params_arena_numel(p));
+        ck_assert_ptr_nonnull(keep);
+        CK_OK(ctx, hcl_tensor_download_raw(hcl_optimizer_mask(o), keep, hcl_params_arena_numel(p)));
+        keep += hcl_params_offset(p, 0);
+        float *live = test_falloc(n), *xm = download_param(p, 0);
+        size_t nl = 0;
+        for (size_t i = 0; i < n; i++)
+            if (keep[i]) live[nl++] = xm[i];
+        ck_assert_uint_eq(nl, n - (size_t)floor(0.6 * (double)n + 0.5));
+        hcl_weight_share *s = NULL;
+        CK_OK(ctx, hcl_weight_share_create(o, &s));
+        CK_OK(ctx, hcl_weight_share_add(s, 0, 3));
+        /* the codebook is the k-means of the unpruned weights only */
+        double cref[8];
+        unsigned char *iref = malloc(nl);
+        ck_assert_ptr_nonnull(iref);
+        ref_kmeans(live, nl, 8, cref, iref);
+        float *cb = test_download((hcl_tensor *)hcl_weight_share_codebook(s, 0));
+        for (int j = 0; j < 8; j++)
+            ck_assert_msg(cb[j] == (float)cref[j], "%s: codebook[%d] %.9g, k-means of the unpruned weights %.9g",
+                          hcl_precision_name(policies[k]), j, cb[j], cref[j]);
+        float *w = download_param(p, 0), *wk = test_download(hcl_params_weight(p, 0));
+        for (size_t i = 0, j = 0; i < n; i++) {
+            if (keep[i]) {
+                ck_assert(w[i] == cb[iref[j++]]);
+                continue;
+            }
+            ck_assert_msg(w[i] == 0.0f && !signbit(w[i]), "%s: pruned master %zu = %.9g after sharing", hcl_precision_name(policies[k]), i, w[i]);
+            ck_assert_msg(wk[i] == 0.0f, "%s: pruned working copy %zu = %.9g after sharing", hcl_precision_name(policies[k]), i, wk[i]);
+        }
+        CK_OK(ctx, hcl_checkpoint_save(o, ck, NULL));
+        hcl_optimizer *o2 = make_opt(p, HCL_OPTIM_ADAM, 0, 0);
+        CK_OK(ctx, hcl_checkpoint_load(o2, ck, NULL));
+        ck_assert_ptr_nonnull(hcl_optimizer_mask(o2));
+        hcl_optimizer_free(o2);
+        free(keep - hcl_params_offset(p, 0));
+        free(x); free(live); free(xm); free(iref); free(cb); free(w); free(wk);
+        hcl_weight_share_free(s);
+        hcl_pruner_free(pr);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    test_rm_rf(dir);
+    free(ck);
+    free(dir);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(bad_arguments) {
     hcl_context *ctx = test_context();
     const int ranks[3] = {2, 1, 1};
@@ -759,6 +830,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, share_steps);
     tcase_add_test(tc, share_deterministic);
     tcase_add_test(tc, share_with_mask);
+    tcase_add_test(tc, share_after_prune_keeps_zeros);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);
     return s;

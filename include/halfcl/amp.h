@@ -345,7 +345,10 @@ typedef struct hcl_weight_share hcl_weight_share;
 hcl_status hcl_weight_share_create(hcl_optimizer *optimizer, hcl_weight_share **share);
 void hcl_weight_share_free(hcl_weight_share *share); /* NULL is a no-op */
 /* Clusters the parameter's current masters into 2^bits values (bits 2..8) and writes masters and
- * working copies = codebook[index]. Blocking (downloads the masters). Each parameter at most once. */
+ * working copies = codebook[index]. Weights pruned by the optimizer's mask are left out of the
+ * clustering and stay exactly 0 (their index is the centroid nearest 0; they decode to 0 while the
+ * mask prunes them; all pruned: a codebook of zeros). Blocking (downloads the masters and the
+ * mask). Each parameter at most once. */
 hcl_status hcl_weight_share_add(hcl_weight_share *share, size_t param_index, int bits);
 /* Call after hcl_optimizer_step, with the gradients of that step still in place: for every shared
  * parameter codebook[k] -= lr * (sum of the unscaled gradients of the weights in cluster k: each

@@ -1,6 +1,7 @@
 /* Weight sharing (Deep Compression, issue 11): a parameter becomes 2^bits shared F32 values (a
  * codebook) and one U8 index per weight. k-means runs on the host at add time (linear init over
- * [min, max], Lloyd iterations until the centroids stop changing: deterministic). The cluster of
+ * [min, max], Lloyd iterations until the centroids stop changing: deterministic), over the weights
+ * the optimizer's mask keeps (pruned ones are written back as 0). The cluster of
  * every weight is then fixed, so the per-cluster gradient sums of fine-tuning use a precomputed
  * permutation grouped by cluster (compress.cl: one work-group per cluster, fixed-order sums). */
 #include <math.h>
@@ -95,11 +96,15 @@ static int nearest(const double *c, int K, double v) {
     return fabs(v - c[a]) <= fabs(c[lo] - v) ? a : lo;
 }
 
-/* 1-D k-means of x (n) into K centroids (sorted ascending) and idx (n); deterministic. */
-static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, double *c, unsigned char *idx) {
+/* 1-D k-means of x (n) into K centroids c (sorted ascending); the cluster of a value is then
+ * nearest(c, K, value). Deterministic. No values at all (n == 0: all pruned): every centroid 0. */
+static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, double *c) {
+    if (n == 0) {
+        for (int k = 0; k < K; k++) c[k] = 0.0;
+        return HCL_OK;
+    }
     double mn = INFINITY, mx = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (!isfinite(x[i])) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight %zu is not finite (%g): cannot cluster", i, (double)x[i]);
         mn = fmin(mn, x[i]);
         mx = fmax(mx, x[i]);
     }
@@ -124,7 +129,6 @@ static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, doub
         memcpy(c, nc, (size_t)K * sizeof *c);
         if (same) break;
     }
-    for (size_t i = 0; i < n; i++) idx[i] = (unsigned char)nearest(c, K, x[i]);
     free(sum); free(nc); free(cnt);
     return HCL_OK;
 }
@@ -133,6 +137,22 @@ static hcl_status tensor_from(hcl_context *ctx, hcl_dtype dt, int rank, const in
                               hcl_tensor **t) {
     HCL_TRY(hcl_tensor_create(ctx, dt, rank, shape, t));
     return hcl_tensor_upload_raw(*t, data, bytes);
+}
+
+/* The optimizer's mask of parameter pr (1 keep, 0 pruned) -> a new host array of pr->count. */
+static hcl_status mask_download(hcl_optimizer *o, const hcl_param *pr, unsigned char **keep) {
+    int64_t shape[1] = {(int64_t)pr->count};
+    hcl_tensor *v = NULL;
+    *keep = malloc(pr->count);
+    if (!*keep) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    hcl_status st = hcl_tensor_view(o->mask, pr->offset, 1, shape, &v);
+    if (st == HCL_OK) st = hcl_tensor_download_raw(v, *keep, pr->count);
+    hcl_tensor_free(v);
+    if (st != HCL_OK) {
+        free(*keep);
+        *keep = NULL;
+    }
+    return st;
 }
 
 hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
@@ -161,8 +181,25 @@ hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
     hcl_status st = x && c && cb && idx && perm && seg ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == HCL_OK && n > (size_t)INT32_MAX) st = hcl_error(ctx, HCL_ERR_OVERFLOW, "parameter %s has more than 2^31 - 1 weights", pr->name);
     if (st == HCL_OK) st = hcl_params_download(ps, index, x, n);
-    if (st == HCL_OK) st = kmeans(ctx, x, n, K, c, idx);
+    for (size_t i = 0; st == HCL_OK && i < n; i++)
+        if (!isfinite(x[i])) st = hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight %zu is not finite (%g): cannot cluster", i, (double)x[i]);
+    /* weights pruned by the optimizer's mask are left out of the clustering and stay 0 */
+    unsigned char *keep = NULL;
+    if (st == HCL_OK && s->opt->mask) st = mask_download(s->opt, pr, &keep);
+    float *live = NULL; /* the unpruned weights, in order (x itself without a mask) */
+    size_t nl = n;
+    if (st == HCL_OK && keep) {
+        live = malloc(n * sizeof *live);
+        if (!live) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        nl = 0;
+        for (size_t i = 0; st == HCL_OK && i < n; i++)
+            if (keep[i]) live[nl++] = x[i];
+    }
+    if (st == HCL_OK) st = kmeans(ctx, live ? live : x, nl, K, c);
     if (st == HCL_OK) {
+        /* every weight gets its nearest centroid (a pruned one: the centroid nearest 0; it is never
+         * trained while pruned and decodes to 0) */
+        for (size_t i = 0; i < n; i++) idx[i] = (unsigned char)nearest(c, K, keep && !keep[i] ? 0.0 : (double)x[i]);
         for (int k = 0; k < K; k++) cb[k] = (float)c[k];
         /* counting sort by cluster, positions ascending within a cluster */
         for (size_t i = 0; i < n; i++) seg[idx[i] + 1]++;
@@ -174,14 +211,16 @@ hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
             for (size_t i = 0; i < n; i++) perm[fill[idx[i]]++] = (int32_t)i;
             free(fill);
         }
-        for (size_t i = 0; i < n; i++) x[i] = cb[idx[i]];
+        for (size_t i = 0; i < n; i++) x[i] = keep && !keep[i] ? 0.0f : cb[idx[i]];
     }
+    free(live);
+    free(keep);
     int64_t kshape[1] = {K}, k1[1] = {K + 1}, nshape[1] = {(int64_t)n};
     if (st == HCL_OK) st = tensor_from(ctx, HCL_U8, pr->rank, pr->shape, idx, n, &q.indices);
     if (st == HCL_OK) st = tensor_from(ctx, HCL_F32, 1, kshape, cb, (size_t)K * sizeof *cb, &q.codebook);
     if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, nshape, perm, n * sizeof *perm, &q.perm);
     if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, k1, seg, ((size_t)K + 1) * sizeof *seg, &q.seg);
-    if (st == HCL_OK) st = hcl_params_upload(ps, index, x, n); /* masters (and working copies) = codebook[index] */
+    if (st == HCL_OK) st = hcl_params_upload(ps, index, x, n); /* masters (and working copies) = codebook[index], pruned 0 */
     free(x); free(c); free(cb); free(idx); free(perm); free(seg);
     if (st != HCL_OK) {
         free_param(&q);
