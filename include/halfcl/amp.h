@@ -272,16 +272,21 @@ typedef struct hcl_checkpoint_extra {
 /* Saves masters (F32; F16 weights under pure_f16) under "param.<name>", optimizer states in their
  * dtype (F32 or BF16) under "state.<state>.<name>", the mask ("mask", U8, arena-sized) when one is
  * set, the amp state (scale, growth tracker, step, skipped) and the host step index, the policy,
- * optimizer kind and extra. Blocking (downloads); written atomically (temp file
+ * optimizer kind, the state rounding and seed, and extra. Blocking (downloads); written atomically (temp file
  * + rename), so an existing file survives any failure. extra may be NULL. */
 hcl_status hcl_checkpoint_save(hcl_optimizer *optimizer, const char *path, const hcl_checkpoint_extra *extra);
 
 /* Restores what hcl_checkpoint_save wrote, checking everything first (format, policy, optimizer
  * kind, names, shapes, dtypes, scalars, the mask: U8, arena-sized, with zero masters and states
- * where it is 0): on any error nothing in memory has changed. Working copies are re-cast from the
+ * where it is 0): on any error found in the file nothing in memory has changed (a device error
+ * while writing the restored arenas afterwards can leave them partly written). Working copies are re-cast from the
  * masters, so training resumes bit-identically; the optimizer's mask becomes the file's (removed
  * when the file has none). State dtypes: BF16 states load into an F32-state optimizer exactly
- * (widened); F32 states into a BF16-state optimizer are refused (HCL_ERR_DTYPE: that would round). extra (may be NULL)
+ * (widened); F32 states into a BF16-state optimizer are refused (HCL_ERR_DTYPE: that would round).
+ * The state rounding and seed are saved ("halfcl.state_rounding", "halfcl.state_seed"); into a
+ * BF16-state optimizer a file with another rounding, or with stochastic rounding and another
+ * state_seed, is refused (HCL_ERR_INVALID_ARGUMENT: the resumed run would diverge); a file
+ * without them (saved before they were) is not checked. extra (may be NULL)
  * receives rng_seed and rng_offset; its meta is not filled (use hcl_safetensors_load for that). */
 hcl_status hcl_checkpoint_load(hcl_optimizer *optimizer, const char *path, hcl_checkpoint_extra *extra);
 
