@@ -367,6 +367,20 @@ hcl_status hcl_weight_share_step(hcl_weight_share *share, float lr);
  * the parameter is not shared (or share is NULL). */
 const hcl_tensor *hcl_weight_share_indices(const hcl_weight_share *share, size_t param_index);
 const hcl_tensor *hcl_weight_share_codebook(const hcl_weight_share *share, size_t param_index);
+/* Resuming: the sharing state (each shared parameter's indices and codebook) is NOT in
+ * hcl_checkpoint_save's file, and re-adding the parameters after a load does not restore it: the
+ * k-means of the trained masters need not give back the same clusters (codebook values that
+ * moved close together or past each other are merged or renumbered) nor the values of empty
+ * clusters. Save it beside the checkpoint with hcl_weight_share_save (atomically: per shared
+ * parameter "share.<name>.indices" U8 of its shape and "share.<name>.codebook" F32 (2^bits),
+ * metadata "halfcl.format" = "halfcl-weight-share-1"); to resume, hcl_checkpoint_load, then a new
+ * share object on the optimizer and hcl_weight_share_load: the file is checked in full (names and
+ * shapes of this parameter set, bits 2..8, finite codebooks, indices < 2^bits: HCL_ERR_FORMAT) and
+ * the tensors are made before anything changes; then the parameters are shared as saved and their
+ * masters and working copies = codebook[index] (pruned weights 0), so training resumes
+ * bit-identically. The share object must have no shared parameter yet. Blocking. */
+hcl_status hcl_weight_share_save(const hcl_weight_share *share, const char *path);
+hcl_status hcl_weight_share_load(hcl_weight_share *share, const char *path);
 
 #ifdef __cplusplus
 }
