@@ -377,8 +377,9 @@ const hcl_tensor *hcl_weight_share_codebook(const hcl_weight_share *share, size_
  * share object on the optimizer and hcl_weight_share_load: the file is checked in full (names and
  * shapes of this parameter set, bits 2..8, finite codebooks, indices < 2^bits: HCL_ERR_FORMAT) and
  * the tensors are made before anything changes; then the parameters are shared as saved and their
- * masters and working copies = codebook[index] (pruned weights 0), so training resumes
- * bit-identically. The share object must have no shared parameter yet. Blocking. */
+ * masters and working copies = codebook[index] (pruned weights 0; a device error while writing
+ * them can leave them partly written), so training resumes bit-identically. The share object must
+ * have no shared parameter yet. Blocking. */
 hcl_status hcl_weight_share_save(const hcl_weight_share *share, const char *path);
 hcl_status hcl_weight_share_load(hcl_weight_share *share, const char *path);
 
