@@ -223,11 +223,12 @@ kernel void params_from_range(global float *scale, ulong s_off, global int *zp, 
 
 // ---- int8 GEMM: C[b] (M, N) C_DT with C[b][m*c_rs + n*c_cs] = act(sa * sw[n] * sum_k (A[b][m][k]
 // - za) * W[n][k] + bias[n]), A (batch, M, K) u8 with row stride lda, W (N, K) i8 with row stride
-// ldw, int32 accumulation. (a - za) is in [-255, 255] and w in [-128, 127], so each product fits
-// a short (|p| <= 32640) and an even/odd pair of them sums exactly in int (the x86 pmaddwd
-// pattern). One work-item = a QTM x QTN block of dot products of whole rows, 16 k at a time (k
-// tail scalar); rows past M / N are clamped (valid memory), their results never stored. The
-// int32 sum is exact while |sum| < 2^31 (K <= 65793 always: the launcher checks K).
+// ldw, int32 accumulation. (a - za) is in [-255, 255] and w in [-128, 127]: both are loaded as
+// short, widened to int and multiplied in int (|p| <= 255 * 128 = 32640), and an even/odd pair of
+// products is added in int (the x86 pmaddwd pattern). One work-item = a QTM x QTN block of dot
+// products of whole rows, 16 k at a time (k tail scalar); rows past M / N are clamped (valid
+// memory), their results never stored. The int32 sum is exact while |sum| < 2^31, i.e. for
+// K <= 65793 (2^31 / 32640); the launcher refuses K > I8_MAX_K = 65536 (src/ops/quant.c).
 // global = (RUP(ceil(M/QTM), QWG), ceil(N/QTN), batch), local = (QWG, 1, 1)
 #define QTM 4
 #define QTN 4

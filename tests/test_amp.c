@@ -2016,6 +2016,130 @@ START_TEST(checkpoint_state_dtype_and_mask) {
 }
 END_TEST
 
+/* A copy of checkpoint src with its tensors and base metadata, and "halfcl.state_rounding" /
+ * "halfcl.state_seed" set to rnd / seed (NULL: left out, as in files saved before these keys). */
+static void rewrite_state_meta(hcl_context *ctx, const char *src, const char *dst, const char *rnd, const char *seed) {
+    hcl_safetensors *f = NULL;
+    CK_OK(ctx, hcl_safetensors_load(ctx, src, &f));
+    size_t n = hcl_safetensors_count(f);
+    hcl_safetensors_entry *e = calloc(n, sizeof *e);
+    ck_assert_ptr_nonnull(e);
+    for (size_t i = 0; i < n; i++) {
+        const hcl_safetensors_tensor *t = hcl_safetensors_at(f, i);
+        e[i] = (hcl_safetensors_entry){t->name, t->dtype, t->rank, t->shape, t->data, t->bytes};
+    }
+    static const char *const keys[] = {"halfcl.format", "halfcl.policy", "halfcl.optimizer", "halfcl.params",
+                                       "halfcl.host_step", "halfcl.rng_seed", "halfcl.rng_offset", "halfcl.crc32"};
+    hcl_safetensors_meta m[10];
+    size_t k = 0;
+    for (; k < 8; k++) m[k] = (hcl_safetensors_meta){keys[k], hcl_safetensors_metadata(f, keys[k])};
+    if (rnd) m[k++] = (hcl_safetensors_meta){"halfcl.state_rounding", rnd};
+    if (seed) m[k++] = (hcl_safetensors_meta){"halfcl.state_seed", seed};
+    CK_OK(ctx, hcl_safetensors_save(ctx, dst, e, n, m, k));
+    free(e);
+    hcl_safetensors_free(f);
+}
+
+/* The BF16 states' rounding and stochastic-rounding seed are saved; resuming a BF16-state run with
+ * another rounding or seed is refused with nothing changed; a file without them (older) loads as
+ * before; F32-state optimizers (nothing rounded) and nearest rounding (no seed) are not checked. */
+START_TEST(checkpoint_state_rounding_and_seed) {
+    hcl_context *ctx = test_context();
+    uint64_t data_seed = test_seed() % 100000;
+    char *sr = tmp_path("r-sr.safetensors"), *rne = tmp_path("r-rne.safetensors"), *bad = tmp_path("r-bad.safetensors");
+    ckpt_case c = {0, HCL_PRECISION_MIXED_F16, {0}};
+    hcl_optim_config_init(&c.cfg, HCL_OPTIM_ADAM);
+    c.cfg.state_dtype = HCL_BF16;
+    c.cfg.state_rounding = HCL_STATE_ROUND_STOCHASTIC;
+    c.cfg.state_seed = 42;
+    ckpt_case cn = c;
+    cn.cfg.state_rounding = HCL_STATE_ROUND_NEAREST;
+    cn.cfg.state_seed = 5;
+    run a = run_create(ctx, &c, 3), an = run_create(ctx, &cn, 3);
+    run_steps(ctx, &a, data_seed, 0, 3, 0);
+    run_steps(ctx, &an, data_seed, 0, 3, 0);
+    CK_OK(ctx, hcl_checkpoint_save(a.o, sr, NULL));
+    CK_OK(ctx, hcl_checkpoint_save(an.o, rne, NULL));
+    {
+        hcl_safetensors *f = NULL;
+        CK_OK(ctx, hcl_safetensors_load(ctx, sr, &f));
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.state_rounding"), "stochastic");
+        ck_assert_str_eq(hcl_safetensors_metadata(f, "halfcl.state_seed"), "42");
+        hcl_safetensors_free(f);
+    }
+    /* the same rounding and seed: resumes exactly */
+    run same = run_create(ctx, &c, 9);
+    CK_OK(ctx, hcl_checkpoint_load(same.o, sr, NULL));
+    run_steps(ctx, &a, data_seed, 3, 5, 0);
+    run_steps(ctx, &same, data_seed, 3, 5, 0);
+    runs_identical(ctx, &a, &same, "same rounding and seed", 1);
+
+    /* another seed, another rounding (both ways): refused, nothing changed */
+    struct { hcl_state_rounding rnd; uint64_t seed; const char *file; const char *msg; } refused[] = {
+        {HCL_STATE_ROUND_STOCHASTIC, 43, sr, "state_seed"},
+        {HCL_STATE_ROUND_NEAREST, 42, sr, "state_rounding"},
+        {HCL_STATE_ROUND_STOCHASTIC, 5, rne, "state_rounding"},
+    };
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++) {
+        ckpt_case o = c;
+        o.cfg.state_rounding = refused[k].rnd;
+        o.cfg.state_seed = refused[k].seed;
+        run b = run_create(ctx, &o, 9);
+        run_steps(ctx, &b, data_seed + 7, 0, 2, 0);
+        snapshot before;
+        snap(ctx, b.p, b.o, &before);
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, refused[k].file, NULL), HCL_ERR_INVALID_ARGUMENT);
+        ck_assert_msg(strstr(hcl_last_error(ctx), refused[k].msg), "case %zu: message '%s'", k, hcl_last_error(ctx));
+        snap_equal(ctx, b.p, b.o, &before, refused[k].msg);
+        ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 2);
+        /* a file without the keys (saved before them) is not checked: loads as before */
+        rewrite_state_meta(ctx, refused[k].file, bad, NULL, NULL);
+        CK_OK(ctx, hcl_checkpoint_load(b.o, bad, NULL));
+        ck_assert_uint_eq(hcl_optimizer_host_step(b.o), 3);
+        snap_free(&before);
+        run_free(&b);
+    }
+    /* nearest: the seed does not matter; F32 states: the rounding does not matter (exact widening) */
+    {
+        ckpt_case o = cn;
+        o.cfg.state_seed = 77;
+        run b = run_create(ctx, &o, 9);
+        CK_OK(ctx, hcl_checkpoint_load(b.o, rne, NULL));
+        run_free(&b);
+        o = c;
+        o.cfg.state_dtype = HCL_F32;
+        o.cfg.state_rounding = HCL_STATE_ROUND_NEAREST;
+        o.cfg.state_seed = 1;
+        b = run_create(ctx, &o, 9);
+        CK_OK(ctx, hcl_checkpoint_load(b.o, sr, NULL));
+        run_free(&b);
+    }
+    /* malformed values */
+    {
+        run b = run_create(ctx, &c, 9);
+        rewrite_state_meta(ctx, sr, bad, "sometimes", "42");
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), HCL_ERR_FORMAT);
+        rewrite_state_meta(ctx, sr, bad, "stochastic", "-1");
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), HCL_ERR_FORMAT);
+        rewrite_state_meta(ctx, sr, bad, NULL, "42");
+        CK_STATUS(ctx, hcl_checkpoint_load(b.o, bad, NULL), HCL_ERR_FORMAT);
+        rewrite_state_meta(ctx, sr, bad, "stochastic", "42");
+        CK_OK(ctx, hcl_checkpoint_load(b.o, bad, NULL));
+        run_free(&b);
+    }
+    unlink(sr);
+    unlink(rne);
+    unlink(bad);
+    free(sr);
+    free(rne);
+    free(bad);
+    run_free(&a);
+    run_free(&an);
+    run_free(&same);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 /* F16/BF16/F32 export for inference: each weight is its master rounded to nearest even. */
 START_TEST(export_weights) {
     hcl_context *ctx = test_context();
@@ -2112,6 +2236,7 @@ static Suite *amp_suite(void) {
     tcase_add_test(ckpt, checkpoint_resume_bit_identical);
     tcase_add_test(ckpt, checkpoint_corrupt_and_mismatched);
     tcase_add_test(ckpt, checkpoint_state_dtype_and_mask);
+    tcase_add_test(ckpt, checkpoint_state_rounding_and_seed);
     tcase_add_test(ckpt, export_weights);
     suite_add_tcase(s, ckpt);
     return s;

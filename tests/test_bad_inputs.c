@@ -1813,8 +1813,41 @@ START_TEST(amp_compression_h) {
     watch(hcl_weight_share_codebook(s, 0));
     EXPECT_STATUS(A, hcl_weight_share_add(s, 0, 3), HCL_ERR_INVALID_ARGUMENT); /* twice */
     for (size_t k = 0; k < 4; k++) EXPECT_STATUS(A, hcl_weight_share_step(s, bad_lr[k]), HCL_ERR_INVALID_ARGUMENT);
-
+    /* the sharing state beside a checkpoint: NULLs, unwritable paths, missing or foreign files, a
+     * share object already sharing; nothing written, nothing shared */
+    char *sdir = test_make_tmpdir("matrix-share");
+    char *sf = test_path_in(sdir, "share.safetensors"), *smiss = test_path_in(sdir, "missing/share.safetensors");
+    EXPECT_STATUS(NULL, hcl_weight_share_save(NULL, sf), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_weight_share_save(s, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_weight_share_save(s, smiss), HCL_ERR_IO);
+    EXPECT_STATUS(A, hcl_weight_share_save(s, sdir), HCL_ERR_IO); /* a folder */
+    EXPECT_STATUS(A, hcl_weight_share_save(s, ""), HCL_ERR_IO);
+    assert_dir_empty(sdir, __LINE__);
+    hcl_weight_share *s2 = NULL;
+    CK(hcl_weight_share_create(o, &s2));
+    EXPECT_STATUS(NULL, hcl_weight_share_load(NULL, sf), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_weight_share_load(s2, NULL), HCL_ERR_NULL_POINTER);
+    EXPECT_STATUS(A, hcl_weight_share_load(s2, sf), HCL_ERR_IO); /* missing */
+    EXPECT_STATUS(A, hcl_weight_share_load(s2, sdir), -1);
+    test_write_file(sf, "not a share file", 16);
+    EXPECT_STATUS(A, hcl_weight_share_load(s2, sf), HCL_ERR_FORMAT);
     unwatch_all();
+    CK(hcl_params_export(p, sf, HCL_F32, NULL, 0)); /* safetensors, not a share file */
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_master_arena(p));
+    EXPECT_STATUS(A, hcl_weight_share_load(s2, sf), HCL_ERR_FORMAT);
+    EXPECT_NULL(hcl_weight_share_codebook(s2, 0));
+    unwatch_all();
+    CK(hcl_weight_share_save(s, sf));
+    watch(hcl_params_weight_arena(p));
+    watch(hcl_params_master_arena(p));
+    EXPECT_STATUS(A, hcl_weight_share_load(s, sf), HCL_ERR_INVALID_ARGUMENT); /* already sharing */
+    unwatch_all();
+    hcl_weight_share_free(s2);
+    test_rm_rf(sdir);
+    free(sf);
+    free(smiss);
+    free(sdir);
     hcl_weight_share_free(s);
     hcl_optimizer_free(o);
     hcl_params_free(p);

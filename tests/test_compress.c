@@ -3,7 +3,8 @@
  * many ties) and exactly the host reference's choice, whole channels with their bias, masks that
  * only grow, pruned weights exactly 0 through Adam / SGD-momentum steps with weight decay.
  * Weight sharing: k-means against a host reference, weights always codebook[index], the codebook
- * update against an FP64 sum of the unscaled gradients, the skip on an inf gradient. Every test
+ * update against an FP64 sum of the unscaled gradients, the skip on an inf gradient, pruned weights
+ * left out of the clustering, the resume through the share file (and why re-adding is none). Every test
  * runs in the fp32, mixed_f16 and mixed_bf16 policies. */
 #include <math.h>
 #include <stdint.h>
@@ -667,6 +668,258 @@ START_TEST(share_with_mask) {
 }
 END_TEST
 
+/* Pruned, then shared before any step: the pruned weights are left out of the k-means and stay
+ * exactly 0 (master and working copy), so the mask and the masters agree and a checkpoint saved
+ * now loads back (the loader refuses a mask that prunes a nonzero master). */
+START_TEST(share_after_prune_keeps_zeros) {
+    hcl_context *ctx = test_context();
+    char *dir = test_make_tmpdir("share-prune");
+    char *ck = test_path_in(dir, "ck.safetensors");
+    for (int k = 0; k < 3; k++) {
+        const int ranks[1] = {2};
+        const int64_t shapes[1][4] = {{12, 10}};
+        hcl_params *p = make_params(ctx, policies[k], 1, ranks, shapes);
+        size_t n = pcount(p, 0);
+        float *x = test_falloc(n);
+        test_fill_normal(x, n, 1.0);
+        upload_param(p, 0, x);
+        hcl_optimizer *o = make_opt(p, HCL_OPTIM_ADAM, 0, 0);
+        hcl_prune_config c;
+        hcl_prune_config_init(&c, 0.6f);
+        hcl_pruner *pr = NULL;
+        CK_OK(ctx, hcl_pruner_create(o, &c, &pr));
+        CK_OK(ctx, hcl_pruner_add(pr, 0, SIZE_MAX));
+        CK_OK(ctx, hcl_pruner_update(pr, 0));
+        unsigned char *keep = malloc(hcl_params_arena_numel(p));
+        ck_assert_ptr_nonnull(keep);
+        CK_OK(ctx, hcl_tensor_download_raw(hcl_optimizer_mask(o), keep, hcl_params_arena_numel(p)));
+        keep += hcl_params_offset(p, 0);
+        float *live = test_falloc(n), *xm = download_param(p, 0);
+        size_t nl = 0;
+        for (size_t i = 0; i < n; i++)
+            if (keep[i]) live[nl++] = xm[i];
+        ck_assert_uint_eq(nl, n - (size_t)floor(0.6 * (double)n + 0.5));
+        hcl_weight_share *s = NULL;
+        CK_OK(ctx, hcl_weight_share_create(o, &s));
+        CK_OK(ctx, hcl_weight_share_add(s, 0, 3));
+        /* the codebook is the k-means of the unpruned weights only */
+        double cref[8];
+        unsigned char *iref = malloc(nl);
+        ck_assert_ptr_nonnull(iref);
+        ref_kmeans(live, nl, 8, cref, iref);
+        float *cb = test_download((hcl_tensor *)hcl_weight_share_codebook(s, 0));
+        for (int j = 0; j < 8; j++)
+            ck_assert_msg(cb[j] == (float)cref[j], "%s: codebook[%d] %.9g, k-means of the unpruned weights %.9g",
+                          hcl_precision_name(policies[k]), j, cb[j], cref[j]);
+        float *w = download_param(p, 0), *wk = test_download(hcl_params_weight(p, 0));
+        for (size_t i = 0, j = 0; i < n; i++) {
+            if (keep[i]) {
+                ck_assert(w[i] == cb[iref[j++]]);
+                continue;
+            }
+            ck_assert_msg(w[i] == 0.0f && !signbit(w[i]), "%s: pruned master %zu = %.9g after sharing", hcl_precision_name(policies[k]), i, w[i]);
+            ck_assert_msg(wk[i] == 0.0f, "%s: pruned working copy %zu = %.9g after sharing", hcl_precision_name(policies[k]), i, wk[i]);
+        }
+        CK_OK(ctx, hcl_checkpoint_save(o, ck, NULL));
+        hcl_optimizer *o2 = make_opt(p, HCL_OPTIM_ADAM, 0, 0);
+        CK_OK(ctx, hcl_checkpoint_load(o2, ck, NULL));
+        ck_assert_ptr_nonnull(hcl_optimizer_mask(o2));
+        hcl_optimizer_free(o2);
+        free(keep - hcl_params_offset(p, 0));
+        free(x); free(live); free(xm); free(iref); free(cb); free(w); free(wk);
+        hcl_weight_share_free(s);
+        hcl_pruner_free(pr);
+        hcl_optimizer_free(o);
+        hcl_params_free(p);
+    }
+    test_rm_rf(dir);
+    free(ck);
+    free(dir);
+    hcl_context_free(ctx);
+}
+END_TEST
+
+/* Bits of a shared parameter's indices and codebook and of its masters, for comparisons. */
+typedef struct share_bits { unsigned char *idx; float *cb, *w; size_t n; int K; } share_bits;
+static share_bits share_get(hcl_params *p, hcl_weight_share *s, size_t pi) {
+    share_bits b = {0};
+    const hcl_tensor *ti = hcl_weight_share_indices(s, pi), *tc = hcl_weight_share_codebook(s, pi);
+    ck_assert(ti && tc);
+    b.n = ti->count;
+    b.K = (int)tc->count;
+    b.idx = malloc(b.n);
+    ck_assert_ptr_nonnull(b.idx);
+    CK_OK(ti->ctx, hcl_tensor_download_raw(ti, b.idx, b.n));
+    b.cb = test_download((hcl_tensor *)tc);
+    b.w = download_param(p, pi);
+    return b;
+}
+static int share_same(const share_bits *a, const share_bits *b) {
+    return a->n == b->n && a->K == b->K && !memcmp(a->idx, b->idx, a->n) && !memcmp(a->cb, b->cb, (size_t)a->K * sizeof *a->cb) &&
+           !memcmp(a->w, b->w, a->n * sizeof *a->w);
+}
+static void share_bits_free(share_bits *b) { free(b->idx); free(b->cb); free(b->w); }
+
+/* One fine-tuning step t with gradients drawn from (seed, t): the same in every run. */
+static void share_train(hcl_optimizer *o, hcl_weight_share *s, uint64_t seed, int from, int to) {
+    hcl_context *ctx = hcl_params_context(hcl_optimizer_params(o));
+    for (int t = from; t < to; t++) {
+        test_rng_reset(seed * 100 + (uint64_t)t);
+        random_grads(o);
+        CK_OK(ctx, hcl_optimizer_step(o, 0.05f));
+        CK_OK(ctx, hcl_weight_share_step(s, 0.05f));
+    }
+}
+
+/* Resuming shared fine-tuning: the sharing state saved beside the checkpoint and loaded into a new
+ * share object resumes bit-identically (indices, codebooks, masters; with a pruning mask), in
+ * every policy. Re-adding the parameters instead is not a restore: on these 12 weights (fp32,
+ * bits 2) the k-means of the shared values merges two clusters. Bad files change nothing. */
+START_TEST(share_resume) {
+    hcl_context *ctx = test_context();
+    char *dir = test_make_tmpdir("share-resume");
+    char *ck = test_path_in(dir, "ck.safetensors"), *sh = test_path_in(dir, "share.safetensors"), *bad = test_path_in(dir, "bad.safetensors");
+    uint64_t seed = test_seed() % 100000;
+    for (int k = 0; k < 3; k++) {
+        const int ranks[3] = {2, 1, 1};
+        const int64_t shapes[3][4] = {{40, 30}, {9}, {50}};
+        hcl_params *pa = make_params(ctx, policies[k], 3, ranks, shapes), *pb = make_params(ctx, policies[k], 3, ranks, shapes);
+        for (size_t pi = 0; pi < 3; pi++) {
+            size_t n = pcount(pa, pi);
+            float *x = test_falloc(n);
+            test_fill_normal(x, n, 0.5);
+            upload_param(pa, pi, x);
+            test_fill_normal(x, n, 0.5);
+            upload_param(pb, pi, x); /* other values: the load must bring everything */
+            free(x);
+        }
+        hcl_optimizer *oa = make_opt(pa, HCL_OPTIM_SGD, 1e-3f, 0.9f), *ob = make_opt(pb, HCL_OPTIM_SGD, 1e-3f, 0.9f);
+        hcl_prune_config c;
+        hcl_prune_config_init(&c, 0.3f);
+        hcl_pruner *pr = NULL;
+        CK_OK(ctx, hcl_pruner_create(oa, &c, &pr));
+        CK_OK(ctx, hcl_pruner_add(pr, 0, SIZE_MAX));
+        CK_OK(ctx, hcl_pruner_update(pr, 0));
+        hcl_weight_share *sa = NULL, *sb = NULL;
+        CK_OK(ctx, hcl_weight_share_create(oa, &sa));
+        CK_OK(ctx, hcl_weight_share_add(sa, 0, 4));
+        CK_OK(ctx, hcl_weight_share_add(sa, 2, 2));
+        share_train(oa, sa, seed, 0, 3);
+        CK_OK(ctx, hcl_checkpoint_save(oa, ck, NULL));
+        CK_OK(ctx, hcl_weight_share_save(sa, sh));
+        share_train(oa, sa, seed, 3, 6);
+        CK_OK(ctx, hcl_checkpoint_load(ob, ck, NULL));
+        CK_OK(ctx, hcl_weight_share_create(ob, &sb));
+        CK_OK(ctx, hcl_weight_share_load(sb, sh));
+        ck_assert_ptr_null(hcl_weight_share_codebook(sb, 1));
+        CK_STATUS(ctx, hcl_weight_share_load(sb, sh), HCL_ERR_INVALID_ARGUMENT); /* already sharing */
+        share_train(ob, sb, seed, 3, 6);
+        for (size_t pi = 0; pi < 3; pi += 2) {
+            share_bits a = share_get(pa, sa, pi), b = share_get(pb, sb, pi);
+            ck_assert_msg(share_same(&a, &b), "%s: parameter %zu differs after the resume", hcl_precision_name(policies[k]), pi);
+            share_bits_free(&a);
+            share_bits_free(&b);
+        }
+        float *wa = download_param(pa, 1), *wb = download_param(pb, 1);
+        ck_assert(!memcmp(wa, wb, 9 * sizeof *wa));
+        free(wa);
+        free(wb);
+        hcl_weight_share_free(sb);
+        /* bad files: refused, nothing shared, nothing written */
+        float *w0 = download_param(pb, 0);
+        CK_OK(ctx, hcl_weight_share_create(ob, &sb));
+        CK_STATUS(ctx, hcl_weight_share_load(sb, ck), HCL_ERR_FORMAT); /* a checkpoint */
+        {
+            hcl_safetensors *f = NULL;
+            CK_OK(ctx, hcl_safetensors_load(ctx, sh, &f));
+            size_t nt = hcl_safetensors_count(f);
+            hcl_safetensors_entry *e = calloc(nt, sizeof *e);
+            unsigned char *bytes = malloc(2000);
+            ck_assert(e && bytes);
+            hcl_safetensors_meta meta[1] = {{"halfcl.format", "halfcl-weight-share-1"}};
+            for (int mut = 0; mut < 3; mut++) {
+                size_t m = 0;
+                for (size_t i = 0; i < nt; i++) {
+                    const hcl_safetensors_tensor *t = hcl_safetensors_at(f, i);
+                    e[m] = (hcl_safetensors_entry){t->name, t->dtype, t->rank, t->shape, t->data, t->bytes};
+                    if (!strcmp(t->name, "share.p0.indices") && mut == 0) { /* an index past the codebook */
+                        memcpy(bytes, t->data, t->bytes);
+                        bytes[7] = 16;
+                        e[m].data = bytes;
+                    }
+                    if (!strcmp(t->name, "share.p2.codebook") && mut == 1) continue; /* indices without a codebook */
+                    if (!strcmp(t->name, "share.p0.codebook") && mut == 2) { /* a NaN */
+                        float v = NAN;
+                        memcpy(bytes, t->data, t->bytes);
+                        memcpy(bytes + 4, &v, 4);
+                        e[m].data = bytes;
+                    }
+                    m++;
+                }
+                CK_OK(ctx, hcl_safetensors_save(ctx, bad, e, m, meta, 1));
+                CK_STATUS(ctx, hcl_weight_share_load(sb, bad), HCL_ERR_FORMAT);
+                ck_assert_ptr_null(hcl_weight_share_codebook(sb, 0));
+                ck_assert_ptr_null(hcl_weight_share_codebook(sb, 2));
+            }
+            free(e);
+            free(bytes);
+            hcl_safetensors_free(f);
+        }
+        float *w1 = download_param(pb, 0);
+        ck_assert(!memcmp(w0, w1, pcount(pb, 0) * sizeof *w0));
+        free(w0);
+        free(w1);
+        hcl_weight_share_free(sb);
+        hcl_weight_share_free(sa);
+        hcl_pruner_free(pr);
+        hcl_optimizer_free(oa);
+        hcl_optimizer_free(ob);
+        hcl_params_free(pa);
+        hcl_params_free(pb);
+    }
+    /* re-adding after a checkpoint load: another clustering */
+    {
+        static const float x[12] = {1.288f, 1.449f, 0.066f, -0.765f, -1.092f, 0.031f, -1.022f, -1.437f, 0.199f, 0.133f, 0.546f, -0.914f};
+        const int ranks[1] = {1};
+        const int64_t shapes[1][4] = {{12}};
+        hcl_params *pa = make_params(ctx, HCL_PRECISION_FP32, 1, ranks, shapes), *pb = make_params(ctx, HCL_PRECISION_FP32, 1, ranks, shapes);
+        upload_param(pa, 0, x);
+        hcl_optimizer *oa = make_opt(pa, HCL_OPTIM_SGD, 0, 0), *ob = make_opt(pb, HCL_OPTIM_SGD, 0, 0);
+        hcl_weight_share *sa = NULL, *sb = NULL, *sc = NULL;
+        CK_OK(ctx, hcl_weight_share_create(oa, &sa));
+        CK_OK(ctx, hcl_weight_share_add(sa, 0, 2));
+        CK_OK(ctx, hcl_checkpoint_save(oa, ck, NULL));
+        CK_OK(ctx, hcl_weight_share_save(sa, sh));
+        CK_OK(ctx, hcl_checkpoint_load(ob, ck, NULL));
+        CK_OK(ctx, hcl_weight_share_create(ob, &sb));
+        CK_OK(ctx, hcl_weight_share_add(sb, 0, 2));
+        share_bits a = share_get(pa, sa, 0), b = share_get(pb, sb, 0);
+        ck_assert_msg(memcmp(a.idx, b.idx, 12) != 0, "re-adding gave back the clusters here");
+        share_bits_free(&b);
+        CK_OK(ctx, hcl_checkpoint_load(ob, ck, NULL));
+        CK_OK(ctx, hcl_weight_share_create(ob, &sc));
+        CK_OK(ctx, hcl_weight_share_load(sc, sh));
+        b = share_get(pb, sc, 0);
+        ck_assert(share_same(&a, &b));
+        share_bits_free(&a);
+        share_bits_free(&b);
+        hcl_weight_share_free(sa);
+        hcl_weight_share_free(sb);
+        hcl_weight_share_free(sc);
+        hcl_optimizer_free(oa);
+        hcl_optimizer_free(ob);
+        hcl_params_free(pa);
+        hcl_params_free(pb);
+    }
+    test_rm_rf(dir);
+    free(ck);
+    free(sh);
+    free(bad);
+    free(dir);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 START_TEST(bad_arguments) {
     hcl_context *ctx = test_context();
     const int ranks[3] = {2, 1, 1};
@@ -759,6 +1012,8 @@ static Suite *suite(void) {
     tcase_add_test(tc, share_steps);
     tcase_add_test(tc, share_deterministic);
     tcase_add_test(tc, share_with_mask);
+    tcase_add_test(tc, share_after_prune_keeps_zeros);
+    tcase_add_test(tc, share_resume);
     tcase_add_test(tc, bad_arguments);
     suite_add_tcase(s, tc);
     return s;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "helpers.h"
+#include "runtime/internal.h" /* ctx->memory_limit: an allocation failure part-way */
 
 static int small_run(void) {
     const char *s = getenv("HALFCL_TEST_SMALL");
@@ -1048,6 +1049,102 @@ START_TEST(quant_state_checkpoint) {
 }
 END_TEST
 
+/* hcl_model_load_int8 into a calibrated model whose device memory runs out part-way (the first
+ * layer's I8 weight fits under the context's memory limit, the second's does not): the load fails
+ * with HCL_ERR_DEVICE_MEMORY and changes nothing (mode, parameters, ranges and observed flags, the
+ * model's byte count), so the model still exports; with the limit lifted the same file loads. The
+ * same for a calibration end that runs out of memory. */
+START_TEST(load_int8_out_of_memory_changes_nothing) {
+    hcl_context *ctx = test_context();
+    hcl_model *m = NULL;
+    CK_OK(ctx, hcl_model_create(ctx, HCL_PRECISION_FP32, &m));
+    const int64_t in[1] = {64};
+    CK_OK(ctx, hcl_model_input(m, 1, in, NULL));
+    int l1 = 0, l2 = 0;
+    CK_OK(ctx, hcl_model_linear(m, HCL_NN_PREV, 256, &l1)); /* I8 weight 16 KiB */
+    CK_OK(ctx, hcl_model_activation(m, HCL_NN_PREV, HCL_ACT_RELU, 0, NULL));
+    CK_OK(ctx, hcl_model_linear(m, HCL_NN_PREV, 512, &l2)); /* 128 KiB */
+    hcl_model_options o;
+    hcl_model_options_init(&o, HCL_PRECISION_FP32);
+    o.max_batch = 16;
+    o.seed = 3;
+    CK_OK(ctx, hcl_model_build(m, &o));
+    const int64_t xsh[2] = {16, 64};
+    float xv[16 * 64];
+    test_fill_uniform(xv, 16 * 64, -1.0, 1.0);
+    hcl_tensor *x = test_tensor_from(ctx, HCL_F32, 2, xsh, xv);
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK_OK(ctx, hcl_model_forward(m, x, 0));
+    CK_OK(ctx, hcl_model_calibrate_end(m));
+    char *dir = test_make_tmpdir("nnquant-oom");
+    char *path = test_path_in(dir, "m.int8.safetensors");
+    CK_OK(ctx, hcl_model_export_int8(m, path));
+    size_t n0, n1;
+    float *before = all_masters(m, &n0), r1[2], r2[2], q[2];
+    CK_OK(ctx, hcl_model_quant_range(m, l1, r1));
+    CK_OK(ctx, hcl_model_quant_range(m, l2, r2));
+    hcl_model_memory mem0, mem1;
+    CK_OK(ctx, hcl_model_memory_get(m, &mem0));
+    hcl_memory_trim(ctx);
+    hcl_memory_stats ms;
+    hcl_memory_stats_get(ctx, &ms);
+    uint64_t old_limit = ctx->memory_limit;
+    ctx->memory_limit = (uint64_t)ms.current_bytes + (16u << 10) + (8u << 10);
+    CK_STATUS(ctx, hcl_model_load_int8(m, path), HCL_ERR_DEVICE_MEMORY);
+    ctx->memory_limit = old_limit;
+    ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_FAKE);
+    float *after = all_masters(m, &n1);
+    ck_assert(n0 == n1 && !memcmp(before, after, n0 * sizeof *before));
+    CK_OK(ctx, hcl_model_quant_range(m, l1, q));
+    ck_assert(q[0] == r1[0] && q[1] == r1[1]);
+    CK_OK(ctx, hcl_model_quant_range(m, l2, q));
+    ck_assert(q[0] == r2[0] && q[1] == r2[1]);
+    CK_OK(ctx, hcl_model_memory_get(m, &mem1));
+    ck_assert_uint_eq(mem1.other_bytes, mem0.other_bytes);
+    hcl_memory_stats ms1;
+    hcl_memory_stats_get(ctx, &ms1);
+    ck_assert_uint_eq(ms1.current_bytes, ms.current_bytes); /* the first layer's I8 weight was freed */
+    CK_OK(ctx, hcl_model_export_int8(m, path)); /* every range still observed */
+    /* a calibration whose end runs out of memory (new ranges are written aside, then swapped in):
+     * the old ranges and observed flags stay */
+    for (size_t i = 0; i < 16 * 64; i++) xv[i] *= 3.0f;
+    hcl_tensor *x3 = test_tensor_from(ctx, HCL_F32, 2, xsh, xv);
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK_OK(ctx, hcl_model_forward(m, x3, 0));
+    hcl_memory_trim(ctx);
+    hcl_memory_stats_get(ctx, &ms);
+    ctx->memory_limit = (uint64_t)ms.current_bytes + 256 + 128; /* one range tensor (256-byte block), not two */
+    CK_STATUS(ctx, hcl_model_calibrate_end(m), HCL_ERR_DEVICE_MEMORY);
+    ctx->memory_limit = old_limit;
+    ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_FAKE);
+    CK_OK(ctx, hcl_model_quant_range(m, l1, q));
+    ck_assert(q[0] == r1[0] && q[1] == r1[1]);
+    CK_OK(ctx, hcl_model_quant_range(m, l2, q));
+    ck_assert(q[0] == r2[0] && q[1] == r2[1]);
+    hcl_memory_stats_get(ctx, &ms1);
+    ck_assert_uint_eq(ms1.current_bytes, ms.current_bytes);
+    CK_OK(ctx, hcl_model_export_int8(m, path));
+    /* the same calibration with memory: the ranges move */
+    CK_OK(ctx, hcl_model_calibrate_begin(m, HCL_CALIB_MINMAX, 0.0f));
+    CK_OK(ctx, hcl_model_forward(m, x3, 0));
+    CK_OK(ctx, hcl_model_calibrate_end(m));
+    CK_OK(ctx, hcl_model_quant_range(m, l1, q));
+    ck_assert(q[0] != r1[0] || q[1] != r1[1]);
+    hcl_tensor_free(x3);
+    CK_OK(ctx, hcl_model_load_int8(m, path));
+    ck_assert_int_eq(hcl_model_quant_mode(m), HCL_QUANT_MODE_INT8);
+    free(before);
+    free(after);
+    unlink(path);
+    rmdir(dir);
+    free(path);
+    free(dir);
+    hcl_tensor_free(x);
+    hcl_model_free(m);
+    hcl_context_free(ctx);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("nn_quant");
     TCase *r = tcase_create("reference");
@@ -1056,6 +1153,7 @@ static Suite *suite(void) {
     tcase_add_test(r, calibration_ranges);
     tcase_add_test(r, export_file);
     tcase_add_test(r, corrupt_exports);
+    tcase_add_test(r, load_int8_out_of_memory_changes_nothing);
     tcase_add_test(r, quant_state_checkpoint);
     tcase_add_test(r, sequence_linear_int8);
     suite_add_tcase(s, r);

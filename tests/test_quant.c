@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "helpers.h"
+#include "ops/ops_internal.h"
 
 static int small_run(void) {
     const char *s = getenv("HALFCL_TEST_SMALL");
@@ -495,7 +496,6 @@ END_TEST
 
 /* Both int8 GEMM kernels (the dot kernel for small/skinny shapes, the packed panels) forced on
  * every shape, odd sizes and K beyond one exact float chunk (512) included. */
-extern int hcl_i8_gemm_force; /* src/ops/quant.c: 0 by the size rule, 1 dot, 2 packed */
 START_TEST(gemm_i8_both_paths) {
     hcl_context *ctx = test_context();
     const size_t sizes[][3] = {{1, 1, 1}, {1, 7, 33}, {7, 1, 130}, {33, 7, 1}, {17, 33, 16}, {130, 33, 7}, {33, 130, 1100},

@@ -272,16 +272,21 @@ typedef struct hcl_checkpoint_extra {
 /* Saves masters (F32; F16 weights under pure_f16) under "param.<name>", optimizer states in their
  * dtype (F32 or BF16) under "state.<state>.<name>", the mask ("mask", U8, arena-sized) when one is
  * set, the amp state (scale, growth tracker, step, skipped) and the host step index, the policy,
- * optimizer kind and extra. Blocking (downloads); written atomically (temp file
+ * optimizer kind, the state rounding and seed, and extra. Blocking (downloads); written atomically (temp file
  * + rename), so an existing file survives any failure. extra may be NULL. */
 hcl_status hcl_checkpoint_save(hcl_optimizer *optimizer, const char *path, const hcl_checkpoint_extra *extra);
 
 /* Restores what hcl_checkpoint_save wrote, checking everything first (format, policy, optimizer
  * kind, names, shapes, dtypes, scalars, the mask: U8, arena-sized, with zero masters and states
- * where it is 0): on any error nothing in memory has changed. Working copies are re-cast from the
+ * where it is 0): on any error found in the file nothing in memory has changed (a device error
+ * while writing the restored arenas afterwards can leave them partly written). Working copies are re-cast from the
  * masters, so training resumes bit-identically; the optimizer's mask becomes the file's (removed
  * when the file has none). State dtypes: BF16 states load into an F32-state optimizer exactly
- * (widened); F32 states into a BF16-state optimizer are refused (HCL_ERR_DTYPE: that would round). extra (may be NULL)
+ * (widened); F32 states into a BF16-state optimizer are refused (HCL_ERR_DTYPE: that would round).
+ * The state rounding and seed are saved ("halfcl.state_rounding", "halfcl.state_seed"); into a
+ * BF16-state optimizer a file with another rounding, or with stochastic rounding and another
+ * state_seed, is refused (HCL_ERR_INVALID_ARGUMENT: the resumed run would diverge); a file
+ * without them (saved before they were) is not checked. extra (may be NULL)
  * receives rng_seed and rng_offset; its meta is not filled (use hcl_safetensors_load for that). */
 hcl_status hcl_checkpoint_load(hcl_optimizer *optimizer, const char *path, hcl_checkpoint_extra *extra);
 
@@ -345,7 +350,10 @@ typedef struct hcl_weight_share hcl_weight_share;
 hcl_status hcl_weight_share_create(hcl_optimizer *optimizer, hcl_weight_share **share);
 void hcl_weight_share_free(hcl_weight_share *share); /* NULL is a no-op */
 /* Clusters the parameter's current masters into 2^bits values (bits 2..8) and writes masters and
- * working copies = codebook[index]. Blocking (downloads the masters). Each parameter at most once. */
+ * working copies = codebook[index]. Weights pruned by the optimizer's mask are left out of the
+ * clustering and stay exactly 0 (their index is the centroid nearest 0; they decode to 0 while the
+ * mask prunes them; all pruned: a codebook of zeros). Blocking (downloads the masters and the
+ * mask). Each parameter at most once. */
 hcl_status hcl_weight_share_add(hcl_weight_share *share, size_t param_index, int bits);
 /* Call after hcl_optimizer_step, with the gradients of that step still in place: for every shared
  * parameter codebook[k] -= lr * (sum of the unscaled gradients of the weights in cluster k: each
@@ -359,6 +367,21 @@ hcl_status hcl_weight_share_step(hcl_weight_share *share, float lr);
  * the parameter is not shared (or share is NULL). */
 const hcl_tensor *hcl_weight_share_indices(const hcl_weight_share *share, size_t param_index);
 const hcl_tensor *hcl_weight_share_codebook(const hcl_weight_share *share, size_t param_index);
+/* Resuming: the sharing state (each shared parameter's indices and codebook) is NOT in
+ * hcl_checkpoint_save's file, and re-adding the parameters after a load does not restore it: the
+ * k-means of the trained masters need not give back the same clusters (codebook values that
+ * moved close together or past each other are merged or renumbered) nor the values of empty
+ * clusters. Save it beside the checkpoint with hcl_weight_share_save (atomically: per shared
+ * parameter "share.<name>.indices" U8 of its shape and "share.<name>.codebook" F32 (2^bits),
+ * metadata "halfcl.format" = "halfcl-weight-share-1"); to resume, hcl_checkpoint_load, then a new
+ * share object on the optimizer and hcl_weight_share_load: the file is checked in full (names and
+ * shapes of this parameter set, bits 2..8, finite codebooks, indices < 2^bits: HCL_ERR_FORMAT) and
+ * the tensors are made before anything changes; then the parameters are shared as saved and their
+ * masters and working copies = codebook[index] (pruned weights 0; a device error while writing
+ * them can leave them partly written), so training resumes bit-identically. The share object must
+ * have no shared parameter yet. Blocking. */
+hcl_status hcl_weight_share_save(const hcl_weight_share *share, const char *path);
+hcl_status hcl_weight_share_load(hcl_weight_share *share, const char *path);
 
 #ifdef __cplusplus
 }

@@ -365,7 +365,8 @@ hcl_status hcl_model_calibrate(hcl_model *m, hcl_batcher *data, size_t batches, 
                                float percentile);
 /* The same driven by the caller, for any input (e.g. token batches with hcl_model_set_lengths):
  * begin, then eval-mode forwards (train-mode forwards fail meanwhile), then end, which sets the
- * ranges (syncs). On an error of end (no forward ran, non-finite inputs) the ranges are unchanged. */
+ * ranges (syncs). On an error of end (no forward ran, non-finite inputs, out of memory) the ranges
+ * and their observed flags are unchanged. */
 hcl_status hcl_model_calibrate_begin(hcl_model *m, hcl_calib_method method, float percentile);
 hcl_status hcl_model_calibrate_end(hcl_model *m);
 /* The input range [min, max] of quantized layer `id` (syncs). HCL_ERR_INVALID_ARGUMENT when the
@@ -385,8 +386,11 @@ hcl_status hcl_model_quant_load(hcl_model *m, const char *path);
 /* Writes the int8 export described above (needs QAT or a calibration, every input range observed).
  * Blocking; atomic (temporary file + rename). */
 hcl_status hcl_model_export_int8(hcl_model *m, const char *path);
-/* Loads an int8 export into a built model of the same graph (checked in full first: on error
- * nothing changed) and switches it to int8 inference (HCL_QUANT_MODE_INT8, for good). The model's
+/* Loads an int8 export into a built model of the same graph and switches it to int8 inference
+ * (HCL_QUANT_MODE_INT8, for good). The file is checked in full and every allocation made before
+ * anything changes: on a file error or an allocation failure nothing changed; only a device error
+ * while writing the values can leave the parameters partly written (the mode, the ranges and
+ * their observed flags stay as they were). The model's
  * parameters become the file's float ones (biases, batch norm) and the dequantized weights. Scales
  * must be finite and > 0, zero points in 0..255, weights in -127..127. A corrupt or mismatching
  * file is HCL_ERR_FORMAT (HCL_ERR_IO when it cannot be read). Blocking. */

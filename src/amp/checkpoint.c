@@ -147,6 +147,9 @@ static uint32_t layout_crc(const ckpt_layout *l) {
 
 /* ---- save ---- */
 
+/* "halfcl.state_rounding" values */
+static const char *rounding_name(hcl_state_rounding r) { return r == HCL_STATE_ROUND_STOCHASTIC ? "stochastic" : "nearest"; }
+
 hcl_status hcl_checkpoint_save(hcl_optimizer *o, const char *path, const hcl_checkpoint_extra *extra) {
     if (!o) return HCL_ERR_NULL_POINTER;
     hcl_context *ctx = o->ctx;
@@ -169,14 +172,15 @@ hcl_status hcl_checkpoint_save(hcl_optimizer *o, const char *path, const hcl_che
     if (st == HCL_OK && im.mask) st = hcl_tensor_download_raw(o->mask, im.mask, im.arena);
     if (st == HCL_OK) st = hcl_tensor_download_raw(o->amp, im.amp, sizeof im.amp);
     if (st == HCL_OK) st = layout_build(o, &im, &l);
-    char host_step[32], seed[32], offset[32], crc[16], nparams[32];
+    char host_step[32], seed[32], offset[32], crc[16], nparams[32], sseed[32];
     if (st == HCL_OK) {
         snprintf(host_step, sizeof host_step, "%" PRIu64, o->host_step);
         snprintf(seed, sizeof seed, "%" PRIu64, extra ? extra->rng_seed : (uint64_t)0);
         snprintf(offset, sizeof offset, "%" PRIu64, extra ? extra->rng_offset : (uint64_t)0);
         snprintf(crc, sizeof crc, "%08" PRIx32, layout_crc(&l));
         snprintf(nparams, sizeof nparams, "%zu", p->count);
-        meta = calloc(8 + umeta, sizeof *meta);
+        snprintf(sseed, sizeof sseed, "%" PRIu64, o->cfg.state_seed);
+        meta = calloc(10 + umeta, sizeof *meta);
         if (!meta) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     }
     if (st == HCL_OK) {
@@ -189,6 +193,8 @@ hcl_status hcl_checkpoint_save(hcl_optimizer *o, const char *path, const hcl_che
         meta[m++] = (hcl_safetensors_meta){"halfcl.rng_seed", seed};
         meta[m++] = (hcl_safetensors_meta){"halfcl.rng_offset", offset};
         meta[m++] = (hcl_safetensors_meta){"halfcl.crc32", crc};
+        meta[m++] = (hcl_safetensors_meta){"halfcl.state_rounding", rounding_name(o->cfg.state_rounding)};
+        meta[m++] = (hcl_safetensors_meta){"halfcl.state_seed", sseed};
         for (size_t i = 0; i < umeta; i++) meta[m++] = (hcl_safetensors_meta){extra->meta[i].key, extra->meta[i].value};
         st = hcl_safetensors_save(ctx, path, l.e, l.count, meta, m);
     }
@@ -260,6 +266,31 @@ static hcl_status load_image(hcl_optimizer *o, const hcl_safetensors *f, const c
                              "%s: the optimizer states are f32 in the checkpoint but this optimizer keeps them in bf16: "
                              "rounding them would not resume exactly (load with state_dtype f32, save, then switch)",
                              path);
+    }
+    /* how BF16 states were rounded (files from before these keys: not checked). It matters only
+     * when this optimizer stores BF16 states (the file's are then BF16 too, see above): resuming
+     * with another rounding, or another stochastic-rounding stream, would silently diverge from
+     * the run that saved. F32 states (widened from BF16 or not) are never rounded. */
+    const char *rnd_s = hcl_safetensors_metadata(f, "halfcl.state_rounding");
+    if (rnd_s || hcl_safetensors_metadata(f, "halfcl.state_seed")) {
+        uint64_t sseed = 0;
+        hcl_state_rounding rnd;
+        if (rnd_s && !strcmp(rnd_s, "nearest")) rnd = HCL_STATE_ROUND_NEAREST;
+        else if (rnd_s && !strcmp(rnd_s, "stochastic")) rnd = HCL_STATE_ROUND_STOCHASTIC;
+        else return hcl_error(ctx, HCL_ERR_FORMAT, "%s: metadata 'halfcl.state_rounding' is missing or not nearest/stochastic", path);
+        HCL_TRY(meta_u64(ctx, f, path, "halfcl.state_seed", &sseed));
+        if (o->nstates && o->cfg.state_dtype == HCL_BF16) {
+            if (rnd != o->cfg.state_rounding)
+                return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT,
+                                 "%s: checkpoint state_rounding is '%s' but this optimizer has '%s' (bf16 states): "
+                                 "the resumed run would diverge from the saved one",
+                                 path, rnd_s, rounding_name(o->cfg.state_rounding));
+            if (rnd == HCL_STATE_ROUND_STOCHASTIC && sseed != o->cfg.state_seed)
+                return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT,
+                                 "%s: checkpoint state_seed is %" PRIu64 " but this optimizer has %" PRIu64
+                                 " (stochastic rounding of bf16 states): the resumed run would diverge from the saved one",
+                                 path, sseed, o->cfg.state_seed);
+        }
     }
     int has_mask = hcl_safetensors_find(f, "mask") != NULL;
     HCL_TRY(image_alloc(o, im, sdt, has_mask));
@@ -348,7 +379,10 @@ hcl_status hcl_checkpoint_load(hcl_optimizer *o, const char *path, hcl_checkpoin
         free(im.state[s]);
         im.state[s] = w;
     }
-    /* the mask arena first: the one allocation, so nothing has changed if it fails */
+    /* the mask arena first: it is the only allocation, so failing to allocate it changes nothing.
+     * It is adopted (or copied into the optimizer's) before the uploads of the masters, states and
+     * amp words, and those can still fail (a device error): then the optimizer is left partly
+     * restored (not rolled back). Every check of the file has passed by now. */
     hcl_tensor *mask = NULL;
     if (st == HCL_OK && im.mask) {
         int64_t shape[1] = {(int64_t)im.arena};

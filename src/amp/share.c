@@ -1,12 +1,16 @@
 /* Weight sharing (Deep Compression, issue 11): a parameter becomes 2^bits shared F32 values (a
  * codebook) and one U8 index per weight. k-means runs on the host at add time (linear init over
- * [min, max], Lloyd iterations until the centroids stop changing: deterministic). The cluster of
+ * [min, max], Lloyd iterations until the centroids stop changing: deterministic), over the weights
+ * the optimizer's mask keeps (pruned ones are written back as 0). The cluster of
  * every weight is then fixed, so the per-cluster gradient sums of fine-tuning use a precomputed
- * permutation grouped by cluster (compress.cl: one work-group per cluster, fixed-order sums). */
+ * permutation grouped by cluster (compress.cl: one work-group per cluster, fixed-order sums).
+ * The indices and codebooks are saved and loaded beside a checkpoint (not in it) to resume. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "amp/amp_internal.h"
+#include "halfcl/io.h"
 #include "ops/ops_internal.h"
 
 #define SHARE_MAX_ITERS 1000
@@ -95,11 +99,15 @@ static int nearest(const double *c, int K, double v) {
     return fabs(v - c[a]) <= fabs(c[lo] - v) ? a : lo;
 }
 
-/* 1-D k-means of x (n) into K centroids (sorted ascending) and idx (n); deterministic. */
-static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, double *c, unsigned char *idx) {
+/* 1-D k-means of x (n) into K centroids c (sorted ascending); the cluster of a value is then
+ * nearest(c, K, value). Deterministic. No values at all (n == 0: all pruned): every centroid 0. */
+static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, double *c) {
+    if (n == 0) {
+        for (int k = 0; k < K; k++) c[k] = 0.0;
+        return HCL_OK;
+    }
     double mn = INFINITY, mx = -INFINITY;
     for (size_t i = 0; i < n; i++) {
-        if (!isfinite(x[i])) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight %zu is not finite (%g): cannot cluster", i, (double)x[i]);
         mn = fmin(mn, x[i]);
         mx = fmax(mx, x[i]);
     }
@@ -124,7 +132,6 @@ static hcl_status kmeans(hcl_context *ctx, const float *x, size_t n, int K, doub
         memcpy(c, nc, (size_t)K * sizeof *c);
         if (same) break;
     }
-    for (size_t i = 0; i < n; i++) idx[i] = (unsigned char)nearest(c, K, x[i]);
     free(sum); free(nc); free(cnt);
     return HCL_OK;
 }
@@ -133,6 +140,50 @@ static hcl_status tensor_from(hcl_context *ctx, hcl_dtype dt, int rank, const in
                               hcl_tensor **t) {
     HCL_TRY(hcl_tensor_create(ctx, dt, rank, shape, t));
     return hcl_tensor_upload_raw(*t, data, bytes);
+}
+
+/* The optimizer's mask of parameter pr (1 keep, 0 pruned) -> a new host array of pr->count. */
+static hcl_status mask_download(hcl_optimizer *o, const hcl_param *pr, unsigned char **keep) {
+    int64_t shape[1] = {(int64_t)pr->count};
+    hcl_tensor *v = NULL;
+    *keep = malloc(pr->count);
+    if (!*keep) return hcl_error(o->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    hcl_status st = hcl_tensor_view(o->mask, pr->offset, 1, shape, &v);
+    if (st == HCL_OK) st = hcl_tensor_download_raw(v, *keep, pr->count);
+    hcl_tensor_free(v);
+    if (st != HCL_OK) {
+        free(*keep);
+        *keep = NULL;
+    }
+    return st;
+}
+
+/* The device tensors of q (index and bits set) from host indices idx (pr->count, each < 2^bits)
+ * and codebook cb (2^bits): also the permutation grouped by cluster (counting sort, positions
+ * ascending within a cluster) and the cluster segments. On failure q's tensors are freed. */
+static hcl_status make_param(hcl_context *ctx, const hcl_param *pr, const unsigned char *idx, const float *cb, share_param *q) {
+    size_t n = pr->count;
+    int K = 1 << q->bits;
+    if (n > (size_t)INT32_MAX) return hcl_error(ctx, HCL_ERR_OVERFLOW, "parameter %s has more than 2^31 - 1 weights", pr->name);
+    int32_t *perm = malloc(n * sizeof *perm), *seg = calloc((size_t)K + 1, sizeof *seg), *fill = malloc((size_t)K * sizeof *fill);
+    hcl_status st = perm && seg && fill ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st == HCL_OK) {
+        for (size_t i = 0; i < n; i++) seg[idx[i] + 1]++;
+        for (int k = 0; k < K; k++) seg[k + 1] += seg[k];
+        memcpy(fill, seg, (size_t)K * sizeof *fill);
+        for (size_t i = 0; i < n; i++) perm[fill[idx[i]]++] = (int32_t)i;
+    }
+    int64_t kshape[1] = {K}, k1[1] = {K + 1}, nshape[1] = {(int64_t)n};
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_U8, pr->rank, pr->shape, idx, n, &q->indices);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_F32, 1, kshape, cb, (size_t)K * sizeof *cb, &q->codebook);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, nshape, perm, n * sizeof *perm, &q->perm);
+    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, k1, seg, ((size_t)K + 1) * sizeof *seg, &q->seg);
+    free(perm); free(seg); free(fill);
+    if (st != HCL_OK) {
+        free_param(q);
+        memset(q, 0, sizeof *q);
+    }
+    return st;
 }
 
 hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
@@ -156,39 +207,179 @@ hcl_status hcl_weight_share_add(hcl_weight_share *s, size_t index, int bits) {
     double *c = malloc((size_t)K * sizeof *c);
     float *cb = malloc((size_t)K * sizeof *cb);
     unsigned char *idx = malloc(n);
-    int32_t *perm = malloc(n * sizeof *perm), *seg = calloc((size_t)K + 1, sizeof *seg);
     share_param q = {.index = index, .bits = bits};
-    hcl_status st = x && c && cb && idx && perm && seg ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-    if (st == HCL_OK && n > (size_t)INT32_MAX) st = hcl_error(ctx, HCL_ERR_OVERFLOW, "parameter %s has more than 2^31 - 1 weights", pr->name);
+    hcl_status st = x && c && cb && idx ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == HCL_OK) st = hcl_params_download(ps, index, x, n);
-    if (st == HCL_OK) st = kmeans(ctx, x, n, K, c, idx);
-    if (st == HCL_OK) {
-        for (int k = 0; k < K; k++) cb[k] = (float)c[k];
-        /* counting sort by cluster, positions ascending within a cluster */
-        for (size_t i = 0; i < n; i++) seg[idx[i] + 1]++;
-        for (int k = 0; k < K; k++) seg[k + 1] += seg[k];
-        int32_t *fill = malloc((size_t)K * sizeof *fill);
-        if (!fill) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-        else {
-            memcpy(fill, seg, (size_t)K * sizeof *fill);
-            for (size_t i = 0; i < n; i++) perm[fill[idx[i]]++] = (int32_t)i;
-            free(fill);
-        }
-        for (size_t i = 0; i < n; i++) x[i] = cb[idx[i]];
+    for (size_t i = 0; st == HCL_OK && i < n; i++)
+        if (!isfinite(x[i])) st = hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight %zu is not finite (%g): cannot cluster", i, (double)x[i]);
+    /* weights pruned by the optimizer's mask are left out of the clustering and stay 0 */
+    unsigned char *keep = NULL;
+    if (st == HCL_OK && s->opt->mask) st = mask_download(s->opt, pr, &keep);
+    float *live = NULL; /* the unpruned weights, in order (x itself without a mask) */
+    size_t nl = n;
+    if (st == HCL_OK && keep) {
+        live = malloc(n * sizeof *live);
+        if (!live) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        nl = 0;
+        for (size_t i = 0; st == HCL_OK && i < n; i++)
+            if (keep[i]) live[nl++] = x[i];
     }
-    int64_t kshape[1] = {K}, k1[1] = {K + 1}, nshape[1] = {(int64_t)n};
-    if (st == HCL_OK) st = tensor_from(ctx, HCL_U8, pr->rank, pr->shape, idx, n, &q.indices);
-    if (st == HCL_OK) st = tensor_from(ctx, HCL_F32, 1, kshape, cb, (size_t)K * sizeof *cb, &q.codebook);
-    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, nshape, perm, n * sizeof *perm, &q.perm);
-    if (st == HCL_OK) st = tensor_from(ctx, HCL_I32, 1, k1, seg, ((size_t)K + 1) * sizeof *seg, &q.seg);
-    if (st == HCL_OK) st = hcl_params_upload(ps, index, x, n); /* masters (and working copies) = codebook[index] */
-    free(x); free(c); free(cb); free(idx); free(perm); free(seg);
+    if (st == HCL_OK) st = kmeans(ctx, live ? live : x, nl, K, c);
+    if (st == HCL_OK) {
+        /* every weight gets its nearest centroid (a pruned one: the centroid nearest 0; it is never
+         * trained while pruned and decodes to 0) */
+        for (size_t i = 0; i < n; i++) idx[i] = (unsigned char)nearest(c, K, keep && !keep[i] ? 0.0 : (double)x[i]);
+        for (int k = 0; k < K; k++) cb[k] = (float)c[k];
+        for (size_t i = 0; i < n; i++) x[i] = keep && !keep[i] ? 0.0f : cb[idx[i]];
+    }
+    free(live);
+    free(keep);
+    if (st == HCL_OK) st = make_param(ctx, pr, idx, cb, &q);
+    if (st == HCL_OK) st = hcl_params_upload(ps, index, x, n); /* masters (and working copies) = codebook[index], pruned 0 */
+    free(x); free(c); free(cb); free(idx);
     if (st != HCL_OK) {
         free_param(&q);
         return st;
     }
     s->p[s->n++] = q;
     return HCL_OK;
+}
+
+/* ---- the sharing state beside a checkpoint ---- */
+
+#define SHARE_FORMAT "halfcl-weight-share-1"
+
+static char *entry_name(const char *param, const char *what) {
+    size_t n = strlen(param) + strlen(what) + 8;
+    char *e = malloc(n);
+    if (e) snprintf(e, n, "share.%s.%s", param, what);
+    return e;
+}
+
+hcl_status hcl_weight_share_save(const hcl_weight_share *s, const char *path) {
+    if (!s) return HCL_ERR_NULL_POINTER;
+    HCL_CHECK_NULL(s->ctx, path);
+    size_t n = 2 * s->n;
+    char **names = calloc(n ? n : 1, sizeof *names);
+    const hcl_tensor **ts = calloc(n ? n : 1, sizeof *ts);
+    hcl_status st = names && ts ? HCL_OK : hcl_error(s->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    for (size_t i = 0; st == HCL_OK && i < s->n; i++) {
+        const char *pn = s->params->p[s->p[i].index].name;
+        names[2 * i] = entry_name(pn, "indices");
+        names[2 * i + 1] = entry_name(pn, "codebook");
+        if (!names[2 * i] || !names[2 * i + 1]) st = hcl_error(s->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        ts[2 * i] = s->p[i].indices;
+        ts[2 * i + 1] = s->p[i].codebook;
+    }
+    hcl_safetensors_meta meta[1] = {{"halfcl.format", SHARE_FORMAT}};
+    if (st == HCL_OK) st = hcl_safetensors_save_tensors(s->ctx, path, (const char *const *)names, ts, n, meta, 1);
+    for (size_t i = 0; names && i < n; i++) free(names[i]);
+    free(names);
+    free(ts);
+    return st;
+}
+
+/* Checks the entries of parameter pr in f: absent (*ti = *tc = NULL), or indices U8 of its shape
+ * and a finite F32 codebook of 2^bits (bits 2..8) that every index fits. */
+static hcl_status load_entries(hcl_context *ctx, const hcl_safetensors *f, const char *path, const hcl_param *pr,
+                               const hcl_safetensors_tensor **ti, const hcl_safetensors_tensor **tc, int *bits) {
+    char *ni = entry_name(pr->name, "indices"), *nc = entry_name(pr->name, "codebook");
+    hcl_status st = ni && nc ? HCL_OK : hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    *ti = *tc = NULL;
+    if (st == HCL_OK) {
+        *ti = hcl_safetensors_find(f, ni);
+        *tc = hcl_safetensors_find(f, nc);
+    }
+    if (st == HCL_OK && (!*ti != !*tc)) st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %s has indices or a codebook, not both", path, pr->name);
+    if (st == HCL_OK && *ti) {
+        const hcl_safetensors_tensor *i = *ti, *c = *tc;
+        int same = i->dtype == HCL_U8 && i->rank == pr->rank;
+        for (int d = 0; same && d < pr->rank; d++) same = i->shape[d] == pr->shape[d];
+        *bits = 0;
+        while (*bits <= 8 && ((size_t)1 << *bits) < c->count) (*bits)++;
+        if (!same) st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %s is not U8 of the parameter's shape", path, ni);
+        else if (c->dtype != HCL_F32 || c->rank != 1 || *bits < 2 || *bits > 8 || ((size_t)1 << *bits) != c->count)
+            st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %s is not F32 of 2^bits values (bits 2..8)", path, nc);
+        for (size_t k = 0; st == HCL_OK && k < c->count; k++) {
+            float v;
+            memcpy(&v, (const char *)c->data + 4 * k, 4);
+            if (!isfinite(v)) st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %s holds a non-finite value", path, nc);
+        }
+        const unsigned char *ix = i->data;
+        for (size_t k = 0; st == HCL_OK && k < i->count; k++)
+            if (ix[k] >= c->count) st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %s holds index %u of a %zu-value codebook", path, ni, ix[k], c->count);
+    }
+    free(ni);
+    free(nc);
+    return st;
+}
+
+hcl_status hcl_weight_share_load(hcl_weight_share *s, const char *path) {
+    if (!s) return HCL_ERR_NULL_POINTER;
+    hcl_context *ctx = s->ctx;
+    HCL_CHECK_NULL(ctx, path);
+    if (s->n) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "weight_share_load: %zu parameters are already shared (load into a new share object)", s->n);
+    hcl_params *ps = s->params;
+    hcl_safetensors *f = NULL;
+    HCL_TRY(hcl_safetensors_load(ctx, path, &f));
+    hcl_status st = HCL_OK;
+    const char *fmt = hcl_safetensors_metadata(f, "halfcl.format");
+    if (!fmt || strcmp(fmt, SHARE_FORMAT)) st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: not a halfcl weight-sharing file", path);
+    share_param *qs = calloc(ps->count ? ps->count : 1, sizeof *qs);
+    if (st == HCL_OK && !qs) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    size_t m = 0;
+    float *x = NULL;
+    /* check everything, then make every parameter's tensors: nothing is adopted before all exist */
+    for (size_t pi = 0; st == HCL_OK && pi < ps->count; pi++) {
+        const hcl_safetensors_tensor *ti, *tc;
+        int bits = 0;
+        if ((st = load_entries(ctx, f, path, &ps->p[pi], &ti, &tc, &bits)) != HCL_OK || !ti) continue;
+        qs[m] = (share_param){.index = pi, .bits = bits};
+        float cb[256];
+        memcpy(cb, tc->data, tc->bytes);
+        if ((st = make_param(ctx, &ps->p[pi], ti->data, cb, &qs[m])) == HCL_OK) m++;
+    }
+    if (st == HCL_OK && 2 * m != hcl_safetensors_count(f))
+        st = hcl_error(ctx, HCL_ERR_FORMAT, "%s: %zu tensors, %zu expected (indices and codebook of parameters of this set)", path,
+                       hcl_safetensors_count(f), 2 * m);
+    if (st == HCL_OK && m > s->cap) {
+        share_param *np = realloc(s->p, m * sizeof *np);
+        if (!np) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        else {
+            s->p = np;
+            s->cap = m;
+        }
+    }
+    size_t maxn = 0;
+    for (size_t k = 0; k < m; k++) maxn = ps->p[qs[k].index].count > maxn ? ps->p[qs[k].index].count : maxn;
+    if (st == HCL_OK && m && !(x = malloc(maxn * sizeof *x))) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    if (st != HCL_OK) {
+        for (size_t k = 0; k < m; k++) free_param(&qs[k]);
+        free(qs);
+        hcl_safetensors_free(f);
+        return st;
+    }
+    /* adopt, then masters and working copies = codebook[index] (pruned weights 0) */
+    for (size_t k = 0; k < m; k++) s->p[s->n++] = qs[k];
+    for (size_t k = 0; st == HCL_OK && k < m; k++) {
+        const hcl_param *pr = &ps->p[qs[k].index];
+        char *ni = entry_name(pr->name, "indices"), *nc = entry_name(pr->name, "codebook");
+        const hcl_safetensors_tensor *ti = ni ? hcl_safetensors_find(f, ni) : NULL, *tc = nc ? hcl_safetensors_find(f, nc) : NULL;
+        free(ni);
+        free(nc);
+        unsigned char *keep = NULL;
+        if (!ti || !tc) st = hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+        if (st == HCL_OK && s->opt->mask) st = mask_download(s->opt, pr, &keep);
+        for (size_t i = 0; st == HCL_OK && i < pr->count; i++)
+            if (keep && !keep[i]) x[i] = 0.0f;
+            else memcpy(&x[i], (const char *)tc->data + 4 * ((const unsigned char *)ti->data)[i], 4);
+        if (st == HCL_OK) st = hcl_params_upload(ps, qs[k].index, x, pr->count);
+        free(keep);
+    }
+    free(x);
+    free(qs);
+    hcl_safetensors_free(f);
+    return st;
 }
 
 /* "-DG_DT=f16 -DW_DT=f16" */

@@ -95,6 +95,14 @@ static hcl_status new_tensor(hcl_model *m, hcl_dtype dt, int rank, const int64_t
     return HCL_OK;
 }
 
+/* Frees a tensor made by new_tensor (NULL: nothing) and takes its bytes off the counts. */
+static void drop_tensor(hcl_model *m, hcl_tensor *t) {
+    if (!t) return;
+    m->quant->bytes -= hcl_tensor_bytes(t);
+    m->other_bytes -= hcl_tensor_bytes(t);
+    hcl_tensor_free(t);
+}
+
 /* The per-layer states (fresh ranges, not observed) and the model state in mode NONE. */
 static hcl_status create_states(hcl_model *m) {
     m->quant = calloc(1, sizeof *m->quant);
@@ -430,12 +438,28 @@ static hcl_status cal_end(hcl_model *m, hcl_status st) {
         ranges[2 * i] = (float)lo;
         ranges[2 * i + 1] = (float)hi;
     }
+    /* into new range tensors, swapped in once every one is written: an allocation or upload
+     * failure leaves the old ranges and observed flags as they were */
+    hcl_tensor **nr = st == HCL_OK ? calloc(m->count, sizeof *nr) : NULL;
+    if (st == HCL_OK && !nr) st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    static const int64_t r2[2] = {1, 2};
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
-        nn_quant *q = m->nodes[i].quant;
-        if (!q) continue;
-        st = hcl_tensor_upload_f32(q->in_range, ranges + 2 * i, 2);
-        q->observed = st == HCL_OK;
+        if (!m->nodes[i].quant) continue;
+        if ((st = new_tensor(m, HCL_F32, 2, r2, &nr[i])) != HCL_OK) break;
+        st = hcl_tensor_upload_f32(nr[i], ranges + 2 * i, 2);
     }
+    for (size_t i = 0; nr && i < m->count; i++) {
+        nn_quant *q = m->nodes[i].quant;
+        if (!q || !nr[i]) continue;
+        if (st == HCL_OK) {
+            drop_tensor(m, q->in_range);
+            q->in_range = nr[i];
+            q->observed = 1;
+        } else {
+            drop_tensor(m, nr[i]);
+        }
+    }
+    free(nr);
     free(ranges);
     for (size_t i = 0; i < m->count; i++)
         if (m->nodes[i].quant) reset_cal(m->nodes[i].quant, 0);
@@ -867,48 +891,71 @@ hcl_status hcl_model_load_int8(hcl_model *m, const char *path) {
         }
     }
     if (st == HCL_OK) st = no_strangers(m, f, path, expected);
-    /* apply: the quantization states, then the parameters and statistics */
-    if (st == HCL_OK && !m->quant) st = create_states(m);
-    float *buf = NULL;
+    /* prepare, before the first change, everything but the uploads: the quantization states
+     * (created when the model has none), an I8 weight per layer that has none, and the host values
+     * of every parameter. A failure here (an allocation) frees what was made and changes nothing. */
+    int fresh = 0;
+    hcl_tensor **w8 = NULL; /* per node: a new I8 weight, adopted by the layer when the uploads start */
+    float **vals = NULL;    /* per parameter: its F32 values (dequantized for the quantized weights) */
+    if (st == HCL_OK && !m->quant) {
+        st = create_states(m);
+        fresh = st == HCL_OK;
+    }
+    if (st == HCL_OK) {
+        w8 = calloc(m->count, sizeof *w8);
+        vals = calloc(np, sizeof *vals);
+        if (!w8 || !vals) st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    }
+    for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
+        nn_node *n = &m->nodes[i];
+        if (n->quant && !n->quant->w8) st = new_tensor(m, HCL_I8, n->wrank, n->wshape, &w8[i]);
+    }
+    for (size_t idx = 0; st == HCL_OK && idx < np; idx++) {
+        const nn_node *n = node_of_weight(m, idx);
+        const hcl_safetensors_tensor *t = n ? ly[n - m->nodes].w : hcl_safetensors_find(f, hcl_params_name(m->params, idx));
+        if (!(vals[idx] = malloc(t->count * sizeof **vals))) {
+            st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        if (!n) {
+            memcpy(vals[idx], t->data, t->count * sizeof **vals);
+            continue;
+        }
+        /* the model's float weight = the dequantized one (also what a depthwise layer computes with) */
+        const hcl_safetensors_tensor *ws = ly[n - m->nodes].ws;
+        size_t per = t->count / (size_t)n->wshape[0];
+        for (size_t e = 0; e < t->count; e++) {
+            float sc;
+            memcpy(&sc, (const char *)ws->data + 4 * (e / per), 4);
+            vals[idx][e] = (float)((const int8_t *)t->data)[e] * sc;
+        }
+    }
+    if (st != HCL_OK) {
+        for (size_t i = 0; w8 && i < m->count; i++) drop_tensor(m, w8[i]);
+        if (fresh) free_states(m);
+    }
+    /* apply: the layers' int8 state and weights, the other parameters, the statistics. Only a
+     * device error can fail from here on; it leaves the parameters partly written, the model in
+     * its mode (a fresh quantization state is freed again) */
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
         nn_node *n = &m->nodes[i];
         nn_quant *q = n->quant;
         if (!q) continue;
         const int8_layer *L = &ly[i];
-        if (!q->w8 && (st = new_tensor(m, HCL_I8, n->wrank, n->wshape, &q->w8)) != HCL_OK) break;
+        if (w8[i]) {
+            q->w8 = w8[i];
+            w8[i] = NULL;
+        }
         if ((st = hcl_tensor_upload_raw(q->w8, L->w->data, L->w->bytes)) != HCL_OK) break;
         if ((st = hcl_tensor_upload_raw(q->w_scale, L->ws->data, L->ws->bytes)) != HCL_OK) break;
         if ((st = hcl_tensor_upload_raw(q->in_scale, L->is->data, 4)) != HCL_OK) break;
         if ((st = hcl_tensor_upload_raw(q->in_zp, L->iz->data, 4)) != HCL_OK) break;
-        /* the model's float weight = the dequantized one (also what a depthwise layer computes with) */
-        free(buf);
-        buf = malloc(L->w->count * sizeof *buf);
-        if (!buf) {
-            st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-            break;
-        }
-        size_t per = L->w->count / (size_t)n->wshape[0];
-        for (size_t e = 0; e < L->w->count; e++) {
-            float s;
-            memcpy(&s, (const char *)L->ws->data + 4 * (e / per), 4);
-            buf[e] = (float)((const int8_t *)L->w->data)[e] * s;
-        }
-        if ((st = hcl_params_upload(m->params, (size_t)n->w_idx, buf, L->w->count)) != HCL_OK) break;
+        if ((st = hcl_params_upload(m->params, (size_t)n->w_idx, vals[n->w_idx], L->w->count)) != HCL_OK) break;
         st = hcl_dequantize(m->ctx, q->wq, q->w8, q->w_scale, NULL, 0);
-        q->observed = 0;
     }
-    free(buf);
     for (size_t idx = 0; st == HCL_OK && idx < np; idx++) {
         if (node_of_weight(m, idx)) continue;
-        const hcl_safetensors_tensor *t = hcl_safetensors_find(f, hcl_params_name(m->params, idx));
-        float *v = malloc(t->count * sizeof *v);
-        if (!v) {
-            st = hcl_error(m->ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
-            break;
-        }
-        memcpy(v, t->data, t->count * sizeof *v);
-        st = hcl_params_upload(m->params, idx, v, t->count);
-        free(v);
+        st = hcl_params_upload(m->params, idx, vals[idx], hcl_params_weight(m->params, idx)->count);
     }
     for (size_t i = 0; st == HCL_OK && i < m->count; i++) {
         nn_node *n = &m->nodes[i];
@@ -918,7 +965,16 @@ hcl_status hcl_model_load_int8(hcl_model *m, const char *path) {
         snprintf(name, sizeof name, "%s.running_var", n->name);
         st = hcl_safetensors_load_tensor(m->ctx, f, name, n->run_var, 0);
     }
-    if (st == HCL_OK) m->quant->mode = HCL_QUANT_MODE_INT8;
+    if (st == HCL_OK) {
+        for (size_t i = 0; i < m->count; i++)
+            if (m->nodes[i].quant) m->nodes[i].quant->observed = 0;
+        m->quant->mode = HCL_QUANT_MODE_INT8;
+    } else if (fresh && m->quant) {
+        free_states(m);
+    }
+    for (size_t idx = 0; vals && idx < np; idx++) free(vals[idx]);
+    free(vals);
+    free(w8);
     free(ly);
     hcl_safetensors_free(f);
     return st;

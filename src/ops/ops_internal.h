@@ -57,4 +57,9 @@ hcl_status hcl_gemm_enqueue(hcl_context *ctx, const hcl_gemm_args *g);
 extern int hcl_elementwise_vec_override;
 int hcl_elementwise_vec(const hcl_context *ctx);
 
+/* int8 GEMM (quant.c): which kernel. 0 (default) = by the size rule (the dot kernel for small or
+ * skinny products, else the packed panels); tests set 1 (dot) or 2 (packed) to cover both paths on
+ * any shape (defined in quant.c). */
+extern int hcl_i8_gemm_force;
+
 #endif
