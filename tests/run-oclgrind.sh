@@ -8,9 +8,10 @@ status=0
 for t in "$BUILD"/tests/test_*; do
   [ -f "$t" ] && [ -x "$t" ] || continue  # binaries only, not the .p object folders
   name=$(basename "$t")
-  # no kernels of their own; test_nn_seq composes the attention, rnn, norm and embedding kernels
-  # that their own suites check here (its finite differences would take an hour simulated)
-  case "$name" in test_runtime|test_cache|test_text|test_nn_seq) continue ;; esac
+  # no kernels of their own; test_nn_seq and test_nn_quant compose the attention, rnn, norm,
+  # embedding and quant kernels that their own suites check here (simulated, test_nn_seq's finite
+  # differences would take an hour)
+  case "$name" in test_runtime|test_cache|test_text|test_nn_seq|test_nn_quant) continue ;; esac
   log=$(mktemp)
   echo "--- $name"
   CK_FORK=no HALFCL_CACHE_DIR=off HALFCL_TEST_SMALL=1 oclgrind --data-races "$t" >"$log" 2>&1
