@@ -64,18 +64,6 @@ static void usage(FILE *f, const opts *o) {
             o->share_lr, o->finetune_epochs, o->finetune_lr, o->calib_batches, o->temperature, o->alpha);
 }
 
-static int parse_double(const char *flag, const char *v, double lo, double hi, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (errno || *end || end == v || !(x >= lo && x <= hi)) {
-        fprintf(stderr, "%s: invalid value '%s' (expected a number in [%g, %g])\n", flag, v, lo, hi);
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
 /* 0 ok, 1 --help, 2 bad flag. */
 static int parse(int argc, char **argv, opts *o, int want[M_COUNT]) {
     for (int i = 1; i < argc; i++) {
@@ -114,7 +102,7 @@ static int parse(int argc, char **argv, opts *o, int want[M_COUNT]) {
         for (size_t k = 0; k < sizeof num / sizeof num[0] && !matched; k++) {
             if (strcmp(f, num[k].name)) continue;
             matched = 1;
-            if (!parse_double(f, v, num[k].lo, num[k].hi, &x)) return 2;
+            if (!ex_parse_num(f, v, num[k].lo, num[k].hi, &x)) return 2;
             if (num[k].d) *num[k].d = x;
             else if (x != floor(x)) {
                 fprintf(stderr, "%s: '%s' is not an integer\n", f, v);
@@ -125,13 +113,13 @@ static int parse(int argc, char **argv, opts *o, int want[M_COUNT]) {
         if (!strcmp(f, "--data")) o->data = v;
         else if (!strcmp(f, "--modes")) o->modes = v;
         else if (!strcmp(f, "--batch")) {
-            if (!parse_double(f, v, 1, 1 << 20, &x)) return 2;
+            if (!ex_parse_num(f, v, 1, 1 << 20, &x)) return 2;
             o->batch = (int64_t)x;
         } else if (!strcmp(f, "--seed")) {
-            if (!parse_double(f, v, 0, 1.8e19, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1.8e19, &x)) return 2;
             o->seed = (uint64_t)x;
         } else if (!strcmp(f, "--limit")) {
-            if (!parse_double(f, v, 0, 1e12, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1e12, &x)) return 2;
             o->limit = (size_t)x;
         } else {
             fprintf(stderr, "compress_fashion_mnist: unknown flag %s\n", f);

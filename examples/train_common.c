@@ -98,7 +98,7 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
     fprintf(f, "The last line of stdout is a JSON object with the results.\n");
 }
 
-static int parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
+int ex_parse_num(const char *flag, const char *v, double lo, double hi, double *out) {
     char *end;
     errno = 0;
     double x = strtod(v, &end);
@@ -117,7 +117,7 @@ static int parse_own(const ex_program *p, const char *f, const char *v) {
         if (strcmp(f, x->name)) continue;
         double d;
         if (x->str) *x->str = v;
-        else if (!parse_num(f, v, x->lo, x->hi, &d)) return -1;
+        else if (!ex_parse_num(f, v, x->lo, x->hi, &d)) return -1;
         else if (x->number) *x->number = d;
         else if (d != floor(d)) {
             fprintf(stderr, "%s: '%s' is not an integer\n", f, v);
@@ -182,19 +182,19 @@ int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a) {
                 return 2;
             }
         } else if (!strcmp(f, "--epochs")) {
-            if (!parse_num(f, v, 0, 1e6, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1e6, &x)) return 2;
             a->epochs = (int)x;
         } else if (!strcmp(f, "--batch")) {
-            if (!parse_num(f, v, 1, 1 << 20, &x)) return 2;
+            if (!ex_parse_num(f, v, 1, 1 << 20, &x)) return 2;
             a->batch = (int64_t)x;
         } else if (!strcmp(f, "--lr")) {
-            if (!parse_num(f, v, 0, 1e3, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1e3, &x)) return 2;
             a->lr = (float)x;
         } else if (!strcmp(f, "--seed")) {
-            if (!parse_num(f, v, 0, 1.8e19, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1.8e19, &x)) return 2;
             a->seed = (uint64_t)x;
         } else if (!strcmp(f, "--limit")) {
-            if (!parse_num(f, v, 0, 1e12, &x)) return 2;
+            if (!ex_parse_num(f, v, 0, 1e12, &x)) return 2;
             a->limit = (size_t)x;
         } else if ((own = parse_own(p, f, v)) != 0) {
             if (own < 0) return 2;

@@ -49,6 +49,8 @@ typedef struct ex_program {
  * change them before ex_parse, whose usage text shows them. */
 void ex_args_init(ex_args *a, const char *default_data);
 /* Parses flags (prints usage and returns 2 on a bad flag, 1 for --help handled, 0 ok). */
+/* A number of flag `flag` in [lo, hi] from v, or a message on stderr and 0. */
+int ex_parse_num(const char *flag, const char *v, double lo, double hi, double *out);
 int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a);
 /* min(limit, n) (limit 0 = n). */
 size_t ex_limit(const ex_args *a, size_t n);
