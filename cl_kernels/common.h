@@ -401,4 +401,17 @@ inline float hcl_wg_max(local float *buf, float v) {
 }
 #endif  // HCL_COMMON_WG_H
 
+// Philox4x32-10 (Salmon et al. 2011): counter (4 words), key (2 words) -> 4 random words; the
+// generator of random.cl (init, dropout) and of optim.cl's stochastic rounding.
+inline uint4 philox4x32_10(uint4 c, uint2 k) {
+#pragma unroll
+    for (int r = 0; r < 10; r++) { // the key bump after the last round is unused
+        ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z; // 32x32 -> 64 (vectorises well)
+        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
+        k.x += 0x9E3779B9u;
+        k.y += 0xBB67AE85u;
+    }
+    return c;
+}
+
 #endif  // HCL_COMMON_H

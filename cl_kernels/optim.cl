@@ -76,25 +76,14 @@ inline int8 amp_keep8(const global uchar *m, size_t i, uint cnt, int has_mask) {
 }
 
 #if S_SR
-// Stochastic rounding of the BF16 moments. Philox4x32-10 (the same function as random.cl) with
+// Stochastic rounding of the BF16 moments. Philox4x32-10 (common.h, as random.cl) with
 // counter (lo32(chunk), hi32(chunk), step, slot) and key (lo32(seed), hi32(seed)): chunk = arena
 // element / 8, step = the device step counter of this update, slot = the state (0..2). Lane k of
 // the chunk takes 16 bits of word k / 2 (the low half for even k, the high half for odd k); the
 // stored value is (bits(x) + r) >> 16, i.e. x rounded away from zero with probability
 // (x's 16 dropped bits) / 2^16: unbiased. NaN stays NaN (quiet), +-inf stays inf.
-inline uint4 optim_philox(uint4 c, uint2 k) {
-#pragma unroll
-    for (int r = 0; r < 10; r++) {
-        ulong p0 = (ulong)0xD2511F53u * c.x, p1 = (ulong)0xCD9E8D57u * c.z;
-        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
-        k.x += 0x9E3779B9u;
-        k.y += 0xBB67AE85u;
-    }
-    return c;
-}
-
 inline ushort8 optim_sr_bf16(float8 v, ulong chunk, uint step, uint slot, ulong seed) {
-    uint4 w = optim_philox((uint4)((uint)chunk, (uint)(chunk >> 32), step, slot), (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint4 w = philox4x32_10((uint4)((uint)chunk, (uint)(chunk >> 32), step, slot), (uint2)((uint)seed, (uint)(seed >> 32)));
     uint8 r = (uint8)(w.x & 0xffffu, w.x >> 16, w.y & 0xffffu, w.y >> 16, w.z & 0xffffu, w.z >> 16, w.w & 0xffffu, w.w >> 16);
     uint8 x = as_uint8(v);
     uint8 h = x >> 16;

@@ -26,22 +26,6 @@
 #define X_DT f32
 #endif
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-// counter (4 words), key (2 words) -> 4 words; 10 rounds, key bumped between rounds
-inline uint4 philox4x32_10(uint4 c, uint2 k) {
-    for (int r = 0; r < 10; r++) { // the key bump after the last round is unused
-        ulong p0 = (ulong)PHILOX_M0 * c.x, p1 = (ulong)PHILOX_M1 * c.z; // 32x32 -> 64 (vectorises well)
-        c = (uint4)((uint)(p1 >> 32) ^ c.y ^ k.x, (uint)p1, (uint)(p0 >> 32) ^ c.w ^ k.y, (uint)p0);
-        k.x += PHILOX_W0;
-        k.y += PHILOX_W1;
-    }
-    return c;
-}
-
 // the 4 words of counter block j for key seed
 inline uint4 hcl_philox_block(ulong j, ulong seed) {
     return philox4x32_10((uint4)((uint)j, (uint)(j >> 32), 0u, 0u), (uint2)((uint)seed, (uint)(seed >> 32)));
