@@ -66,13 +66,23 @@ AMP_VEC_IO(bf16)
 
 // Mask lanes for the 8 elements at m[i] (cnt < 8 at the tail): -1 = kept (m != 0), 0 = pruned;
 // all kept without a mask (has_mask 0).
+// Lane by lane at the tail, no private array: Mesa 22's rusticl crashed compiling a uchar[8]
+// written through vstore8 and read back through vload8.
 inline int8 amp_keep8(const global uchar *m, size_t i, uint cnt, int has_mask) {
     if (!has_mask) return (int8)(-1);
-    uchar t[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    if (cnt >= 8u) vstore8(vload8(0, m + i), 0, t);
-    else
-        for (uint k = 0; k < cnt; k++) t[k] = m[i + k];
-    return convert_int8(vload8(0, t) != (uchar8)(0));
+    uchar8 t = (uchar8)(1);
+    if (cnt >= 8u) {
+        t = vload8(0, m + i);
+    } else {
+        t.s0 = m[i];
+        if (cnt > 1u) t.s1 = m[i + 1];
+        if (cnt > 2u) t.s2 = m[i + 2];
+        if (cnt > 3u) t.s3 = m[i + 3];
+        if (cnt > 4u) t.s4 = m[i + 4];
+        if (cnt > 5u) t.s5 = m[i + 5];
+        if (cnt > 6u) t.s6 = m[i + 6];
+    }
+    return convert_int8(t != (uchar8)(0));
 }
 
 #if S_SR
