@@ -332,6 +332,7 @@ START_TEST(runtime_h) {
     EXPECT_NULL(hcl_context_queue(NULL));
     EXPECT_VAL(int, hcl_context_native_half(NULL), v_ == 0);
     EXPECT_NULL(hcl_context_cache_dir(NULL));
+    EXPECT_VAL(int, hcl_context_cache_writes(NULL), v_ == 0);
     EXPECT_STATUS(NULL, hcl_finish(NULL), HCL_ERR_NULL_POINTER);
     EXPECT_STATUS(NULL, hcl_flush(NULL), HCL_ERR_NULL_POINTER);
     hcl_program_stats ps;

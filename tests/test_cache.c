@@ -125,12 +125,15 @@ static void capture_log(void *user, hcl_log_level level, const char *message) {
     }
 }
 
-/* A context on the device under test with this cache folder (and kernel folder). */
-static hcl_context *cache_context(const char *cache_dir, const char *kernel_dir, log_capture *log) {
+/* A context on the device under test with this cache folder (and kernel folder) and the given
+ * write policy. */
+static hcl_context *cache_context_writes(const char *cache_dir, const char *kernel_dir, log_capture *log,
+                                         hcl_cache_writes writes) {
     hcl_context_options o;
     hcl_context_options_init(&o);
     o.cache_dir = cache_dir;
     o.kernel_dir = kernel_dir;
+    o.cache_writes = writes;
     if (log) {
         memset(log, 0, sizeof *log);
         o.log = capture_log;
@@ -142,6 +145,11 @@ static hcl_context *cache_context(const char *cache_dir, const char *kernel_dir,
     hcl_status st = hcl_context_create(&ctx, &o, err, sizeof err);
     ck_assert_msg(st == HCL_OK, "context: %s: %s", hcl_status_name(st), err);
     return ctx;
+}
+
+/* The disk cache's own tests write on every driver (PoCL's default is read-only, see below). */
+static hcl_context *cache_context(const char *cache_dir, const char *kernel_dir, log_capture *log) {
+    return cache_context_writes(cache_dir, kernel_dir, log, HCL_CACHE_WRITES_ALWAYS);
 }
 
 static hcl_program_stats stats(hcl_context *ctx) {
@@ -461,6 +469,56 @@ START_TEST(cache_dir_from_environment) {
 }
 END_TEST
 
+/* AUTO writes except on PoCL with its own kernel cache on; NEVER only reads, and what it reads
+ * was written by another context; an unknown policy is refused. */
+START_TEST(cache_write_policy) {
+    char *dir = test_make_tmpdir("cache");
+    hcl_context *ctx = cache_context_writes(dir, NULL, NULL, HCL_CACHE_WRITES_AUTO);
+    const hcl_device_info *d = hcl_context_device(ctx);
+    const char *pocl_cache = getenv("POCL_KERNEL_CACHE");
+    int pocl = strstr(d->platform_vendor, "pocl") || strstr(d->platform_name, "Portable Computing Language");
+    int want = !(pocl && (!pocl_cache || strcmp(pocl_cache, "0")));
+    ck_assert_int_eq(hcl_context_cache_writes(ctx), want);
+    run_fill(ctx);
+    if (want) CK_STATS(ctx, 1, 0, 0, 1);
+    else CK_STATS(ctx, 1, 0, 0, 0);
+    hcl_context_free(ctx);
+    ck_assert_uint_eq(list_entries(dir).n, (unsigned)want);
+    test_rm_rf(dir);
+
+    ctx = cache_context_writes(dir, NULL, NULL, HCL_CACHE_WRITES_NEVER);
+    ck_assert_int_eq(hcl_context_cache_writes(ctx), 0);
+    run_fill(ctx);
+    CK_STATS(ctx, 1, 0, 0, 0);
+    hcl_context_free(ctx);
+    ck_assert_uint_eq(list_entries(dir).n, 0);
+    ctx = cache_context_writes(dir, NULL, NULL, HCL_CACHE_WRITES_ALWAYS);
+    ck_assert_int_eq(hcl_context_cache_writes(ctx), 1);
+    run_fill(ctx);
+    CK_STATS(ctx, 1, 0, 0, 1);
+    hcl_context_free(ctx);
+    ctx = cache_context_writes(dir, NULL, NULL, HCL_CACHE_WRITES_NEVER);
+    run_fill(ctx);
+    CK_STATS(ctx, 0, 1, 0, 0);
+    hcl_context_free(ctx);
+    ctx = cache_context_writes("off", NULL, NULL, HCL_CACHE_WRITES_ALWAYS);
+    ck_assert_int_eq(hcl_context_cache_writes(ctx), 0);
+    hcl_context_free(ctx);
+
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = dir;
+    o.cache_writes = (hcl_cache_writes)7;
+    char err[512];
+    ck_assert_int_eq(hcl_context_create(&ctx, &o, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(ctx);
+    ck_assert_msg(strstr(err, "cache_writes"), "%s", err);
+    ck_assert_int_eq(hcl_context_cache_writes(NULL), 0);
+    test_rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
 /* A folder that cannot be created or written only costs the cache: a warning, no crash. */
 START_TEST(unwritable_cache_dir) {
     char *dir = test_make_tmpdir("cache");
@@ -606,6 +664,7 @@ static Suite *cache_suite(void) {
     tcase_add_test(tc, cache_off_writes_nothing);
     tcase_add_test(tc, cache_dir_from_environment);
     tcase_add_test(tc, unwritable_cache_dir);
+    tcase_add_test(tc, cache_write_policy);
     tcase_add_test(tc, key_follows_options_and_source);
     tcase_add_test(tc, entry_paths);
     suite_add_tcase(s, tc);

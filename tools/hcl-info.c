@@ -42,8 +42,10 @@ static int build_kernels(void) {
     hcl_program_stats_get(ctx, &ps);
     if (st != HCL_OK) fprintf(stderr, "hcl-info: %s\n", hcl_last_error(ctx));
     else
-        printf("built all kernel families in %.2f s: %lu from source, %lu from the cache (%s), %lu cache entries rejected\n",
+        printf("built all kernel families in %.2f s: %lu from source, %lu from the cache (%s%s), %lu cache entries "
+               "rejected\n",
                dt, ps.source_builds, ps.cache_loads, hcl_context_cache_dir(ctx) ? hcl_context_cache_dir(ctx) : "off",
+               hcl_context_cache_dir(ctx) && !hcl_context_cache_writes(ctx) ? ", read only: the driver caches" : "",
                ps.cache_rejects);
     hcl_context_free(ctx);
     return st == HCL_OK ? 0 : 1;

@@ -96,10 +96,21 @@ typedef enum hcl_half_mode {
     HCL_HALF_STORAGE = 2  /* the storage-only variants (F32 math) even there: for comparison */
 } hcl_half_mode;
 
+/* When built programs are written to the disk cache. Exporting a binary is free on most drivers,
+ * but PoCL then compiles every kernel of the program for a generic work-group size, which doubled
+ * cold builds (test_elementwise 37 -> 63 s, test_loss 32 -> 405 s on 2 cores), while PoCL keeps its
+ * own compiled-kernel cache (~/.cache/pocl) that a later run hits anyway. */
+typedef enum hcl_cache_writes {
+    HCL_CACHE_WRITES_AUTO = 0,   /* write, except on PoCL with its own kernel cache on */
+    HCL_CACHE_WRITES_ALWAYS = 1, /* write on every driver */
+    HCL_CACHE_WRITES_NEVER = 2   /* read existing entries only */
+} hcl_cache_writes;
+
 typedef struct hcl_context_options {
     const char *device;     /* device spec; NULL = $HALFCL_DEVICE, else the default device */
     const char *cache_dir;  /* NULL = $HALFCL_CACHE_DIR, else $XDG_CACHE_HOME/halfcl or
                                ~/.cache/halfcl; "off" disables the on-disk binary cache */
+    hcl_cache_writes cache_writes; /* which builds are written there (see hcl_cache_writes) */
     const char *kernel_dir; /* NULL = $HALFCL_KERNEL_DIR, else the embedded kernel sources */
     int profiling;          /* create the queue with CL_QUEUE_PROFILING_ENABLE */
     hcl_log_fn log;         /* NULL = no logging */
@@ -140,6 +151,9 @@ cl_command_queue hcl_context_queue(const hcl_context *context);
 int hcl_context_native_half(const hcl_context *context);
 /* The on-disk cache folder in use, or NULL when the cache is off. */
 const char *hcl_context_cache_dir(const hcl_context *context);
+/* 1 when this context writes built programs to its cache folder (a folder and, for
+ * HCL_CACHE_WRITES_AUTO, a driver without its own cache), else 0. */
+int hcl_context_cache_writes(const hcl_context *context);
 
 /* Blocks until all queued work is done (the only host sync the library does on request). */
 hcl_status hcl_finish(hcl_context *context);

@@ -50,6 +50,18 @@ static hcl_status resolve_cache_dir(const hcl_context_options *o, char **out) {
     return *out ? HCL_OK : HCL_ERR_HOST_MEMORY;
 }
 
+/* AUTO writes unless the driver is PoCL with its own kernel cache on (POCL_KERNEL_CACHE unset or
+ * not 0): there a binary export recompiles every kernel (see hcl_cache_writes). Called once the
+ * device is known; ctx->cache_writes holds the requested hcl_cache_writes until then. */
+static int resolve_cache_writes(const hcl_context *ctx) {
+    if (!ctx->cache_dir || ctx->cache_writes == HCL_CACHE_WRITES_NEVER) return 0;
+    if (ctx->cache_writes == HCL_CACHE_WRITES_ALWAYS) return 1;
+    const char *pocl_cache = hcl_env("POCL_KERNEL_CACHE");
+    int pocl_caches = !pocl_cache || strcmp(pocl_cache, "0");
+    int pocl = strstr(ctx->info.platform_vendor, "pocl") || strstr(ctx->info.platform_name, "Portable Computing Language");
+    return !(pocl && pocl_caches);
+}
+
 static hcl_status context_init(hcl_context *ctx, const hcl_context_options *opts) {
     hcl_context_options defaults;
     if (!opts) { hcl_context_options_init(&defaults); opts = &defaults; }
@@ -58,6 +70,9 @@ static hcl_status context_init(hcl_context *ctx, const hcl_context_options *opts
     ctx->log_user = opts->log_user;
     ctx->log_level = opts->log_level >= 0 ? opts->log_level : parse_log_level(hcl_env("HALFCL_LOG_LEVEL"));
     if (resolve_cache_dir(opts, &ctx->cache_dir) != HCL_OK) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
+    if ((unsigned)opts->cache_writes > HCL_CACHE_WRITES_NEVER)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "unknown cache_writes %d", (int)opts->cache_writes);
+    ctx->cache_writes = (int)opts->cache_writes;
     const char *kdir = opts->kernel_dir ? opts->kernel_dir : hcl_env("HALFCL_KERNEL_DIR");
     if (kdir && !(ctx->kernel_dir = dup_str(kdir))) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     ctx->memory_limit = opts->memory_limit; /* 0: the device's global memory, once known */
@@ -97,6 +112,7 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
     if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
+    if (st == HCL_OK) ctx->cache_writes = resolve_cache_writes(ctx);
     if (st == HCL_OK && !ctx->memory_limit) ctx->memory_limit = ctx->info.global_mem_bytes;
     if (st == HCL_OK) {
         /* keep the real P:D indices for reporting */
@@ -162,6 +178,7 @@ hcl_status hcl_context_create_from_cl(hcl_context **out, cl_context cl_ctx, cl_d
     }
     if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, device, 0, 0, &ctx->info);
     if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
+    if (st == HCL_OK) ctx->cache_writes = resolve_cache_writes(ctx);
     if (st == HCL_OK && !ctx->memory_limit) ctx->memory_limit = ctx->info.global_mem_bytes;
     if (st == HCL_OK) hcl_device_locate(device, &ctx->info.platform_index, &ctx->info.device_index);
     if (st == HCL_OK) {
@@ -204,6 +221,8 @@ cl_context hcl_context_cl(const hcl_context *ctx) { return ctx ? ctx->cl_ctx : N
 cl_device_id hcl_context_cl_device(const hcl_context *ctx) { return ctx ? ctx->device : NULL; }
 cl_command_queue hcl_context_queue(const hcl_context *ctx) { return ctx ? ctx->queue : NULL; }
 const char *hcl_context_cache_dir(const hcl_context *ctx) { return ctx ? ctx->cache_dir : NULL; }
+
+int hcl_context_cache_writes(const hcl_context *ctx) { return ctx ? ctx->cache_writes : 0; }
 
 int hcl_context_native_half(const hcl_context *ctx) { return ctx ? ctx->native_half : 0; }
 

@@ -25,6 +25,7 @@ struct hcl_context {
     uint64_t memory_limit; /* device bytes the allocator and workspaces may hold (0 until the device is known) */
     hcl_profiler *profiler;  /* per-kernel events and sums; NULL until the first profiled launch */
     char *cache_dir;   /* NULL = disk cache off */
+    int cache_writes;  /* built programs are written to cache_dir (hcl_cache_writes, resolved) */
     char *kernel_dir;  /* NULL = embedded sources */
     hcl_log_fn log;
     void *log_user;

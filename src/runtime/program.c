@@ -181,7 +181,7 @@ static hcl_status build_program(hcl_context *ctx, const char *family, const char
             ctx->program_stats.source_builds++;
             hcl_log(ctx, HCL_LOG_DEBUG, "built '%s' [%s]", family, opts);
             size_t bsize = 0;
-            if (ctx->cache_dir &&
+            if (ctx->cache_dir && ctx->cache_writes &&
                 clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof bsize, &bsize, NULL) == CL_SUCCESS && bsize) {
                 unsigned char *bin = malloc(bsize);
                 unsigned char *bins[1] = {bin};
