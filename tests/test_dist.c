@@ -37,6 +37,9 @@ static hcl_model *make_model(hcl_context *ctx, hcl_precision pol, hcl_optim_kind
     o.seed = seed;
     hcl_optim_config_init(&o.optim, kind);
     if (kind == HCL_OPTIM_SGD) o.optim.momentum = 0.9f;
+    /* Adam's eps above the F16 rounding of near-zero gradients: with 1e-8, an element whose
+     * gradient is ~0 takes a full-size step whose sign follows that rounding, in either run */
+    if (kind == HCL_OPTIM_ADAM) o.optim.eps = 1e-3f;
     CK_OK(ctx, hcl_model_build(m, &o));
     return m;
 }
@@ -135,14 +138,20 @@ static void assert_same(hcl_dist *d, hcl_model **rep, size_t n, const char *what
     ck_assert_msg(same == 1, "%s: replicas differ (%s)", what, test_seed_note());
 }
 
-/* max |a - b| over max |b - init|: the disagreement relative to how far training moved. */
-static double rel_drift(const float *a, const float *b, const float *init, size_t n) {
+/* The disagreement relative to how far training moved: fp32 ||a - b||_inf / ||b - init||_inf (every
+ * element within a few ulps of the sums); mixed_f16 in L2 norms, because there Adam turns the F16
+ * rounding of a near-zero gradient into a full-size step of either sign for that one element. */
+static double rel_drift(const float *a, const float *b, const float *init, size_t n, int l2) {
     double diff = 0.0, move = 0.0;
     for (size_t i = 0; i < n; i++) {
         double e = fabs((double)a[i] - (double)b[i]), mv = fabs((double)b[i] - (double)init[i]);
-        if (!(e <= diff)) diff = e; /* NaN propagates */
-        if (mv > move) move = mv;
+        if (l2) diff += e * e, move += mv * mv;
+        else {
+            if (!(e <= diff)) diff = e; /* NaN propagates */
+            if (mv > move) move = mv;
+        }
     }
+    if (l2) diff = sqrt(diff), move = sqrt(move);
     return move > 0 ? diff / move : diff;
 }
 
@@ -158,7 +167,7 @@ static void close_contexts(size_t n) {
  * reordered (per-replica GEMMs, then the weighted host sum), a few ulps of each gradient per
  * step; mixed_f16 rounds each replica's gradient to F16 before the sum and the sum again, so a
  * gradient differs by up to ~2^-11 relative. */
-static double drift_bound(hcl_precision pol) { return pol == HCL_PRECISION_FP32 ? 1e-4 : 2e-2; }
+static double drift_bound(hcl_precision pol) { return pol == HCL_PRECISION_FP32 ? 1e-5 : 5e-3; }
 
 /* N replicas x shards of a global batch vs one model on the whole batch, `steps` steps; the last
  * step uneven. Replicas must agree bit for bit after every step. */
@@ -184,10 +193,14 @@ static void equivalence(hcl_precision pol, hcl_optim_kind kind, size_t n) {
         single_step(ref, &g, lr);
         assert_same(d, rep, n, "after a step");
     }
+    hcl_amp_stats sr, s0;
+    CK_OK(ctxs[0], hcl_optimizer_read_stats(hcl_model_optimizer(ref), &sr));
+    CK_OK(ctxs[0], hcl_optimizer_read_stats(hcl_model_optimizer(rep[0]), &s0));
+    ck_assert_uint_eq(s0.skipped, sr.skipped); /* the same scaler decisions */
     size_t nr = 0;
     float *a = masters(rep[0], &nr), *b = masters(ref, &np);
-    double drift = rel_drift(a, b, init, np);
-    printf("dist equivalence %s %s N=%zu: max|replica - 1x| / max|movement| = %.3g after %d steps (bound %.0e) %s\n",
+    double drift = rel_drift(a, b, init, np, pol != HCL_PRECISION_FP32);
+    printf("dist equivalence %s %s N=%zu: |replica - 1x| / |movement| = %.3g after %d steps (bound %.0e) %s\n",
            hcl_precision_name(pol), hcl_optim_name(kind), n, drift, steps, drift_bound(pol), test_seed_note());
     ck_assert_msg(drift <= drift_bound(pol), "%s %s N=%zu: drift %g > %g (%s)", hcl_precision_name(pol),
                   hcl_optim_name(kind), n, drift, drift_bound(pol), test_seed_note());
@@ -429,7 +442,7 @@ START_TEST(checkpoint_resume) {
         assert_same(d, rep, groups, "resumed group");
         float *got = masters(rep[groups - 1], &np);
         if (groups == 2) ck_assert_msg(memcmp(got, full, np * sizeof(float)) == 0, "2-replica resume differs (%s)", test_seed_note());
-        double drift = rel_drift(got, full, saved_init, np);
+        double drift = rel_drift(got, full, saved_init, np, 1);
         printf("dist resume into %zu replica(s): drift %.3g vs the uninterrupted 2-replica run\n", groups, drift);
         ck_assert_msg(drift <= drift_bound(pol), "resume into %zu: drift %g (%s)", groups, drift, test_seed_note());
         free(got);
