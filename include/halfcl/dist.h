@@ -27,7 +27,7 @@ typedef enum hcl_dist_transport {
     HCL_DIST_AUTO = 0,  /* MPI when built with it and started by mpirun (more than one process, or
                            OMPI_COMM_WORLD_SIZE / PMI_SIZE set), else in-process */
     HCL_DIST_LOCAL = 1, /* one process: the replicas given to each call are the whole group */
-    HCL_DIST_MPI = 2    /* MPI_COMM_WORLD; HCL_ERR_UNSUPPORTED when built without MPI */
+    HCL_DIST_MPI = 2    /* MPI_COMM_WORLD; HCL_ERR_INVALID_ARGUMENT when built without MPI */
 } hcl_dist_transport;
 
 typedef struct hcl_dist_options {
@@ -54,14 +54,15 @@ void hcl_dist_free(hcl_dist *dist); /* NULL is a no-op */
 hcl_dist_transport hcl_dist_transport_used(const hcl_dist *dist); /* LOCAL or MPI */
 int hcl_dist_rank(const hcl_dist *dist); /* this process: 0..size-1 (0 for NULL) */
 int hcl_dist_size(const hcl_dist *dist); /* processes (1 for NULL) */
-/* The last error of the group itself (transport failures, mismatched calls); never NULL. */
+/* The last error of the group's calls (transport failures, mismatched calls, and a replica's own
+ * failure as "replica i: <its context's message>"); never NULL. */
 const char *hcl_dist_last_error(const hcl_dist *dist);
 
 /* Several devices in one process: up to max_devices OpenCL devices for replicas, as device specs
- * that hcl_context_options.device accepts. GPUs first; a CPU is split with clCreateSubDevices
- * (CL_DEVICE_PARTITION_EQUALLY) into `max_devices` parts when it is the only device and allows
- * it (specs "P:D.s"); else the one device repeated (replicas then share it). *count gets the
- * number written. Strings are static, valid for the process. */
+ * ("P:D") that hcl_context_options.device accepts. Every GPU first; without a GPU, the default
+ * device ($HALFCL_DEVICE, else as hcl_device_choose) repeated max_devices times (replicas then
+ * share it, each on its own context). CPU sub-devices are not made (the device spec has no syntax
+ * for them yet). *count gets the number written. Strings are static, valid for the process. */
 hcl_status hcl_dist_local_devices(size_t max_devices, const char **specs, size_t *count, char *error, size_t error_len);
 
 /* The collective calls below are made by every process of the group in the same order, each

@@ -265,8 +265,7 @@ hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s) {
 void nn_param_final_positions(const hcl_model *m, size_t *pos) {
     size_t np = hcl_params_count(m->params);
     for (size_t i = 0; i < np; i++) pos[i] = 0;
-    /* the backward visits positions from count - 1 down to 0: the first visit seen going up is
-     * the lowest position */
+    /* going down, the last assignment to a parameter is its lowest position */
     for (size_t p = m->count; p-- > 0;) {
         const nn_node *d = &m->nodes[m->order[p]];
         long idx[2 + NN_MAX_EXTRA];
