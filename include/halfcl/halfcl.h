@@ -8,6 +8,7 @@
 #include "halfcl/amp.h"
 #include "halfcl/io.h"
 #include "halfcl/nn.h"
+#include "halfcl/dist.h"
 
 #define HALFCL_VERSION_MAJOR 0
 #define HALFCL_VERSION_MINOR 1

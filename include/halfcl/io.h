@@ -152,6 +152,16 @@ typedef struct hcl_batcher_options {
     int bucket;         /* k >= 2: after the shuffle, each run of k batches is sorted by length
                            (longest first) and the full batches are then shuffled: batches of
                            similar lengths, so trimmed batches run fewer steps (0: off) */
+    /* data-parallel sharding (dist.h): every replica creates its batcher with the same options
+     * and seed and its own shard_index. Each epoch's order is cut into global batches of
+     * batch * shard_count samples and shard r serves samples [r*batch, (r+1)*batch) of each. The
+     * last partial global batch of G samples is split into shard_count contiguous pieces whose
+     * sizes differ by at most 1 (the first pieces the larger); when G < shard_count it is
+     * dropped (at most shard_count - 1 samples of an epoch), with drop_last every partial
+     * global batch is. So every shard serves the same number of batches (hcl_batcher_batches),
+     * none empty, and across shards every sample once per epoch. */
+    int shard_count;    /* replicas sharing the data set (1) */
+    int shard_index;    /* this replica's shard: 0..shard_count-1 (0) */
 } hcl_batcher_options;
 void hcl_batcher_options_init(hcl_batcher_options *options);
 

@@ -65,6 +65,8 @@ void hcl_batcher_options_init(hcl_batcher_options *o) {
     o->dtype = HCL_F32;
     o->scale = 1.0f / 255.0f;
     for (int i = 0; i < HCL_BATCHER_MAX_CHANNELS; i++) o->std[i] = 1.0f;
+    o->shard_count = 1;
+    o->shard_index = 0;
 }
 
 /* ---- core ---- */
@@ -113,10 +115,25 @@ static void shuffle(hcl_batcher *b) {
     if (b->opt.bucket >= 2 && b->lengths) bucket_by_length(b);
 }
 
-static size_t batch_len(const hcl_batcher *b, size_t index) {
-    size_t start = index * (size_t)b->opt.batch;
-    size_t n = b->count - start;
-    return n < (size_t)b->opt.batch ? n : (size_t)b->opt.batch;
+/* Batch `index` of this shard: samples perm[*first .. *first + *n). Global batches hold
+ * batch * shard_count samples; the last partial one is cut into shard_count near-equal pieces. */
+static void batch_range(const hcl_batcher *b, size_t index, size_t *first, size_t *n) {
+    size_t B = (size_t)b->opt.batch, S = (size_t)b->opt.shard_count, r = (size_t)b->opt.shard_index, G = B * S;
+    size_t full = b->count / G;
+    if (index < full) {
+        *first = index * G + r * B;
+        *n = B;
+        return;
+    }
+    size_t rest = b->count - full * G, q = rest / S, extra = rest % S; /* rest >= S here */
+    *first = full * G + r * q + (r < extra ? r : extra);
+    *n = q + (r < extra);
+}
+
+/* Batches per epoch of every shard (see hcl_batcher_options). */
+static size_t batch_count(size_t count, const hcl_batcher_options *o) {
+    size_t G = (size_t)o->batch * (size_t)o->shard_count, full = count / G, rest = count - full * G;
+    return full + (!o->drop_last && rest >= (size_t)o->shard_count);
 }
 
 static hcl_status slot_wait(hcl_batcher *b, batch_slot *s) {
@@ -132,7 +149,8 @@ static hcl_status slot_wait(hcl_batcher *b, batch_slot *s) {
  * non-blocking uploads (the last one signals s->done: the queue is in order). */
 static hcl_status prepare(hcl_batcher *b, batch_slot *s, size_t index) {
     HCL_TRY(slot_wait(b, s)); /* the staging buffer may still be read by the previous upload */
-    size_t n = batch_len(b, index), first = index * (size_t)b->opt.batch;
+    size_t first, n;
+    batch_range(b, index, &first, &n);
     void *dst[OUTS] = {NULL};
     int last = 0;
     for (int k = 0; k < OUTS; k++)
@@ -167,15 +185,20 @@ static hcl_status core_create(hcl_context *ctx, const char *what, size_t count, 
     if (o->batch < 1) return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: batch %lld < 1", what, (long long)o->batch);
     if (count > SIZE_MAX / sizeof(size_t))
         return hcl_error(ctx, HCL_ERR_OVERFLOW, "%s: %zu samples overflow the permutation's size", what, count);
-    if (o->drop_last && count < (size_t)o->batch)
-        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: drop_last with %zu samples < batch %lld", what, count,
-                         (long long)o->batch);
+    if (o->shard_count < 1 || o->shard_index < 0 || o->shard_index >= o->shard_count)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: shard_index %d not in 0..shard_count-1 (shard_count %d >= 1)",
+                         what, o->shard_index, o->shard_count);
+    if ((uint64_t)o->batch > SIZE_MAX / (size_t)o->shard_count)
+        return hcl_error(ctx, HCL_ERR_OVERFLOW, "%s: batch %lld x %d shards overflows", what, (long long)o->batch, o->shard_count);
+    if (batch_count(count, o) == 0)
+        return hcl_error(ctx, HCL_ERR_INVALID_ARGUMENT, "%s: %zu samples make no batch of %lld x %d shard(s)%s", what, count,
+                         (long long)o->batch, o->shard_count, o->drop_last ? " with drop_last" : "");
     hcl_batcher *b = calloc(1, sizeof *b);
     if (!b) return hcl_error(ctx, HCL_ERR_HOST_MEMORY, "out of host memory");
     b->ctx = ctx;
     b->count = count;
     b->opt = *o;
-    b->batches = o->drop_last ? count / (size_t)o->batch : (count + (size_t)o->batch - 1) / (size_t)o->batch;
+    b->batches = batch_count(count, o);
     b->perm = malloc(count * sizeof *b->perm);
     if (!b->perm) {
         free(b);

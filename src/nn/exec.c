@@ -262,6 +262,22 @@ hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s) {
     return hcl_axpy(m->ctx, g, 1.0f, &dy);
 }
 
+void nn_param_final_positions(const hcl_model *m, size_t *pos) {
+    size_t np = hcl_params_count(m->params);
+    for (size_t i = 0; i < np; i++) pos[i] = 0;
+    /* going down, the last assignment to a parameter is its lowest position */
+    for (size_t p = m->count; p-- > 0;) {
+        const nn_node *d = &m->nodes[m->order[p]];
+        long idx[2 + NN_MAX_EXTRA];
+        int k = 0;
+        idx[k++] = d->w_idx;
+        idx[k++] = d->b_idx;
+        for (int e = 0; e < d->nextra; e++) idx[k++] = d->extra_idx[e];
+        for (int j = 0; j < k; j++)
+            if (idx[j] >= 0 && (size_t)idx[j] < np) pos[idx[j]] = p;
+    }
+}
+
 static hcl_status backward_node(hcl_model *m, nn_node *d) {
     hcl_context *ctx = m->ctx;
     if (!d->has_grad) return HCL_OK;
@@ -464,7 +480,10 @@ hcl_status hcl_model_backward(hcl_model *m, const hcl_tensor *target) {
     HCL_TRY(loss_and_metrics(m, m->loss, &o->grad, &out2, &t2, rows, m->loss_sum, m->correct));
     m->teacher = NULL; /* consumed */
     m->train_samples += rows;
-    for (size_t p = m->count; p-- > 0;) HCL_TRY(backward_node(m, &m->nodes[m->order[p]]));
+    for (size_t p = m->count; p-- > 0;) {
+        HCL_TRY(backward_node(m, &m->nodes[m->order[p]]));
+        if (m->bwd_hook) HCL_TRY(m->bwd_hook(m->bwd_hook_user, m, p));
+    }
     m->last_train = 0; /* one backward per forward */
     return HCL_OK;
 }

@@ -15,6 +15,11 @@
 #define NN_MAX_STATE 5
 
 typedef struct nn_quant nn_quant;             /* quantize.c: a quantized layer's state */
+
+/* Data-parallel hook (src/dist/dist.c): hcl_model_backward calls it after the backward of the
+ * node at execution position `pos` has been queued (positions count down to 0). The gradient of a
+ * parameter is final in the queue once the node at nn_param_final_positions()[param] has run. */
+typedef hcl_status (*nn_backward_hook)(void *user, hcl_model *m, size_t pos);
 typedef struct nn_quant_model nn_quant_model; /* quantize.c: the model's quantization mode */
 
 /* A parameter beyond weight/bias: "<node>.<name>", U(-bound, bound) at init. */
@@ -133,6 +138,8 @@ struct hcl_model {
     size_t ring_cap, ring_written, ring_read;
     size_t other_bytes;
     nn_quant_model *quant;       /* quantization (quantize.c); NULL for a float model */
+    nn_backward_hook bwd_hook;   /* NULL = none (set only while src/dist runs a step) */
+    void *bwd_hook_user;
 };
 
 #define NN_LOG_WORDS (1 + HCL_AMP_WORDS)
@@ -156,6 +163,10 @@ static inline hcl_dtype nn_argmax_dtype(const nn_node *d) {
     return (int64_t)d->kernel * d->kernel <= 256 ? HCL_U8 : HCL_I32;
 }
 const hcl_tensor *nn_value(hcl_model *m, int id, hcl_tensor *scratch);
+/* For every parameter of the built model (hcl_params_count entries in pos): the lowest execution
+ * position among the nodes that use it (a tied weight has two), i.e. the last node of the
+ * backward that adds to its gradient. A parameter no node uses gets 0 (final at the end). */
+void nn_param_final_positions(const hcl_model *m, size_t *pos);
 hcl_tensor *nn_dx_target(hcl_model *m, nn_node *d, int s);
 hcl_status nn_dx_finish(hcl_model *m, nn_node *d, int s);
 hcl_status nn_dx_pass(hcl_model *m, nn_node *d, int s);
