@@ -1,0 +1,379 @@
+/* test_dist_mpi: the MPI transport (src/dist/transport_mpi.c) and data-parallel training across
+ * processes, run under mpirun (meson: -n 2, and -n 4 --transport-only --app-init). A plain program,
+ * not Check: MPI and fork do not mix. Every rank checks, the failures are summed over the group and
+ * every rank exits 1 when any rank failed.
+ *   --transport-only  skip the model-level part (no OpenCL device needed)
+ *   --app-init        the program initializes MPI itself, so halfcl must neither init nor finalize
+ * Seed: HALFCL_TEST_SEED (default 20240612), rank 0's value is broadcast and printed. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <mpi.h>
+#include "halfcl/halfcl.h"
+#include "dist/transport.h"
+
+typedef struct tctx {
+    hcl_transport *t;
+    int rank, size;
+    uint64_t seed;
+    int failures;
+    char err[1024];
+} tctx;
+
+#define CHECK(c, cond, ...) check_((c), (cond), __FILE__, __LINE__, __VA_ARGS__)
+static int check_(tctx *c, int ok, const char *file, int line, const char *fmt, ...) {
+    if (ok) return 1;
+    c->failures++;
+    fprintf(stderr, "rank %d: FAIL %s:%d: ", c->rank, file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t mix64(uint64_t x) {
+    x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33; x *= 0xc4ceb9fe1a85ec53ULL;
+    return x ^ (x >> 33);
+}
+/* Uniform in [0,1) from (seed, rank, i): every rank can recompute any rank's inputs. */
+static double unit(uint64_t seed, int rank, size_t i) {
+    return (double)(mix64(seed ^ mix64((uint64_t)rank * 0x9E3779B97F4A7C15ULL + i)) >> 11) / 9007199254740992.0;
+}
+static uint32_t bits32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float from_bits32(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint64_t hash_bytes(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Rank 0's hash against everyone's: 1 when this rank holds the same bytes. */
+static int agrees(tctx *c, const void *p, size_t n) {
+    uint64_t mine = hash_bytes(p, n), root = mine;
+    if (c->t->broadcast(c->t, &root, sizeof root, 0, c->err, sizeof c->err) != HCL_OK) {
+        CHECK(c, 0, "broadcast of the agreement hash: %s", c->err);
+        return 0;
+    }
+    return mine == root;
+}
+
+/* Correctly rounded double -> F16 found independently of hcl_f32_to_f16's bit tricks: the nearest
+ * of the candidates around a first guess, ties to the even pattern, beyond 65520 inf. */
+static uint16_t ref_f16(double x) {
+    if (isnan(x)) return 0x7e00;
+    uint16_t sign = signbit(x) ? 0x8000 : 0;
+    double ax = fabs(x);
+    if (ax >= 65520.0) return sign | 0x7c00;
+    uint16_t best = 0;
+    double best_d = INFINITY;
+    uint16_t guess = hcl_f32_to_f16((float)ax) & 0x7fff;
+    for (int d = -2; d <= 2; d++) {
+        int cand = (int)guess + d;
+        if (cand < 0 || cand > 0x7bff) continue;
+        double v = hcl_f16_to_f32((uint16_t)cand), dist = fabs(v - ax);
+        if (dist < best_d || (dist == best_d && !(cand & 1))) { best = (uint16_t)cand; best_d = dist; }
+    }
+    return sign | best;
+}
+
+static void sleep_us(long us) {
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+}
+
+/* Polls with sum_test (the way dist.c drives buckets) until done. */
+static hcl_status sum_blocking(tctx *c, float *data, size_t n, hcl_dtype wire) {
+    hcl_transport_request *req = NULL;
+    hcl_status st = c->t->sum_start(c->t, data, n, wire, &req, c->err, sizeof c->err);
+    if (st != HCL_OK || !req) return st;
+    for (int done = 0; !done;) {
+        if ((st = c->t->sum_test(c->t, req, &done, c->err, sizeof c->err)) != HCL_OK) return st;
+        if (!done) sleep_us(20);
+    }
+    return HCL_OK;
+}
+
+/* ---------------------------------------------------------------- transport tests */
+
+static const size_t counts[] = {1, 7, 33, 1000, 16411, 1000000};
+#define NCOUNTS (sizeof counts / sizeof counts[0])
+
+/* Small integers: every F32 sum is exact, whatever the order. */
+static void test_sum_f32_exact(tctx *c) {
+    for (size_t k = 0; k < NCOUNTS; k++) {
+        size_t n = counts[k];
+        float *x = malloc(n * sizeof *x);
+        if (!CHECK(c, x != NULL, "malloc")) return;
+        for (size_t i = 0; i < n; i++) x[i] = (float)((c->rank + 1) * (int)(i % 1000) - 500 * c->rank);
+        hcl_status st = sum_blocking(c, x, n, HCL_F32);
+        CHECK(c, st == HCL_OK, "f32 sum n=%zu: %s %s", n, hcl_status_name(st), c->err);
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            double want = 0;
+            for (int r = 0; r < c->size; r++) want += (r + 1) * (double)(i % 1000) - 500.0 * r;
+            if (x[i] != (float)want && bad++ < 3) CHECK(c, 0, "f32 exact n=%zu [%zu] = %g, want %g", n, i, x[i], want);
+        }
+        CHECK(c, bad == 0, "f32 exact n=%zu: %zu wrong", n, bad);
+        CHECK(c, agrees(c, x, n * sizeof *x), "f32 exact n=%zu: ranks disagree", n);
+        free(x);
+    }
+}
+
+/* Inputs spread over F16's range (below its subnormals up to 2^(emax+1)), some exact zeros and
+ * negative values: value of rank r, element i. */
+static float wide_value(uint64_t seed, int r, size_t i, int emax) {
+    double u = unit(seed, r, i), v = unit(seed ^ 0x5555, r, i);
+    if (u < 0.02) return 0.0f;
+    double mag = ldexp(1.0 + v, (int)(u * (emax + 27)) - 26); /* 2^-26 .. 2^(emax+1) */
+    return (float)(unit(seed ^ 0xaaaa, r, i) < 0.5 ? -mag : mag);
+}
+
+/* Random F32 / F16 sums against host references: with 2 ranks exactly the one correctly rounded
+ * sum; with more within the rounding of a (p-1)-deep tree, and identical bits on every rank. */
+static void test_sum_rounding(tctx *c, hcl_dtype wire) {
+    const char *w = wire == HCL_F16 ? "f16" : "f32";
+    /* 2 ranks: up to 2^17, so F16 sums (and inputs) overflow to inf. More ranks: no partial sum may
+     * overflow (its tree is unknown), so size * 2^(emax+1) <= 2^15. */
+    int emax = 16;
+    if (c->size > 2)
+        for (emax = 14; (c->size << (emax + 1)) > 32768; emax--) {}
+    for (size_t k = 0; k < NCOUNTS; k++) {
+        size_t n = counts[k];
+        float *x = malloc(n * sizeof *x);
+        if (!CHECK(c, x != NULL, "malloc")) return;
+        for (size_t i = 0; i < n; i++) x[i] = wide_value(c->seed + k, c->rank, i, emax);
+        hcl_status st = sum_blocking(c, x, n, wire);
+        CHECK(c, st == HCL_OK, "%s sum n=%zu: %s %s", w, n, hcl_status_name(st), c->err);
+        size_t bad = 0;
+        double eps = wire == HCL_F16 ? ldexp(1, -11) : ldexp(1, -24), tiny = wire == HCL_F16 ? ldexp(1, -25) : 0;
+        for (size_t i = 0; i < n; i++) {
+            double exact = 0, abs_sum = 0;
+            for (int r = 0; r < c->size; r++) {
+                float v = wide_value(c->seed + k, r, i, emax);
+                double in = wire == HCL_F16 ? hcl_f16_to_f32(ref_f16(v)) : v;
+                exact = r ? exact + in : in; /* exact in double (the inputs span < 53 bits); -0 + -0 is -0 */
+                abs_sum += fabs(in);
+            }
+            int ok;
+            float want = 0;
+            if (c->size == 2) {
+                want = wire == HCL_F16 ? hcl_f16_to_f32(ref_f16(exact)) : (float)exact;
+                ok = bits32(x[i]) == bits32(want);
+            } else if (!isfinite(exact)) {
+                ok = 0; /* emax keeps the inputs finite */
+            } else {
+                ok = fabs(x[i] - exact) <= (c->size - 1) * (eps * abs_sum + tiny);
+            }
+            if (!ok && bad++ < 3)
+                CHECK(c, 0, "%s sum n=%zu [%zu] = %.9g (0x%08x), want %.9g (exact %.17g)", w, n, i, x[i], bits32(x[i]), want,
+                      exact);
+        }
+        CHECK(c, bad == 0, "%s rounding n=%zu: %zu wrong", w, n, bad);
+        CHECK(c, agrees(c, x, n * sizeof *x), "%s sum n=%zu: ranks disagree", w, n);
+        free(x);
+    }
+}
+
+/* inf on one rank reaches all; beyond F16's range is inf on the F16 wire only; inf - inf and NaNs
+ * with different payloads give the same canonical NaN bits on every rank. */
+static void test_sum_special(tctx *c, hcl_dtype wire) {
+    const char *w = wire == HCL_F16 ? "f16" : "f32";
+    enum { N = 12 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = 1.0f;
+    int last = c->size - 1;
+    if (c->rank == last) x[3] = INFINITY;
+    if (c->rank == last) x[5] = 70000.0f;
+    if (c->rank == 0) x[7] = -INFINITY;
+    if (c->rank == last) x[7] = INFINITY;
+    x[9] = from_bits32(c->rank % 2 ? 0xffc00002u : 0x7fc00001u + (uint32_t)c->rank);
+    if (c->rank == last) x[11] = -INFINITY;
+    hcl_status st = sum_blocking(c, x, N, wire);
+    CHECK(c, st == HCL_OK, "%s special: %s %s", w, hcl_status_name(st), c->err);
+    CHECK(c, isinf(x[3]) && x[3] > 0, "%s: +inf on rank %d gave %g", w, last, x[3]);
+    if (wire == HCL_F16) CHECK(c, isinf(x[5]) && x[5] > 0, "f16 wire: 70000 should become inf, got %g", x[5]);
+    else CHECK(c, x[5] == 70000.0f + (float)(c->size - 1), "f32 wire: 70000 + %d gave %g", c->size - 1, x[5]);
+    CHECK(c, bits32(x[7]) == 0x7fc00000u, "%s: -inf + inf gave 0x%08x, want the canonical NaN", w, bits32(x[7]));
+    CHECK(c, bits32(x[9]) == 0x7fc00000u, "%s: NaN payloads gave 0x%08x, want the canonical NaN", w, bits32(x[9]));
+    CHECK(c, isinf(x[11]) && x[11] < 0, "%s: -inf gave %g", w, x[11]);
+    CHECK(c, x[0] == (float)c->size, "%s: 1 summed over %d ranks gave %g", w, c->size, x[0]);
+    CHECK(c, agrees(c, x, sizeof x), "%s special: ranks disagree", w);
+}
+
+/* Several sums in flight at once (buckets overlap in dist.c), completed in reverse order. */
+static void test_sum_overlapping(tctx *c) {
+    enum { K = 4 };
+    size_t n[K] = {5, 70000, 1, 3000};
+    hcl_dtype wire[K] = {HCL_F32, HCL_F16, HCL_F16, HCL_F32};
+    float *x[K] = {0};
+    hcl_transport_request *req[K] = {0};
+    for (int k = 0; k < K; k++) {
+        x[k] = malloc(n[k] * sizeof(float));
+        if (!CHECK(c, x[k] != NULL, "malloc")) goto out;
+        for (size_t i = 0; i < n[k]; i++) x[k][i] = (float)(k + 1) * (float)(c->rank + 1);
+        hcl_status st = c->t->sum_start(c->t, x[k], n[k], wire[k], &req[k], c->err, sizeof c->err);
+        if (!CHECK(c, st == HCL_OK, "overlapping start %d: %s %s", k, hcl_status_name(st), c->err)) goto out;
+    }
+    for (int k = K - 1; k >= 0; k--) {
+        hcl_status st = k % 2 ? c->t->sum_wait(c->t, req[k], c->err, sizeof c->err) : HCL_OK;
+        for (int done = k % 2; !done && st == HCL_OK;) st = c->t->sum_test(c->t, req[k], &done, c->err, sizeof c->err);
+        req[k] = NULL;
+        CHECK(c, st == HCL_OK, "overlapping finish %d: %s %s", k, hcl_status_name(st), c->err);
+        float want = (float)(k + 1) * (float)(c->size * (c->size + 1) / 2);
+        size_t bad = 0;
+        for (size_t i = 0; i < n[k]; i++) bad += x[k][i] != want;
+        CHECK(c, bad == 0, "overlapping sum %d: %zu of %zu wrong (x[0] %g, want %g)", k, bad, n[k], x[k][0], want);
+    }
+out:
+    for (int k = 0; k < K; k++) {
+        if (req[k]) c->t->sum_wait(c->t, req[k], c->err, sizeof c->err);
+        free(x[k]);
+    }
+}
+
+static void test_broadcast(tctx *c) {
+    const size_t sizes[] = {0, 1, 7, 1 << 20};
+    int roots[2] = {0, c->size - 1};
+    for (int ri = 0; ri < 2; ri++)
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            size_t n = sizes[k];
+            unsigned char *b = malloc(n + 1);
+            if (!CHECK(c, b != NULL, "malloc")) return;
+            for (size_t i = 0; i < n; i++) b[i] = c->rank == roots[ri] ? (unsigned char)(i * 7 + roots[ri]) : 0xee;
+            hcl_status st = c->t->broadcast(c->t, b, n, roots[ri], c->err, sizeof c->err);
+            CHECK(c, st == HCL_OK, "broadcast %zu bytes from %d: %s %s", n, roots[ri], hcl_status_name(st), c->err);
+            size_t bad = 0;
+            for (size_t i = 0; i < n; i++) bad += b[i] != (unsigned char)(i * 7 + roots[ri]);
+            CHECK(c, bad == 0, "broadcast %zu bytes from %d: %zu wrong", n, roots[ri], bad);
+            free(b);
+        }
+}
+
+static void test_u64(tctx *c) {
+    uint64_t s[3] = {(uint64_t)1 << 40, (uint64_t)c->rank, UINT64_C(0x100000001) * (uint64_t)(c->rank + 1)};
+    hcl_status st = c->t->sum_u64(c->t, s, 3, c->err, sizeof c->err);
+    CHECK(c, st == HCL_OK, "sum_u64: %s %s", hcl_status_name(st), c->err);
+    uint64_t p = (uint64_t)c->size;
+    CHECK(c, s[0] == p << 40, "sum_u64[0] = %llu", (unsigned long long)s[0]);
+    CHECK(c, s[1] == p * (p - 1) / 2, "sum_u64[1] = %llu", (unsigned long long)s[1]);
+    CHECK(c, s[2] == UINT64_C(0x100000001) * (p * (p + 1) / 2), "sum_u64[2] = %llu", (unsigned long long)s[2]);
+    uint64_t m[2] = {((uint64_t)c->rank << 60) | 0xffff, c->rank == 0 ? UINT64_MAX : 3};
+    st = c->t->max_u64(c->t, m, 2, c->err, sizeof c->err);
+    CHECK(c, st == HCL_OK, "max_u64: %s %s", hcl_status_name(st), c->err);
+    CHECK(c, m[0] == (((p - 1) << 60) | 0xffff), "max_u64[0] = %llx", (unsigned long long)m[0]);
+    CHECK(c, m[1] == UINT64_MAX, "max_u64[1] = %llx", (unsigned long long)m[1]);
+    CHECK(c, c->t->sum_u64(c->t, NULL, 0, c->err, sizeof c->err) == HCL_OK, "sum_u64 of nothing: %s", c->err);
+}
+
+/* Argument errors are found before any communication (so one rank alone may make them). */
+static void test_bad_inputs(tctx *c) {
+    float x[4] = {0};
+    hcl_transport_request *req = (hcl_transport_request *)x; /* must be reset to NULL */
+    c->err[0] = 0;
+    hcl_status st = c->t->sum_start(c->t, x, 4, HCL_BF16, &req, c->err, sizeof c->err);
+    CHECK(c, st == HCL_ERR_DTYPE && req == NULL && strstr(c->err, "bf16"), "bf16 wire: %s, '%s'", hcl_status_name(st), c->err);
+    st = c->t->sum_start(c->t, NULL, 4, HCL_F32, &req, c->err, sizeof c->err);
+    CHECK(c, st == HCL_ERR_NULL_POINTER && req == NULL, "NULL data: %s", hcl_status_name(st));
+    st = c->t->sum_start(c->t, x, 0, HCL_F32, &req, c->err, sizeof c->err);
+    CHECK(c, st == HCL_OK && req == NULL, "count 0: %s (req %p)", hcl_status_name(st), (void *)req);
+    c->err[0] = 0;
+    st = c->t->broadcast(c->t, x, sizeof x, c->size, c->err, sizeof c->err);
+    CHECK(c, st == HCL_ERR_INVALID_ARGUMENT && strstr(c->err, "root"), "broadcast root %d: %s, '%s'", c->size,
+          hcl_status_name(st), c->err);
+    st = c->t->broadcast(c->t, x, sizeof x, -1, c->err, sizeof c->err);
+    CHECK(c, st == HCL_ERR_INVALID_ARGUMENT, "broadcast root -1: %s", hcl_status_name(st));
+    CHECK(c, c->t->sum_test(c->t, NULL, NULL, c->err, sizeof c->err) == HCL_ERR_NULL_POINTER, "sum_test NULL");
+    CHECK(c, c->t->sum_wait(c->t, NULL, c->err, sizeof c->err) == HCL_ERR_NULL_POINTER, "sum_wait NULL");
+}
+
+static void run_transport_tests(tctx *c) {
+    test_bad_inputs(c);
+    test_sum_f32_exact(c);
+    test_sum_rounding(c, HCL_F32);
+    test_sum_rounding(c, HCL_F16);
+    test_sum_special(c, HCL_F32);
+    test_sum_special(c, HCL_F16);
+    test_sum_overlapping(c);
+    test_broadcast(c);
+    test_u64(c);
+}
+
+#ifndef TEST_DIST_MPI_TRANSPORT_ONLY
+#include "test_dist_mpi_model.h"
+#endif
+
+int main(int argc, char **argv) {
+    int transport_only = 0, app_init = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--transport-only")) transport_only = 1;
+        else if (!strcmp(argv[i], "--app-init")) app_init = 1;
+        else {
+            fprintf(stderr, "usage: mpirun -n P test_dist_mpi [--transport-only] [--app-init]\n");
+            return 2;
+        }
+    }
+    tctx c = {0};
+    const char *seed_env = getenv("HALFCL_TEST_SEED");
+    c.seed = seed_env ? strtoull(seed_env, NULL, 0) : 20240612u;
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) {
+        fprintf(stderr, "test_dist_mpi: MPI initialized before main?\n");
+        return 1;
+    }
+    if (app_init) {
+        int provided;
+        if (MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return 1;
+    }
+    hcl_status st = hcl_transport_mpi_create(&c.t, &argc, &argv, c.err, sizeof c.err);
+    if (st != HCL_OK) {
+        fprintf(stderr, "test_dist_mpi: hcl_transport_mpi_create: %s: %s\n", hcl_status_name(st), c.err);
+        return 1;
+    }
+    c.rank = c.t->rank;
+    c.size = c.t->size;
+    MPI_Initialized(&initialized);
+    CHECK(&c, initialized, "MPI not initialized after hcl_transport_mpi_create");
+    /* every rank uses rank 0's seed */
+    if (c.t->broadcast(c.t, &c.seed, sizeof c.seed, 0, c.err, sizeof c.err) != HCL_OK) CHECK(&c, 0, "seed: %s", c.err);
+    if (c.rank == 0)
+        printf("test_dist_mpi: %d ranks, seed %llu (HALFCL_TEST_SEED), MPI initialized by %s\n", c.size,
+               (unsigned long long)c.seed, app_init ? "the test" : "halfcl");
+    CHECK(&c, c.size >= 2, "run under mpirun -n 2 or more (size %d)", c.size);
+
+    run_transport_tests(&c);
+    int transport_failures = c.failures;
+#ifndef TEST_DIST_MPI_TRANSPORT_ONLY
+    if (!transport_only) run_model_tests(&c);
+#else
+    (void)transport_only;
+#endif
+
+    uint64_t total = (uint64_t)c.failures;
+    if (c.t->sum_u64(c.t, &total, 1, c.err, sizeof c.err) != HCL_OK) {
+        fprintf(stderr, "rank %d: sum of the failures: %s\n", c.rank, c.err);
+        total = 1;
+    }
+    if (c.rank == 0)
+        printf("test_dist_mpi: %s (%llu failures over all ranks; this rank: %d transport, %d model)\n",
+               total ? "FAILED" : "ok", (unsigned long long)total, transport_failures, c.failures - transport_failures);
+    c.t->free(c.t);
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized == app_init) {
+        fprintf(stderr, "rank %d: FAIL: after free MPI is %sfinalized, but %s initialized it\n", c.rank, finalized ? "" : "not ",
+                app_init ? "the test" : "halfcl");
+        total++;
+    }
+    if (app_init && !finalized) MPI_Finalize();
+    return total ? 1 : 0;
+}
