@@ -38,19 +38,27 @@
 #define F32_CANONICAL_NAN 0x7fc00000u
 #define F16_CANONICAL_NAN 0x7e00u
 
+/* Scratch buffers kept between sums: a fresh multi-MiB malloc per bucket is an mmap whose pages
+ * fault in on every step (and Open MPI's shared-memory copy path then sees new pages each time). */
+#define SPARE_BUFFERS 8
+
 typedef struct mpi_impl {
     MPI_Comm comm;      /* dup of MPI_COMM_WORLD: our traffic and error handler, not the app's */
     MPI_Op f16_sum;     /* commutative F16 sum on MPI_UINT16_T */
     int owns_mpi;       /* 1: we called MPI_Init_thread, so free calls MPI_Finalize */
+    void *spare[SPARE_BUFFERS];
+    size_t spare_bytes[SPARE_BUFFERS];
 } mpi_impl;
 
 struct hcl_transport_request {
+    mpi_impl *m;        /* where the scratch buffers go back */
     float *data;        /* the caller's bucket: the result lands here as F32 */
     size_t count;
     hcl_dtype wire;
     void *send;         /* F32: copy of data (not MPI_IN_PLACE: in-place forces libnbc's binomial
                            algorithm, log2(p) times the bytes through rank 0); F16: data as F16 */
     uint16_t *recv16;   /* F16 result (F32 results go straight to data) */
+    size_t send_bytes, recv16_bytes;
     int nreq;
     MPI_Request *reqs;  /* one per chunk of CHUNK_ELEMS */
     MPI_Status *statuses;
@@ -103,10 +111,43 @@ static void canonicalize_nans(float *x, size_t n) {
         }
 }
 
+/* The smallest spare buffer of at least `bytes`, else a new one. */
+static void *buffer_get(mpi_impl *m, size_t bytes, size_t *got) {
+    int best = -1;
+    for (int i = 0; i < SPARE_BUFFERS; i++)
+        if (m->spare[i] && m->spare_bytes[i] >= bytes && (best < 0 || m->spare_bytes[i] < m->spare_bytes[best])) best = i;
+    if (best >= 0) {
+        void *p = m->spare[best];
+        *got = m->spare_bytes[best];
+        m->spare[best] = NULL;
+        return p;
+    }
+    *got = bytes;
+    return malloc(bytes);
+}
+
+/* Keeps the buffer in a free slot, or in place of a smaller spare; else frees it. */
+static void buffer_put(mpi_impl *m, void *p, size_t bytes) {
+    if (!p) return;
+    int slot = -1;
+    for (int i = 0; i < SPARE_BUFFERS && slot < 0; i++)
+        if (!m->spare[i]) slot = i;
+    if (slot < 0)
+        for (int i = 0; i < SPARE_BUFFERS; i++)
+            if (m->spare_bytes[i] < bytes && (slot < 0 || m->spare_bytes[i] < m->spare_bytes[slot])) slot = i;
+    if (slot < 0) {
+        free(p);
+        return;
+    }
+    free(m->spare[slot]);
+    m->spare[slot] = p;
+    m->spare_bytes[slot] = bytes;
+}
+
 static void request_free(hcl_transport_request *r) {
     if (!r) return;
-    free(r->send);
-    free(r->recv16);
+    buffer_put(r->m, r->send, r->send_bytes);
+    buffer_put(r->m, r->recv16, r->recv16_bytes);
     free(r->reqs);
     free(r->statuses);
     free(r);
@@ -145,14 +186,15 @@ static hcl_status mpi_sum_start(hcl_transport *t, float *data, size_t count, hcl
     hcl_transport_request *r = calloc(1, sizeof *r);
     size_t elem = wire == HCL_F16 ? 2 : 4;
     if (r) {
+        r->m = m;
         r->data = data;
         r->count = count;
         r->wire = wire;
         r->nreq = (int)nchunks;
         r->reqs = malloc(nchunks * sizeof *r->reqs);
         r->statuses = malloc(nchunks * sizeof *r->statuses);
-        r->send = malloc(count * elem);
-        if (wire == HCL_F16) r->recv16 = malloc(count * 2);
+        r->send = buffer_get(m, count * elem, &r->send_bytes);
+        if (wire == HCL_F16) r->recv16 = buffer_get(m, count * 2, &r->recv16_bytes);
     }
     if (!r || !r->reqs || !r->statuses || !r->send || (wire == HCL_F16 && !r->recv16)) {
         request_free(r);
@@ -267,6 +309,7 @@ static void mpi_free(hcl_transport *t) {
             if (m->comm != MPI_COMM_NULL) MPI_Comm_free(&m->comm);
             if (m->owns_mpi) MPI_Finalize();
         }
+        for (int i = 0; i < SPARE_BUFFERS; i++) free(m->spare[i]);
         free(m);
     }
     free(t);
