@@ -183,6 +183,33 @@ static void test_sum_rounding(tctx *c, hcl_dtype wire) {
     }
 }
 
+/* Every F16 pattern (subnormals, inf, NaN, both zeros) summed with 16 partner patterns: the wire's
+ * conversions and the F16 op against the correctly rounded sum (2 ranks), bit agreement (any). */
+static void test_sum_f16_patterns(tctx *c) {
+    const size_t n = (size_t)65536 * 16;
+    float *x = malloc(n * sizeof *x);
+    if (!CHECK(c, x != NULL, "malloc")) return;
+    for (size_t i = 0; i < n; i++) {
+        uint16_t h = c->rank == 0 ? (uint16_t)i : (uint16_t)mix64(c->seed + i * (uint64_t)(c->rank + 7));
+        x[i] = hcl_f16_to_f32(h);
+    }
+    hcl_status st = sum_blocking(c, x, n, HCL_F16);
+    CHECK(c, st == HCL_OK, "f16 patterns: %s %s", hcl_status_name(st), c->err);
+    if (c->size == 2) {
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            double exact = (double)hcl_f16_to_f32((uint16_t)i) + hcl_f16_to_f32((uint16_t)mix64(c->seed + i * 8));
+            uint32_t want = isnan(exact) ? 0x7fc00000u : bits32(hcl_f16_to_f32(ref_f16(exact)));
+            if (bits32(x[i]) != want && bad++ < 3)
+                CHECK(c, 0, "f16 patterns [%zu]: %04x + %04x gave 0x%08x, want 0x%08x", i, (unsigned)(i & 0xffff),
+                      (unsigned)(uint16_t)mix64(c->seed + i * 8), bits32(x[i]), want);
+        }
+        CHECK(c, bad == 0, "f16 patterns: %zu of %zu wrong", bad, n);
+    }
+    CHECK(c, agrees(c, x, n * sizeof *x), "f16 patterns: ranks disagree");
+    free(x);
+}
+
 /* inf on one rank reaches all; beyond F16's range is inf on the F16 wire only; inf - inf and NaNs
  * with different payloads give the same canonical NaN bits on every rank. */
 static void test_sum_special(tctx *c, hcl_dtype wire) {
@@ -300,6 +327,7 @@ static void run_transport_tests(tctx *c) {
     test_sum_f32_exact(c);
     test_sum_rounding(c, HCL_F32);
     test_sum_rounding(c, HCL_F16);
+    test_sum_f16_patterns(c);
     test_sum_special(c, HCL_F32);
     test_sum_special(c, HCL_F16);
     test_sum_overlapping(c);
