@@ -7,8 +7,9 @@
  *                     in F32 bytes, n its floats, k the bytes this process puts on the wire; ms the
  *                     median over reps of the slowest rank; GB/s = F32 bucket bytes / time.
  *                     impl MPI_Allreduce: the plain blocking in-place F32 MPI_Allreduce (reference).
- *   grad <n>          the whole gradient (--params, default the fashion_mnist example's 693,962)
- *                     in one sum, measured.
+ *   grad <n> in <B> buckets  the whole gradient (--params, default the fashion_mnist example's
+ *                     693,962) cut into buckets of B F32 bytes (256 KiB, 1 MiB, --bucket-bytes),
+ *                     all started, then waited for: measured.
  *   fit               t = alpha + wire_bytes / beta by least squares on relative error over the sum
  *                     rows of that wire: ms = alpha, GB/s = beta.
  *   ring p=<p>        modelled ring all-reduce of the gradient over p processes (see model_note).
@@ -43,17 +44,25 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* One rep: the same inputs every time (in-place sums would grow them to inf), a barrier so every
- * rank starts together, the sum, then the slowest rank's time. wire < 0: plain MPI_Allreduce. */
-static int time_once(dist_bench *d, size_t count, int wire, double *seconds) {
+ * rank starts together, the sum, then the slowest rank's time. wire < 0: plain MPI_Allreduce.
+ * bucket > 0: the array as buckets of that many floats, all started, then waited for in order
+ * (what dist.c does when the backward has finished: the exposed cost without overlap). */
+#define MAX_BUCKETS 4096
+static int time_once(dist_bench *d, size_t count, int wire, size_t bucket, double *seconds) {
     memcpy(d->data, d->orig, count * sizeof(float));
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = now_s();
     if (wire < 0) {
         if (MPI_Allreduce(MPI_IN_PLACE, d->data, (int)count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) return -1;
     } else {
-        hcl_transport_request *req = NULL;
-        if (d->t->sum_start(d->t, d->data, count, (hcl_dtype)wire, &req, d->err, sizeof d->err) != HCL_OK) return -1;
-        if (req && d->t->sum_wait(d->t, req, d->err, sizeof d->err) != HCL_OK) return -1;
+        hcl_transport_request *req[MAX_BUCKETS];
+        size_t step = bucket ? bucket : count, nb = 0;
+        for (size_t off = 0; off < count && nb < MAX_BUCKETS; off += step, nb++) {
+            size_t n = count - off < step ? count - off : step;
+            if (d->t->sum_start(d->t, d->data + off, n, (hcl_dtype)wire, &req[nb], d->err, sizeof d->err) != HCL_OK) return -1;
+        }
+        for (size_t i = 0; i < nb; i++)
+            if (req[i] && d->t->sum_wait(d->t, req[i], d->err, sizeof d->err) != HCL_OK) return -1;
     }
     double t = now_s() - t0;
     MPI_Allreduce(&t, seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -61,13 +70,14 @@ static int time_once(dist_bench *d, size_t count, int wire, double *seconds) {
 }
 
 /* Median seconds of the slowest rank; < 0 on failure (every rank fails alike: same calls). */
-static double time_sum(dist_bench *d, size_t count, int wire) {
+static double time_sum(dist_bench *d, size_t count, int wire, size_t bucket) {
+    if (bucket && (count + bucket - 1) / bucket > MAX_BUCKETS) bucket = (count + MAX_BUCKETS - 1) / MAX_BUCKETS;
     double *t = malloc(sizeof(double) * (size_t)d->b.reps), s;
     if (!t) return -1;
     for (int i = 0; i < d->b.warmup; i++)
-        if (time_once(d, count, wire, &s)) goto fail;
+        if (time_once(d, count, wire, bucket, &s)) goto fail;
     for (int i = 0; i < d->b.reps; i++)
-        if (time_once(d, count, wire, &t[i])) goto fail;
+        if (time_once(d, count, wire, bucket, &t[i])) goto fail;
     qsort(t, (size_t)d->b.reps, sizeof *t, cmp_double);
     int n = d->b.reps;
     s = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
@@ -168,28 +178,36 @@ int main(int argc, char **argv) {
     const hcl_dtype wires[2] = {HCL_F32, HCL_F16};
     for (size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
         size_t count = bytes / 4;
-        char label[48], sz[16];
+        char label[64], sz[32];
         size_label(sz, sizeof sz, bytes);
         snprintf(label, sizeof label, "sum %s", sz);
         for (int w = 0; w < 2; w++) {
             size_t wire_bytes = count * (wires[w] == HCL_F16 ? 2 : 4);
-            double s = time_sum(&d, count, wires[w]);
+            double s = time_sum(&d, count, wires[w], 0);
             if (s < 0) { rc = 1; continue; }
             emit(&d, label, impl, wires[w] == HCL_F16 ? "f16" : "f32", (long)bytes, (long)count, (long)wire_bytes, s * 1e3,
                  bytes / s * 1e-9);
             if (npts[w] < MAXPTS) xs[w][npts[w]] = (double)wire_bytes, ts[w][npts[w]++] = s;
         }
-        double s = time_sum(&d, count, -1);
+        double s = time_sum(&d, count, -1, 0);
         if (s >= 0) emit(&d, label, "MPI_Allreduce", "f32", (long)bytes, (long)count, (long)bytes, s * 1e3, bytes / s * 1e-9);
     }
     char label[96];
-    snprintf(label, sizeof label, "grad %ld", params);
-    for (int w = 0; w < 2; w++) {
-        double s = time_sum(&d, (size_t)params, wires[w]);
-        size_t wire_bytes = (size_t)params * (wires[w] == HCL_F16 ? 2 : 4);
-        if (s >= 0)
-            emit(&d, label, impl, wires[w] == HCL_F16 ? "f16" : "f32", params * 4, params, (long)wire_bytes, s * 1e3,
-                 params * 4.0 / s * 1e-9);
+    /* the gradient in buckets of 256 KiB, 1 MiB and --bucket-bytes (F32 bytes), all in flight */
+    size_t buckets[3] = {256 << 10, 1 << 20, bucket_bytes};
+    for (int bi = 0; bi < 3; bi++) {
+        if (bi == 2 && (bucket_bytes == buckets[0] || bucket_bytes == buckets[1])) break;
+        char sz[32];
+        size_label(sz, sizeof sz, buckets[bi]);
+        if (buckets[bi] % 1024) snprintf(sz, sizeof sz, "%zuB", buckets[bi]);
+        snprintf(label, sizeof label, "grad %ld in %s buckets", params, sz);
+        for (int w = 0; w < 2; w++) {
+            double s = time_sum(&d, (size_t)params, wires[w], buckets[bi] / 4);
+            size_t wire_bytes = (size_t)params * (wires[w] == HCL_F16 ? 2 : 4);
+            if (s >= 0)
+                emit(&d, label, impl, wires[w] == HCL_F16 ? "f16" : "f32", params * 4, params, (long)wire_bytes, s * 1e3,
+                     params * 4.0 / s * 1e-9);
+        }
     }
     for (int w = 0; w < 2; w++) {
         fit_alpha_beta(xs[w], ts[w], npts[w], &alpha[w], &beta[w]);
