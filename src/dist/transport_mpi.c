@@ -32,7 +32,7 @@
 #include "dist/transport.h"
 
 /* MPI failures (a peer died, truncation, bad arguments reaching MPI) have no closer status. */
-#define MPI_FAILED HCL_ERR_IO
+#define TRANSPORT_FAILED HCL_ERR_IO
 /* Elements per MPI call: MPI counts are int. */
 #define CHUNK_ELEMS ((size_t)1 << 30)
 #define F32_CANONICAL_NAN 0x7fc00000u
@@ -77,7 +77,7 @@ static hcl_status mpi_error(int code, const char *call, char *error, size_t len)
     int text_len = 0;
     if (MPI_Error_string(code, text, &text_len) != MPI_SUCCESS) snprintf(text, sizeof text, "MPI error code %d", code);
     set_error(error, len, "%s failed: %s", call, text);
-    return MPI_FAILED;
+    return TRANSPORT_FAILED;
 }
 
 /* The first failing status of an MPI_ERR_IN_STATUS completion. */
