@@ -260,13 +260,8 @@ static hcl_status mpi_sum_test(hcl_transport *t, hcl_transport_request *req, int
     }
     *done = 0;
     int flag = 0, rc = MPI_Testall(req->nreq, req->reqs, &flag, req->statuses);
-    if (rc != MPI_SUCCESS) {
-        /* the request is unusable after a failure: freed, like a finished one */
-        hcl_status st = mpi_status_error(rc, req->statuses, req->nreq, "MPI_Testall (gradient sum)", error, error_len);
-        request_free(req);
-        *done = 1;
-        return st;
-    }
+    if (rc != MPI_SUCCESS) /* req stays the caller's: its cleanup sum_wait frees it (dist.c does) */
+        return mpi_status_error(rc, req->statuses, req->nreq, "MPI_Testall (gradient sum)", error, error_len);
     if (flag) {
         request_finish(req);
         *done = 1;
@@ -280,7 +275,7 @@ static hcl_status mpi_sum_wait(hcl_transport *t, hcl_transport_request *req, cha
         return HCL_ERR_NULL_POINTER;
     }
     int rc = MPI_Waitall(req->nreq, req->reqs, req->statuses);
-    if (rc != MPI_SUCCESS) {
+    if (rc != MPI_SUCCESS) { /* freed on failure too: nothing else can finish it */
         hcl_status st = mpi_status_error(rc, req->statuses, req->nreq, "MPI_Waitall (gradient sum)", error, error_len);
         request_free(req);
         return st;
