@@ -341,12 +341,14 @@ static void run_transport_tests(tctx *c) {
  * also trains, locally (HCL_DIST_LOCAL, one replica), the same model on the whole 2B batch. The
  * masters must agree within rounding (the sum order differs: ||w_mpi - w_ref|| relative to the
  * distance travelled ||w_ref - w_init||, below MODEL_BOUND_F32 with F32 wire and fp32, below
- * MODEL_BOUND_F16 with an F16 wire or mixed_f16 — first guesses, to be replaced by measured values
- * when dist.c lands), and be bit-identical over the ranks. An inf in rank 1's input skips the step
- * on both ranks with identical scales and unchanged masters. */
+ * MODEL_BOUND_F16 with an F16 wire or mixed_f16; measured with PoCL, seeds 20240612 and 7: at most
+ * 2.3e-7 and 6.2e-4 (mixed_f16 gives the same result on both wires: its gradients are F16 already
+ * and the F16 wire's one rounding of the F32 pair sum is the write-back's rounding), and be
+ * bit-identical over the ranks. An inf in rank 1's input skips the step on both ranks with
+ * identical scales and unchanged masters. */
 enum { MB = 5, MIN = 8, MHID = 16, MOUT = 4, MSTEPS = 3 };
-#define MODEL_BOUND_F32 1e-4
-#define MODEL_BOUND_F16 3e-2
+#define MODEL_BOUND_F32 1e-5
+#define MODEL_BOUND_F16 5e-3
 
 typedef struct model_case {
     hcl_optim_kind optim;
