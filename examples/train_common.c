@@ -44,6 +44,8 @@ void ex_args_init(ex_args *a, const char *default_data) {
     a->state_dtype = HCL_F32;
     a->state_rounding = HCL_STATE_ROUND_NEAREST;
     a->export_dtype = HCL_F16;
+    a->ranks = 1;
+    a->wire_dtype = HCL_F32;
 }
 
 static const char *rounding_name(hcl_state_rounding r) { return r == HCL_STATE_ROUND_STOCHASTIC ? "stochastic" : "nearest"; }
@@ -83,7 +85,10 @@ static void usage(FILE *f, const ex_program *p, const ex_args *a) {
                "  --export FILE       after training, write the weights for inference (safetensors: <layer>.weight,\n"
                "                      <layer>.bias in PyTorch's layouts)\n"
                "  --export-dtype D    f16 | bf16 | f32 for --export (default %s)\n"
-               "  --export-logits FILE  eval-mode inputs and logits of the first test batch (to check an export)\n",
+               "  --export-logits FILE  eval-mode inputs and logits of the first test batch (to check an export)\n"
+               "  --ranks N           image examples: N data-parallel replicas in this process, one per device or CPU\n"
+               "                      sub-device (also under mpirun: N per process); --batch is per replica (default 1)\n"
+               "  --wire D            data-parallel gradients between processes: f32 | f16 (default f32)\n",
             hcl_precision_name(a->precision), a->epochs, (long long)a->batch, (double)a->lr,
             (unsigned long long)a->seed, hcl_dtype_name(a->state_dtype), rounding_name(a->state_rounding),
             hcl_dtype_name(a->export_dtype));
@@ -193,6 +198,20 @@ int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a) {
         } else if (!strcmp(f, "--seed")) {
             if (!ex_parse_num(f, v, 0, 1.8e19, &x)) return 2;
             a->seed = (uint64_t)x;
+        } else if (!strcmp(f, "--ranks")) {
+            if (!ex_parse_num(f, v, 1, 16, &x)) return 2;
+            if (x != floor(x)) {
+                fprintf(stderr, "--ranks: '%s' is not an integer\n", v);
+                return 2;
+            }
+            a->ranks = (int)x;
+        } else if (!strcmp(f, "--wire")) {
+            if (!strcmp(v, "f32")) a->wire_dtype = HCL_F32;
+            else if (!strcmp(v, "f16")) a->wire_dtype = HCL_F16;
+            else {
+                fprintf(stderr, "--wire: '%s' is not f32 or f16\n", v);
+                return 2;
+            }
         } else if (!strcmp(f, "--limit")) {
             if (!ex_parse_num(f, v, 0, 1e12, &x)) return 2;
             a->limit = (size_t)x;
@@ -612,6 +631,7 @@ static hcl_status build_image_model(hcl_model *m, const void *user) {
 }
 
 int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build) {
+    if (a->ranks > 1 || ex_mpi_launched()) return ex_run_dist(name, a, d, build);
     ex_session ss, *s = &ss;
     ex_source train = {0}, test = {0};
     image_task task = {d, build};

@@ -22,6 +22,8 @@ typedef struct ex_args {
     const char *export_path;   /* --export: inference weights written after training (NULL = none) */
     hcl_dtype export_dtype;    /* --export-dtype: F16 (default), BF16 or F32 */
     const char *export_logits; /* --export-logits: eval logits + inputs of the first test batch */
+    int ranks;                 /* --ranks: data-parallel replicas in this process (1) */
+    hcl_dtype wire_dtype;      /* --wire: gradients between processes, F32 (default) or F16 */
 } ex_args;
 
 /* An example's own flag: a string, an integer or a number in [lo, hi] (exactly one of str,
@@ -136,8 +138,12 @@ typedef struct ex_data {
 typedef hcl_status (*ex_image_build_fn)(hcl_model *m);
 
 /* The whole run of an image classifier (cross-entropy): open, build, batchers, train, report.
- * Returns the exit code. */
+ * Data-parallel (ex_run_dist) with --ranks > 1 or under mpirun. Returns the exit code. */
 int ex_run(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build);
+/* train_dist.c: the same run data-parallel over --ranks replicas per process (hcl_dist). */
+int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_build_fn build);
+/* 1 when mpirun (or another launcher) started this process among several. */
+int ex_mpi_launched(void);
 /* Fashion-MNIST (or MNIST) IDX files of `dir` (plain or .gz) in host memory: d points into the
  * idx buffers (free them with ex_fashion_free). Prints why and returns 1 on failure (missing,
  * corrupt, wrong shapes, labels outside 0..9), else 0. */
