@@ -99,7 +99,8 @@ hcl_status hcl_dist_check_replicas(hcl_dist *dist, hcl_model **replicas, size_t 
 typedef struct hcl_dist_stats {
     uint64_t steps;
     uint64_t buckets;             /* reduced */
-    uint64_t wire_bytes;          /* bytes this process sent to the transport for reduction */
+    uint64_t wire_bytes;          /* gradient payload this process handed to the transport between
+                                     processes (0 with one process): buckets x wire dtype size */
     double reduce_seconds;        /* host time inside the transport's reductions */
     double exposed_seconds;       /* host time waiting for reductions after the backward ended */
     double step_seconds;          /* host time of the train steps */

@@ -522,7 +522,8 @@ static hcl_status try_start(dist_run *r, size_t k, const float *w, int *started)
     HCL_TRY(transport_call(r, d->t->sum_start(d->t, d->stage.sum + b->start, b->count, d->opt.wire_dtype, &r->req[k],
                                               d->error, sizeof d->error),
                            t0));
-    d->stats.wire_bytes += b->count * (d->opt.wire_dtype == HCL_F16 ? 2 : 4);
+    if (d->t->size > 1) /* one process: nothing leaves it */
+        d->stats.wire_bytes += b->count * (d->opt.wire_dtype == HCL_F16 ? 2 : 4);
     d->stats.buckets++;
     r->state[k] = B_REDUCING;
     *started = 1;

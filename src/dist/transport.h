@@ -25,7 +25,8 @@ struct hcl_transport {
      * the request completes. */
     hcl_status (*sum_start)(hcl_transport *t, float *data, size_t count, hcl_dtype wire, hcl_transport_request **req,
                             char *error, size_t error_len);
-    /* Progress: *done = 1 when req finished (it is then freed); never blocks. */
+    /* Progress: *done = 1 when req finished (it is then freed); never blocks. On an error the
+     * request stays the caller's: sum_wait still frees it. */
     hcl_status (*sum_test)(hcl_transport *t, hcl_transport_request *req, int *done, char *error, size_t error_len);
     /* Blocks until req finished (then frees it). */
     hcl_status (*sum_wait)(hcl_transport *t, hcl_transport_request *req, char *error, size_t error_len);
