@@ -24,7 +24,7 @@ case $seconds in ''|*[!0-9]*) echo "fuzz.sh: seconds must be a whole number, not
 # ---- build ----
 export CC=${CC:-clang}
 if [ ! -f "$build/build.ninja" ]; then
-  meson setup "$build" -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+  meson setup "$build" -Dfuzz=true -Dmpi=disabled -Db_sanitize=address,undefined -Db_lundef=false \
     -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C "$build" >/dev/null
