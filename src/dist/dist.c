@@ -15,7 +15,7 @@
 #include "nn/nn_internal.h"
 #include "runtime/hash.h"
 
-#define DIST_DEFAULT_BUCKET ((size_t)4 << 20)
+#define DIST_DEFAULT_BUCKET ((size_t)1 << 20)
 #define DIST_POLL_NS 20000 /* sleep between polls when nothing progressed: 20 us */
 
 /* Host buffers of the gradient engine, kept between steps: the writes of a step read `out` after
@@ -304,22 +304,39 @@ static hcl_status make_buckets(dist_run *r) {
             ord[j] = ord[j - 1];
             ord[j - 1] = t;
         }
+    /* Cut from the end of the arena down, as the backward finishes the parameters (last layer
+     * first): the top bucket fills with the last layers and is ready early, and the first layer's
+     * backward overlaps the sums of the rest (cut from the start, one large layer would share its
+     * bucket with the first layer and wait for the whole backward). */
     size_t limit = r->d->opt.bucket_bytes / 4, nb = 0;
     if (limit < 1) limit = 1;
-    for (size_t i = 0; i < np; i++) {
-        const hcl_param *q = &p->p[ord[i]];
-        if (nb == 0 || r->b[nb - 1].count >= limit) { /* open a bucket at this parameter */
-            if (nb) r->b[nb - 1].count = q->offset - r->b[nb - 1].start;
-            r->b[nb].start = nb ? q->offset : 0;
+    for (size_t j = np; j-- > 0;) {
+        const hcl_param *q = &p->p[ord[j]];
+        if (nb == 0 || r->b[nb - 1].count >= limit) { /* open a bucket ending where the last began */
+            size_t end = nb ? r->b[nb - 1].start : p->arena_numel;
+            r->b[nb].start = end;
+            r->b[nb].count = 0;
             nb++;
         }
         dist_bucket *b = &r->b[nb - 1];
-        b->count = q->offset + q->count - b->start;
+        b->count += b->start - q->offset;
+        b->start = q->offset;
         b->params++;
-        r->bucket_of[ord[i]] = nb - 1;
+        r->bucket_of[ord[j]] = nb - 1;
     }
-    if (nb == 0) nb = 1; /* no parameter: one empty bucket over the (empty) arena */
-    r->b[nb - 1].count = p->arena_numel - r->b[nb - 1].start;
+    if (nb == 0) { /* no parameter: one empty bucket over the (empty) arena */
+        r->b[0].start = 0;
+        r->b[0].count = p->arena_numel;
+        nb = 1;
+    }
+    r->b[nb - 1].count += r->b[nb - 1].start; /* the lowest bucket starts the arena */
+    r->b[nb - 1].start = 0;
+    for (size_t k = 0; k < nb / 2; k++) { /* ascending arena order, as the rest of this file expects */
+        dist_bucket t = r->b[k];
+        r->b[k] = r->b[nb - 1 - k];
+        r->b[nb - 1 - k] = t;
+    }
+    for (size_t i = 0; i < np; i++) r->bucket_of[i] = nb - 1 - r->bucket_of[i];
     r->nb = nb;
     free(ord);
     return HCL_OK;
