@@ -3,8 +3,9 @@
  * replica holds the whole model and trains on its shard of each global batch (--batch samples per
  * replica); gradients are summed over all replicas while the backward runs, and every replica
  * takes the same step. Process 0 prints the epoch lines, evaluates on its first replica, writes
- * --save checkpoints and the JSON line; every process resumes from --resume (a checkpoint of any
- * replica count). */
+ * --save checkpoints and the JSON line; every process resumes from --resume, a checkpoint of any
+ * replica count with the same global batch (--batch x replicas: the epoch is found from the step
+ * count). A failure in one process ends the group (hcl_dist_abort): the others would wait. */
 #define _POSIX_C_SOURCE 200809L
 #include "train_common.h"
 
@@ -140,6 +141,12 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
         fprintf(stderr, "%s: data-parallel group: %s: %s\n", name, hcl_status_name(ds), err);
         return 1;
     }
+    if (ex_mpi_launched() && hcl_dist_transport_used(run->dist) != HCL_DIST_MPI) {
+        fprintf(stderr, "%s: started by mpirun, but this halfcl has no MPI (hcl_dist_mpi_available() is 0): every "
+                        "process would train alone\n", name);
+        hcl_dist_free(run->dist);
+        return 1;
+    }
     run->rank = hcl_dist_rank(run->dist);
     run->lead = run->rank == 0;
     run->n = (size_t)a->ranks;
@@ -227,7 +234,7 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
             double per = ds_.steps ? 1e3 / (double)ds_.steps : 0;
             /* samples counts this process's replicas; every process runs as many */
             printf("epoch %d/%d: train loss %.4f acc %.2f%% (replica 0's shard) | test loss %.4f acc %.2f%% | "
-                   "%.0f img/s (all replicas) | reduce %.2f ms/step, exposed %.2f ms/step, %.0f KB/step on the wire | "
+                   "%.0f img/s (all replicas) | reduce %.2f ms/step, exposed %.2f ms/step, %.0f KB/step payload | "
                    "scale %g, skipped %u | %.1f s\n",
                    e + 1, a->epochs, train.loss, 100 * train.accuracy, tm.loss, 100 * tm.accuracy,
                    t1 > t0 ? (double)samples * hcl_dist_size(run->dist) / (t1 - t0) : 0.0, ds_.reduce_seconds * per,
@@ -266,6 +273,10 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
     }
     rc = 0;
 done:
+    if (rc && hcl_dist_size(run->dist) > 1) {
+        fprintf(stderr, "%s[rank %d]: ending every process of the group\n", name, run->rank);
+        hcl_dist_abort(run->dist, 1);
+    }
     hcl_batcher_free(test);
     for (size_t i = 0; i < MAX_LOCAL; i++) {
         hcl_batcher_free(run->r[i].train);

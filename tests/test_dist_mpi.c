@@ -464,6 +464,12 @@ static uint64_t run_model_case(tctx *c, hcl_context *ctx, const model_case *mc) 
         if (!CHECK(c, st == HCL_OK, "%s: batch: %s", label, hcl_status_name(st))) goto out;
         const hcl_tensor *xp[1] = {x}, *yp[1] = {y}, *xgp[1] = {xg}, *ygp[1] = {yg};
         st = hcl_dist_train_step(dm, &rep, 1, xp, yp, lr);
+        if (mc->wire == HCL_F16 && mc->policy == HCL_PRECISION_FP32) { /* no loss scale: refused on every rank */
+            CHECK(c, st == HCL_ERR_INVALID_ARGUMENT && strstr(hcl_dist_last_error(dm), "loss scaling"),
+                  "%s: an F16 wire without loss scaling gave %s (%s), want a refusal", label, hcl_status_name(st),
+                  hcl_dist_last_error(dm));
+            goto out;
+        }
         if (!CHECK(c, st == HCL_OK, "%s: MPI step %d: %s %s", label, s, hcl_status_name(st), hcl_dist_last_error(dm))) goto out;
         st = hcl_dist_train_step(dl, &ref, 1, xgp, ygp, lr);
         if (!CHECK(c, st == HCL_OK, "%s: local step %d: %s %s", label, s, hcl_status_name(st), hcl_dist_last_error(dl))) goto out;
@@ -538,6 +544,7 @@ static void run_model_tests(tctx *c) {
         for (int p = 0; p < 2; p++) {
             model_case f32 = {optims[o], policies[p], HCL_F32}, f16 = {optims[o], policies[p], HCL_F16};
             uint64_t b32 = run_model_case(c, ctx, &f32), b16 = run_model_case(c, ctx, &f16);
+            if (policies[p] == HCL_PRECISION_FP32) continue; /* F16 wire refused there (no loss scale) */
             CHECK(c, b16 > 0 && 2 * b16 == b32, "%s/%s: F16 wire sent %llu bytes, F32 wire %llu: want half",
                   hcl_optim_name(optims[o]), hcl_precision_name(policies[p]), (unsigned long long)b16, (unsigned long long)b32);
         }

@@ -55,6 +55,10 @@ hcl_status hcl_dist_create(hcl_dist **dist, const hcl_dist_options *options, cha
 void hcl_dist_free(hcl_dist *dist); /* NULL is a no-op */
 
 hcl_dist_transport hcl_dist_transport_used(const hcl_dist *dist); /* LOCAL or MPI */
+/* Ends every process of the group now (MPI_Abort with `code`), for an application whose process
+ * failed outside the collective calls while the others wait in one. halfcl never calls it
+ * itself. With one process (or NULL) it returns and does nothing. */
+void hcl_dist_abort(hcl_dist *dist, int code);
 int hcl_dist_rank(const hcl_dist *dist); /* this process: 0..size-1 (0 for NULL) */
 int hcl_dist_size(const hcl_dist *dist); /* processes (1 for NULL) */
 /* The last error of the group's calls (transport failures, mismatched calls, and a replica's own

@@ -134,9 +134,17 @@ hcl_status hcl_dist_create(hcl_dist **out, const hcl_dist_options *options, char
     return HCL_OK;
 }
 
+/* One event at a time: the writes of several replicas belong to several contexts, and one
+ * clWaitForEvents over them returns CL_INVALID_CONTEXT without waiting. A failed wait (a device
+ * error) falls back to finishing the event's queue, so the host buffer is never reused early. */
 static void stage_wait_writes(dist_stage *s) {
-    if (s->nwev) clWaitForEvents((cl_uint)s->nwev, s->wev);
-    for (size_t i = 0; i < s->nwev; i++) clReleaseEvent(s->wev[i]);
+    for (size_t i = 0; i < s->nwev; i++) {
+        if (clWaitForEvents(1, &s->wev[i]) != CL_SUCCESS) {
+            cl_command_queue q = NULL;
+            if (clGetEventInfo(s->wev[i], CL_EVENT_COMMAND_QUEUE, sizeof q, &q, NULL) == CL_SUCCESS && q) clFinish(q);
+        }
+        clReleaseEvent(s->wev[i]);
+    }
     s->nwev = 0;
 }
 
@@ -158,6 +166,10 @@ void hcl_dist_free(hcl_dist *d) {
 }
 
 hcl_dist_transport hcl_dist_transport_used(const hcl_dist *d) { return d ? d->used : HCL_DIST_LOCAL; }
+void hcl_dist_abort(hcl_dist *d, int code) {
+    if (d && d->t->size > 1) d->t->abort_group(d->t, code);
+}
+
 int hcl_dist_rank(const hcl_dist *d) { return d ? d->t->rank : 0; }
 int hcl_dist_size(const hcl_dist *d) { return d ? d->t->size : 1; }
 const char *hcl_dist_last_error(const hcl_dist *d) { return d ? d->error : "dist is NULL"; }
@@ -609,6 +621,11 @@ static hcl_status check_step(hcl_dist *d, hcl_model **m, size_t n, const hcl_ten
     HCL_TRY(check_models(d, m, n, params));
     if (!x || !target) return fail(d, HCL_ERR_NULL_POINTER, "%s is NULL", !x ? "x" : "target");
     if (!isfinite(lr) || lr < 0.0f) return fail(d, HCL_ERR_INVALID_ARGUMENT, "learning rate %g must be finite and >= 0", (double)lr);
+    /* F16 on the wire needs the loss scale: unscaled fp32/bf16 gradients below ~6e-8 x replicas
+     * would flush to zero and below ~6e-5 lose bits */
+    if (d->opt.wire_dtype == HCL_F16 && d->t->size > 1 && n && m[0]->optim->scaler.mode == HCL_SCALER_OFF)
+        return fail(d, HCL_ERR_INVALID_ARGUMENT, "an F16 wire needs loss scaling (policy %s has none): use an F32 wire",
+                    hcl_precision_name(hcl_model_policy(m[0])));
     for (size_t i = 0; i < n; i++) {
         rows[i] = 0;
         if (!x[i]) continue;
@@ -616,7 +633,9 @@ static hcl_status check_step(hcl_dist *d, hcl_model **m, size_t n, const hcl_ten
         if (x[i]->ctx != m[i]->ctx || target[i]->ctx != m[i]->ctx)
             return fail(d, HCL_ERR_INVALID_ARGUMENT, "x[%zu] / target[%zu] belong to another context than replica %zu", i, i, i);
         if (x[i]->rank < 1 || x[i]->shape[0] < 1) return fail(d, HCL_ERR_SHAPE, "x[%zu] has no rows", i);
-        rows[i] = (uint64_t)x[i]->shape[0];
+        /* the loss averages over the target's elements: labels (N), per-step ids (N, T), or
+         * float targets of the output's shape (N x a size every replica shares) */
+        rows[i] = (uint64_t)target[i]->count;
     }
     return HCL_OK;
 }
@@ -654,12 +673,14 @@ hcl_status hcl_dist_train_step(hcl_dist *d, hcl_model **m, size_t n, const hcl_t
     hcl_status st = params && rows && active && w && wd ? HCL_OK : fail(d, HCL_ERR_HOST_MEMORY, "out of host memory");
     if (st == HCL_OK) st = check_step(d, m, n, x, target, lr, params, rows);
     st = agree(d, params, m, n, st);
-    if (st == HCL_OK) {
+    hcl_status queued = st;
+    if (st == HCL_OK) { /* a failure from here on is this process's alone: it still joins the
+                           row-count exchange below, which tells the others to stop */
         for (size_t i = 0; i < n; i++) active[i] = rows[i] > 0;
-        st = run_create(d, params, n, active, &r);
+        queued = run_create(d, params, n, active, &r);
+        /* queue everything, then agree on the global row count (and on failures while queueing) */
+        if (queued == HCL_OK) queued = queue_backwards(r, m, x, target);
     }
-    /* queue everything, then agree on the global row count (and on failures while queueing) */
-    hcl_status queued = st == HCL_OK ? queue_backwards(r, m, x, target) : st;
     if (st == HCL_OK) {
         uint64_t v[2] = {0, queued != HCL_OK};
         for (size_t i = 0; i < n; i++) v[0] += rows[i];

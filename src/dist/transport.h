@@ -36,6 +36,9 @@ struct hcl_transport {
     hcl_status (*sum_u64)(hcl_transport *t, uint64_t *data, size_t count, char *error, size_t error_len);
     /* Blocking: in-place max of `count` uint64 (flags, mismatch checks). */
     hcl_status (*max_u64)(hcl_transport *t, uint64_t *data, size_t count, char *error, size_t error_len);
+    /* Ends every process of the group (MPI_Abort); the one-process transport returns. Only
+     * hcl_dist_abort calls it, at the application's request. */
+    void (*abort_group)(hcl_transport *t, int code);
     void (*free)(hcl_transport *t);
     void *impl;
 };

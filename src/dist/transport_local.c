@@ -33,6 +33,11 @@ static hcl_status local_u64(hcl_transport *t, uint64_t *data, size_t count, char
     return HCL_OK;
 }
 
+static void local_abort_group(hcl_transport *t, int code) {
+    (void)t;
+    (void)code;
+}
+
 static void local_free(hcl_transport *t) { free(t); }
 
 hcl_status hcl_transport_local_create(hcl_transport **out, char *error, size_t error_len) {
@@ -50,6 +55,7 @@ hcl_status hcl_transport_local_create(hcl_transport **out, char *error, size_t e
     t->broadcast = local_broadcast;
     t->sum_u64 = local_u64;
     t->max_u64 = local_u64;
+    t->abort_group = local_abort_group;
     t->free = local_free;
     *out = t;
     return HCL_OK;

@@ -325,6 +325,10 @@ static hcl_status mpi_max_u64(hcl_transport *t, uint64_t *data, size_t count, ch
     return allreduce_u64(t, data, count, MPI_MAX, "MPI_Allreduce (u64 max)", error, error_len);
 }
 
+static void mpi_abort_group(hcl_transport *t, int code) {
+    MPI_Abort(((mpi_impl *)t->impl)->comm, code); /* the group exists: create succeeded */
+}
+
 static void mpi_free(hcl_transport *t) {
     if (!t) return;
     mpi_impl *m = t->impl;
@@ -371,6 +375,7 @@ hcl_status hcl_transport_mpi_create(hcl_transport **out, int *argc, char ***argv
     t->broadcast = mpi_broadcast;
     t->sum_u64 = mpi_sum_u64;
     t->max_u64 = mpi_max_u64;
+    t->abort_group = mpi_abort_group;
     t->free = mpi_free;
 
     MPI_Initialized(&initialized);
@@ -385,6 +390,11 @@ hcl_status hcl_transport_mpi_create(hcl_transport **out, int *argc, char ***argv
         m->owns_mpi = 1;
         /* MPI is ours: no MPI failure on the world communicator may abort the process */
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        if (provided < MPI_THREAD_FUNNELED) { /* halfcl calls MPI from the thread that created it */
+            snprintf(error, error_len, "MPI_Init_thread gave thread level %d, below MPI_THREAD_FUNNELED", provided);
+            mpi_free(t);
+            return HCL_ERR_IO;
+        }
     }
     const char *call = "MPI_Comm_dup";
     if ((rc = MPI_Comm_dup(MPI_COMM_WORLD, &m->comm)) != MPI_SUCCESS ||
