@@ -644,7 +644,7 @@ START_TEST(bad_inputs) {
     close_contexts(2);
 
     /* local devices: specs a context accepts */
-    const char *specs[3] = {NULL};
+    char specs[3][HCL_DIST_SPEC_LEN];
     size_t count = 9;
     ck_assert_int_eq(hcl_dist_local_devices(0, specs, &count, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(hcl_dist_local_devices(3, NULL, &count, err, sizeof err), HCL_ERR_NULL_POINTER);
