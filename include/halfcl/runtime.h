@@ -93,7 +93,8 @@ void hcl_devices_free(hcl_device_info *devices);
  * N >= 1, s < N (else HCL_ERR_INVALID_ARGUMENT). hcl_device_choose returns the parent device;
  * a device that is not partitionable equally, or has fewer compute units or a lower
  * CL_DEVICE_PARTITION_MAX_SUB_DEVICES than N, fails at context creation with
- * HCL_ERR_DEVICE_NOT_FOUND and the reason.
+ * HCL_ERR_DEVICE_NOT_FOUND and the reason; a partition the driver refuses (Intel's CPU runtime:
+ * N = 1) with HCL_ERR_OPENCL and the CL error.
  * On no match returns HCL_ERR_DEVICE_NOT_FOUND and writes a message listing the devices. */
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len);
