@@ -3,7 +3,8 @@
  * against one model on the whole batch (SGD with momentum and Adam, fp32 and mixed_f16, odd and
  * uneven shards), replica agreement after every step, the loss-scaler skip reaching every replica,
  * broadcast, overlap and bucket size giving bit-identical results, the weighted gradient
- * all-reduce, checkpoint resume into groups of another size, batcher sharding, and bad inputs. */
+ * all-reduce, checkpoint resume into groups of another size, batcher sharding, bad inputs, and
+ * replicas on CPU sub-devices (equivalence; hcl_dist_local_devices' "P:D@i/N" specs). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

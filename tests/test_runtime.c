@@ -1,5 +1,6 @@
 /* Runtime layer: the status table and OpenCL error names, device listing and the HALFCL_DEVICE
- * choice rule (real and synthetic device lists), contexts on a chosen device and around an
+ * choice rule (real and synthetic device lists) with its "@s/N" sub-device suffix, contexts on a
+ * chosen device, on CPU sub-devices (compute units, kernels, ownership) and around an
  * application's own OpenCL objects, error messages (file:line, CL call, CL error name), logging
  * through the callback only, kernel build failures and HALFCL_KERNEL_DIR, finish/flush. */
 #include <ctype.h>
