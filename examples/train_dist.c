@@ -151,7 +151,7 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
     run->lead = run->rank == 0;
     run->n = (size_t)a->ranks;
     run->world = hcl_dist_size(run->dist) * a->ranks; /* every process runs --ranks replicas */
-    const char *specs[MAX_LOCAL];
+    char specs[MAX_LOCAL][HCL_DIST_SPEC_LEN];
     size_t nspec = 0;
     hcl_status lds = hcl_dist_local_devices(run->n, specs, &nspec, err, sizeof err);
     if (lds != HCL_OK) {

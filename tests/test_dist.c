@@ -3,13 +3,15 @@
  * against one model on the whole batch (SGD with momentum and Adam, fp32 and mixed_f16, odd and
  * uneven shards), replica agreement after every step, the loss-scaler skip reaching every replica,
  * broadcast, overlap and bucket size giving bit-identical results, the weighted gradient
- * all-reduce, checkpoint resume into groups of another size, batcher sharding, and bad inputs. */
+ * all-reduce, checkpoint resume into groups of another size, batcher sharding, bad inputs, and
+ * replicas on CPU sub-devices (equivalence; hcl_dist_local_devices' "P:D@i/N" specs). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "helpers.h"
 #include "halfcl/dist.h"
+#include "runtime/internal.h" /* hcl_device_can_split */
 
 #define D_IN 6
 #define D_HID 10
@@ -156,8 +158,22 @@ static double rel_drift(const float *a, const float *b, const float *init, size_
 }
 
 static hcl_context *ctxs[MAXR];
+/* Contexts on these device specs instead of the test device, when set (sub-device replicas). */
+static const char (*ctx_specs)[HCL_DIST_SPEC_LEN];
 static void open_contexts(size_t n) {
-    for (size_t i = 0; i < n; i++) ctxs[i] = test_context();
+    for (size_t i = 0; i < n; i++) {
+        if (!ctx_specs) {
+            ctxs[i] = test_context();
+            continue;
+        }
+        hcl_context_options o;
+        hcl_context_options_init(&o);
+        if (!getenv("HALFCL_CACHE_DIR")) o.cache_dir = "off";
+        o.device = ctx_specs[i];
+        char err[2048];
+        hcl_status st = hcl_context_create(&ctxs[i], &o, err, sizeof err);
+        ck_assert_msg(st == HCL_OK, "context on '%s': %s: %s", ctx_specs[i], hcl_status_name(st), err);
+    }
 }
 static void close_contexts(size_t n) {
     for (size_t i = 0; i < n; i++) hcl_context_free(ctxs[i]);
@@ -228,6 +244,116 @@ END_TEST
 START_TEST(equiv_f16_sgd) { equivalence(HCL_PRECISION_MIXED_F16, HCL_OPTIM_SGD, 2 + (size_t)_i); }
 END_TEST
 START_TEST(equiv_f16_adam) { equivalence(HCL_PRECISION_MIXED_F16, HCL_OPTIM_ADAM, 2 + (size_t)_i); }
+END_TEST
+
+/* The specs "P:D@0/2", "P:D@1/2" of the test device, or 0 when it cannot be split in two (and
+ * then the context on one says why). */
+static int sub_device_specs(char (*specs)[HCL_DIST_SPEC_LEN]) {
+    hcl_context *c = test_context();
+    hcl_device_info info = *hcl_context_device(c);
+    hcl_context_free(c);
+    char why[512];
+    hcl_status can = hcl_device_can_split(info.platform_index, info.device_index, 2, why, sizeof why);
+    for (unsigned s = 0; s < 2; s++)
+        snprintf(specs[s], HCL_DIST_SPEC_LEN, "%u:%u@%u/2", info.platform_index, info.device_index, s);
+    if (can == HCL_OK) return 1;
+    ck_assert_int_eq(can, HCL_ERR_DEVICE_NOT_FOUND);
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = "off";
+    o.device = specs[1];
+    char err[2048];
+    c = NULL;
+    ck_assert_int_eq(hcl_context_create(&c, &o, err, sizeof err), HCL_ERR_DEVICE_NOT_FOUND);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(err, "cannot be split"), "%s", err);
+    printf("dist sub-devices: %s / %s cannot be split in two: %s\n", info.platform_name, info.name, err);
+    return 0;
+}
+
+/* 2 replicas on the 2 halves of a CPU (sub-devices) vs 1 x the whole batch, Adam, fp32: the
+ * same bound as replicas sharing the device. On a device that cannot be split: the clear error. */
+START_TEST(equiv_fp32_adam_sub_devices) {
+    char specs[2][HCL_DIST_SPEC_LEN];
+    if (!sub_device_specs(specs)) return;
+    ctx_specs = (const char (*)[HCL_DIST_SPEC_LEN])specs;
+    printf("dist equivalence on sub-devices %s and %s (the 1x model on %s):\n", specs[0], specs[1], specs[0]);
+    equivalence(HCL_PRECISION_FP32, HCL_OPTIM_ADAM, 2);
+    ctx_specs = NULL;
+}
+END_TEST
+
+/* hcl_dist_local_devices on a CPU without a GPU: the default device split into max_devices
+ * sub-devices where it can be (PoCL), else repeated; an explicit sub-device in $HALFCL_DEVICE is
+ * repeated as given. */
+START_TEST(local_devices_sub_devices) {
+    hcl_device_info *devs = NULL;
+    size_t nd = 0;
+    ck_assert_int_eq(hcl_devices_list(&devs, &nd), HCL_OK);
+    int gpu = 0;
+    for (size_t i = 0; i < nd; i++) gpu |= devs[i].is_gpu;
+    hcl_devices_free(devs);
+    char specs[3][HCL_DIST_SPEC_LEN], err[512];
+    size_t count = 0;
+    ck_assert_int_eq(hcl_dist_local_devices(2, specs, &count, err, sizeof err), HCL_OK);
+    ck_assert_uint_eq(count, gpu ? count : 2);
+    char sub[2][HCL_DIST_SPEC_LEN];
+    int split = sub_device_specs(sub);
+    hcl_context *c = test_context();
+    const hcl_device_info *info = hcl_context_device(c);
+    int pocl = strstr(info->platform_vendor, "pocl") != NULL;
+    int is_cpu = info->is_cpu;
+    hcl_context_free(c);
+    if (!gpu && is_cpu && split) {
+        /* the device under test is the default ($HALFCL_DEVICE, as the contexts choose it) */
+        ck_assert_str_eq(specs[0], sub[0]);
+        ck_assert_str_eq(specs[1], sub[1]);
+        for (size_t i = 0; i < 2; i++) {
+            hcl_context_options co;
+            hcl_context_options_init(&co);
+            co.cache_dir = "off";
+            co.device = specs[i];
+            char e2[2048];
+            ck_assert_msg(hcl_context_create(&c, &co, e2, sizeof e2) == HCL_OK, "spec %s: %s", specs[i], e2);
+            ck_assert_uint_eq(hcl_context_device(c)->sub_device_count, 2);
+            ck_assert_uint_eq(hcl_context_device(c)->sub_device_index, i);
+            hcl_context_free(c);
+        }
+        printf("dist local devices: %s, %s\n", specs[0], specs[1]);
+    } else {
+        ck_assert_msg(!pocl || gpu, "PoCL's CPU device must split in two (%s)", specs[0]);
+    }
+    if (!gpu && is_cpu) {
+        /* more parts than compute units: the device repeated, as before */
+        char many[64][HCL_DIST_SPEC_LEN];
+        hcl_context *c2 = test_context();
+        unsigned cu = hcl_context_device(c2)->compute_units;
+        hcl_context_free(c2);
+        if (cu < 64) {
+            ck_assert_int_eq(hcl_dist_local_devices(cu + 1, many, &count, err, sizeof err), HCL_OK);
+            ck_assert_uint_eq(count, cu + 1);
+            ck_assert_msg(strchr(many[0], '@') == NULL && !strcmp(many[0], many[cu]), "%s %s", many[0], many[cu]);
+        }
+        /* one replica: the whole device */
+        ck_assert_int_eq(hcl_dist_local_devices(1, many, &count, err, sizeof err), HCL_OK);
+        ck_assert_uint_eq(count, 1);
+        ck_assert_ptr_null(strchr(many[0], '@'));
+        /* $HALFCL_DEVICE naming a sub-device: that one, repeated */
+        if (split) {
+            test_env_saved e;
+            test_env_push(&e, "HALFCL_DEVICE", sub[1]);
+            ck_assert_int_eq(hcl_dist_local_devices(3, specs, &count, err, sizeof err), HCL_OK);
+            test_env_pop(&e);
+            ck_assert_uint_eq(count, 3);
+            for (size_t i = 0; i < 3; i++) ck_assert_str_eq(specs[i], sub[1]);
+        }
+        test_env_saved e;
+        test_env_push(&e, "HALFCL_DEVICE", "cpu@2/2");
+        ck_assert_int_eq(hcl_dist_local_devices(2, specs, &count, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
+        test_env_pop(&e);
+        ck_assert_msg(strstr(err, "cpu@2/2") != NULL, "%s", err);
+    }
+}
 END_TEST
 
 /* Overlap 1 with tiny buckets and overlap 0 with one bucket give bit-identical masters. */
@@ -644,7 +770,7 @@ START_TEST(bad_inputs) {
     close_contexts(2);
 
     /* local devices: specs a context accepts */
-    const char *specs[3] = {NULL};
+    char specs[3][HCL_DIST_SPEC_LEN];
     size_t count = 9;
     ck_assert_int_eq(hcl_dist_local_devices(0, specs, &count, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
     ck_assert_int_eq(hcl_dist_local_devices(3, NULL, &count, err, sizeof err), HCL_ERR_NULL_POINTER);
@@ -668,6 +794,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(e, equiv_fp32_adam, 0, 2);
     tcase_add_loop_test(e, equiv_f16_sgd, 0, 2);
     tcase_add_loop_test(e, equiv_f16_adam, 0, 2);
+    tcase_add_test(e, equiv_fp32_adam_sub_devices);
     suite_add_tcase(s, e);
     TCase *g = tcase_create("group");
     tcase_set_timeout(g, 900);
@@ -681,6 +808,7 @@ static Suite *suite(void) {
     tcase_set_timeout(b, 600);
     tcase_add_test(b, batcher_shards);
     tcase_add_test(b, bad_inputs);
+    tcase_add_test(b, local_devices_sub_devices);
     suite_add_tcase(s, b);
     return s;
 }

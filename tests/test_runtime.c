@@ -1,5 +1,6 @@
 /* Runtime layer: the status table and OpenCL error names, device listing and the HALFCL_DEVICE
- * choice rule (real and synthetic device lists), contexts on a chosen device and around an
+ * choice rule (real and synthetic device lists) with its "@s/N" sub-device suffix, contexts on a
+ * chosen device, on CPU sub-devices (compute units, kernels, ownership) and around an
  * application's own OpenCL objects, error messages (file:line, CL call, CL error name), logging
  * through the callback only, kernel build failures and HALFCL_KERNEL_DIR, finish/flush. */
 #include <ctype.h>
@@ -325,6 +326,70 @@ START_TEST(device_choose_synthetic) {
 }
 END_TEST
 
+/* The sub-device suffix "@s/N": parsed off any spec form, checked, and the parent chosen. */
+static void spec_parts(const char *spec, const char *want_base, unsigned want_s, unsigned want_n) {
+    char base[64], msg[256];
+    unsigned s = 99, n = 99;
+    hcl_status st = hcl_device_spec_parse(spec, base, sizeof base, &s, &n, msg, sizeof msg);
+    ck_assert_msg(st == HCL_OK, "'%s' -> %s: %s", spec ? spec : "(null)", hcl_status_name(st), msg);
+    ck_assert_str_eq(base, want_base);
+    ck_assert_uint_eq(s, want_s);
+    ck_assert_uint_eq(n, want_n);
+}
+
+START_TEST(device_spec_subdevice) {
+    spec_parts("pocl@1/2", "pocl", 1, 2);
+    spec_parts("0:0@0/2", "0:0", 0, 2);
+    spec_parts("cpu@3/4", "cpu", 3, 4);
+    spec_parts("@1/2", "", 1, 2);     /* the default device's */
+    spec_parts("gpu@0/1", "gpu", 0, 1); /* N = 1: one sub-device with every compute unit */
+    spec_parts("pocl", "pocl", 0, 0);
+    spec_parts("", "", 0, 0);
+    spec_parts(NULL, "", 0, 0);
+    /* an '@' not followed by a digit is part of a name ("... CPU @ 2.60GHz"); the last '@' counts */
+    spec_parts("Xeon CPU @ 2.60GHz", "Xeon CPU @ 2.60GHz", 0, 0);
+    spec_parts("CPU @ 2.60GHz@1/2", "CPU @ 2.60GHz", 1, 2);
+    spec_parts("pocl@-1/2", "pocl@-1/2", 0, 0);
+    /* bad suffixes: HCL_ERR_INVALID_ARGUMENT and a message naming the spec */
+    const char *bad[] = {"pocl@2/2", "pocl@1/0", "pocl@0/0", "pocl@1", "pocl@1/", "pocl@1/2x", "pocl@1/2/3",
+                         "pocl@0/-2", "0:0@5/4", "@9999/10000", "pocl@0/99999999999999999999", "@1 /2"};
+    for (size_t b = 0; b < sizeof bad / sizeof *bad; b++) {
+        char base[64], msg[256] = "";
+        unsigned s = 7, n = 7;
+        ck_assert_msg(hcl_device_spec_parse(bad[b], base, sizeof base, &s, &n, msg, sizeof msg) == HCL_ERR_INVALID_ARGUMENT,
+                      "'%s' accepted", bad[b]);
+        ck_assert_msg(strstr(msg, bad[b]) != NULL, "message '%s' lacks '%s'", msg, bad[b]);
+        ck_assert_uint_eq(s, 0);
+        ck_assert_uint_eq(n, 0);
+    }
+    char msg[256];
+    unsigned s, n;
+    ck_assert_int_eq(hcl_device_spec_parse("pocl@1/2", NULL, 0, NULL, &n, msg, sizeof msg), HCL_ERR_NULL_POINTER);
+    ck_assert_int_eq(hcl_device_spec_parse("pocl@1/2", NULL, 0, &s, NULL, NULL, 0), HCL_ERR_NULL_POINTER);
+    char tiny[4];
+    ck_assert_int_eq(hcl_device_spec_parse("pocl@1/2", tiny, sizeof tiny, &s, &n, msg, sizeof msg), HCL_ERR_INVALID_ARGUMENT);
+
+    /* hcl_device_choose takes the suffix off and chooses the parent by the rest */
+    hcl_device_info devs[4];
+    devs[0] = synth_device(0, 0, "Portable Computing Language", "The pocl project", "pthread-skylake", 0, 1);
+    devs[1] = synth_device(1, 0, "Intel(R) OpenCL", "Intel(R) Corporation", "Intel(R) Xeon(R) CPU @ 2.60GHz", 0, 1);
+    devs[2] = synth_device(2, 0, "NVIDIA CUDA", "NVIDIA Corporation", "NVIDIA GeForce RTX 3090", 1, 0);
+    devs[3] = synth_device(2, 1, "NVIDIA CUDA", "NVIDIA Corporation", "NVIDIA A100-SXM4-40GB", 1, 0);
+    ck_assert_uint_eq(choose(devs, 4, "pocl@1/2"), 0);
+    ck_assert_uint_eq(choose(devs, 4, "2:1@0/2"), 3);
+    ck_assert_uint_eq(choose(devs, 4, "cpu@0/2"), 0);
+    ck_assert_uint_eq(choose(devs, 4, "@1/2"), 2);  /* default: the first GPU */
+    ck_assert_uint_eq(choose(devs, 2, "@1/2"), 0);  /* default CPU: PoCL */
+    ck_assert_uint_eq(choose(devs, 4, "cpu @ 2.60ghz"), 1);
+    ck_assert_uint_eq(choose(devs, 4, "cpu @ 2.60ghz@1/2"), 1);
+    size_t idx = 5;
+    ck_assert_int_eq(hcl_device_choose(devs, 4, "pocl@2/2", &idx, msg, sizeof msg), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_msg(strstr(msg, "pocl@2/2") && strstr(msg, "2 of 2"), "%s", msg);
+    ck_assert_int_eq(hcl_device_choose(devs, 4, "nosuch@0/2", &idx, msg, sizeof msg), HCL_ERR_DEVICE_NOT_FOUND);
+    ck_assert_msg(strstr(msg, "nosuch") && strstr(msg, "pthread-skylake"), "%s", msg);
+}
+END_TEST
+
 static int contains_nocase(const char *hay, const char *needle) {
     size_t hn = strlen(hay), nn = strlen(needle);
     for (size_t i = 0; i + nn <= hn; i++) {
@@ -376,6 +441,105 @@ START_TEST(device_choose_real) {
     ck_assert_int_eq(hcl_device_choose(devs, n, "nosuchdevice", &idx, msg, sizeof msg), HCL_ERR_DEVICE_NOT_FOUND);
     for (size_t i = 0; i < n; i++) ck_assert_msg(strstr(msg, devs[i].name) != NULL, "'%s' lacks %s", msg, devs[i].name);
     hcl_devices_free(devs);
+}
+END_TEST
+
+/* A context on "P:D@s/2": sub-device s of the device under test split in two, with half of its
+ * compute units, running kernels, owned by the context (released exactly once); or, on a device
+ * that cannot be split, the clear error. */
+static hcl_status sub_context(const char *spec, hcl_context **ctx, char *err, size_t err_len) {
+    hcl_context_options o;
+    hcl_context_options_init(&o);
+    o.cache_dir = "off";
+    o.device = spec;
+    *ctx = NULL;
+    return hcl_context_create(ctx, &o, err, err_len);
+}
+
+START_TEST(context_sub_devices) {
+    char spec[32], sub[48], err[2048];
+    hcl_device_info info;
+    tested_device_spec(spec, sizeof spec, &info);
+    hcl_context *ctx = NULL;
+    char why[512];
+    hcl_status can = hcl_device_can_split(info.platform_index, info.device_index, 2, why, sizeof why);
+    if (can != HCL_OK) {
+        /* not partitionable (or one compute unit): the context says why, nothing is made */
+        ck_assert_int_eq(can, HCL_ERR_DEVICE_NOT_FOUND);
+        snprintf(sub, sizeof sub, "%s@1/2", spec);
+        ck_assert_int_eq(sub_context(sub, &ctx, err, sizeof err), HCL_ERR_DEVICE_NOT_FOUND);
+        ck_assert_ptr_null(ctx);
+        check_message(err, HCL_ERR_DEVICE_NOT_FOUND, "cannot be split into 2 equal sub-devices");
+        printf("sub-devices: %s / %s is not partitionable: %s\n", info.platform_name, info.name, err);
+        return;
+    }
+    ck_assert_uint_ge(info.compute_units, 2);
+    ck_assert_uint_eq(info.sub_device_count, 0);
+    hcl_context *parent = context_with(spec, NULL);
+    cl_device_id root = hcl_context_cl_device(parent);
+    for (int round = 0; round < 6; round++) { /* create/free in a loop: nothing leaks or double-frees */
+        hcl_context *c[2] = {NULL, NULL};
+        hcl_tensor *t[2] = {NULL, NULL};
+        for (unsigned s = 0; s < 2; s++) {
+            snprintf(sub, sizeof sub, "%s@%u/2", spec, s);
+            hcl_status st = sub_context(sub, &c[s], err, sizeof err);
+            ck_assert_msg(st == HCL_OK, "context on '%s': %s: %s", sub, hcl_status_name(st), err);
+            const hcl_device_info *d = hcl_context_device(c[s]);
+            ck_assert_uint_eq(d->compute_units, info.compute_units / 2);
+            ck_assert_uint_eq(d->sub_device_index, s);
+            ck_assert_uint_eq(d->sub_device_count, 2);
+            ck_assert_uint_eq(d->platform_index, info.platform_index); /* the parent's P:D */
+            ck_assert_uint_eq(d->device_index, info.device_index);
+            ck_assert_str_eq(d->name, info.name);
+            cl_device_id dev = hcl_context_cl_device(c[s]), up = NULL;
+            ck_assert_ptr_ne(dev, root);
+            ck_assert_int_eq(clGetDeviceInfo(dev, CL_DEVICE_PARENT_DEVICE, sizeof up, &up, NULL), CL_SUCCESS);
+            ck_assert_ptr_eq(up, root);
+            /* a kernel runs on it: both sub-devices hold a tensor at once */
+            int64_t shape[1] = {1000};
+            CK_OK(c[s], hcl_tensor_create(c[s], HCL_F32, 1, shape, &t[s]));
+            CK_OK(c[s], hcl_tensor_fill(t[s], 1.5 + s));
+        }
+        for (unsigned s = 0; s < 2; s++) {
+            float h[1000];
+            CK_OK(c[s], hcl_tensor_download_f32(t[s], h, 1000));
+            for (size_t i = 0; i < 1000; i++) ck_assert_float_eq(h[i], 1.5f + (float)s);
+            hcl_tensor_free(t[s]);
+            /* the context holds the sub-device's one reference: with ours added, ours is all
+             * that is left after hcl_context_free (released once, not twice, not never) */
+            cl_device_id dev = hcl_context_cl_device(c[s]);
+            ck_assert_int_eq(clRetainDevice(dev), CL_SUCCESS);
+            hcl_context_free(c[s]);
+            cl_uint refs = 0;
+            ck_assert_int_eq(clGetDeviceInfo(dev, CL_DEVICE_REFERENCE_COUNT, sizeof refs, &refs, NULL), CL_SUCCESS);
+            ck_assert_uint_eq(refs, 1);
+            ck_assert_int_eq(clReleaseDevice(dev), CL_SUCCESS);
+        }
+    }
+    hcl_context_free(parent);
+    /* too many parts for its compute units; a sub-device that does not exist */
+    snprintf(sub, sizeof sub, "%s@0/%u", spec, info.compute_units + 1);
+    ck_assert_int_eq(sub_context(sub, &ctx, err, sizeof err), HCL_ERR_DEVICE_NOT_FOUND);
+    ck_assert_ptr_null(ctx);
+    check_message(err, HCL_ERR_DEVICE_NOT_FOUND, "compute units");
+    snprintf(sub, sizeof sub, "%s@2/2", spec);
+    ck_assert_int_eq(sub_context(sub, &ctx, err, sizeof err), HCL_ERR_INVALID_ARGUMENT);
+    ck_assert_ptr_null(ctx);
+    check_message(err, HCL_ERR_INVALID_ARGUMENT, "2 of 2");
+    /* the whole device as one sub-device: PoCL makes it; Intel's CPU runtime refuses a partition
+     * into one part (CL_DEVICE_PARTITION_FAILED), which must come back as that OpenCL error */
+    snprintf(sub, sizeof sub, "%s@0/1", spec);
+    hcl_status one = sub_context(sub, &ctx, err, sizeof err);
+    if (one == HCL_OK) {
+        ck_assert_uint_eq(hcl_context_device(ctx)->compute_units, info.compute_units);
+        hcl_context_free(ctx);
+    } else {
+        ck_assert_msg(one == HCL_ERR_OPENCL, "'%s': %s: %s", sub, hcl_status_name(one), err);
+        ck_assert_ptr_null(ctx);
+        check_message(err, HCL_ERR_OPENCL, "clCreateSubDevices");
+    }
+    printf("sub-devices: %s / %s, %u compute units -> 2 x %u\n", info.platform_name, info.name, info.compute_units,
+           info.compute_units / 2);
 }
 END_TEST
 
@@ -1074,12 +1238,14 @@ static Suite *runtime_suite(void) {
     tcase_add_test(host, status_names_and_strings);
     tcase_add_test(host, cl_error_names);
     tcase_add_test(host, device_choose_synthetic);
+    tcase_add_test(host, device_spec_subdevice);
     tcase_add_test(host, context_options_defaults);
     suite_add_tcase(s, host);
     TCase *dev = tcase_create("device");
     tcase_add_test(dev, device_listing);
     tcase_add_test(dev, device_choose_real);
     tcase_add_test(dev, context_device_spec);
+    tcase_add_test(dev, context_sub_devices);
     tcase_add_test(dev, context_from_application_cl);
     tcase_add_test(dev, last_error_opencl_failures);
     tcase_add_test(dev, log_callback_and_no_stdout);

@@ -66,11 +66,17 @@ int hcl_dist_size(const hcl_dist *dist); /* processes (1 for NULL) */
 const char *hcl_dist_last_error(const hcl_dist *dist);
 
 /* Several devices in one process: up to max_devices OpenCL devices for replicas, as device specs
- * ("P:D") that hcl_context_options.device accepts. Every GPU first; without a GPU, the default
- * device ($HALFCL_DEVICE, else as hcl_device_choose) repeated max_devices times (replicas then
- * share it, each on its own context). CPU sub-devices are not made (the device spec has no syntax
- * for them yet). *count gets the number written. Strings are static, valid for the process. */
-hcl_status hcl_dist_local_devices(size_t max_devices, const char **specs, size_t *count, char *error, size_t error_len);
+ * that hcl_context_options.device accepts, written into the caller's specs[0..max_devices-1]
+ * (HCL_DIST_SPEC_LEN bytes each, always enough). Every GPU first ("P:D"); without a GPU, the
+ * default device ($HALFCL_DEVICE, else as hcl_device_choose): when it is a CPU that can be split
+ * into max_devices >= 2 equal sub-devices (CL_DEVICE_PARTITION_EQUALLY, at least max_devices
+ * compute units), max_devices sub-device specs "P:D@i/max_devices" (each replica on its own
+ * compute units); else that device ("P:D", or $HALFCL_DEVICE's own "P:D@s/N" when it names a
+ * sub-device) repeated max_devices times (replicas then share it, each on its own context).
+ * *count gets the number written. */
+#define HCL_DIST_SPEC_LEN 32
+hcl_status hcl_dist_local_devices(size_t max_devices, char (*specs)[HCL_DIST_SPEC_LEN], size_t *count, char *error,
+                                  size_t error_len);
 
 /* The collective calls below are made by every process of the group in the same order, each
  * with its own local replicas: `replicas` models (n >= 1) built identically (same graph, policy,

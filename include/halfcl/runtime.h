@@ -70,6 +70,9 @@ typedef struct hcl_device_info {
     size_t max_work_group_size;
     unsigned compute_units, max_clock_mhz;
     unsigned base_align_bytes;  /* CL_DEVICE_MEM_BASE_ADDR_ALIGN in bytes */
+    unsigned sub_device_index, sub_device_count; /* a context on "<spec>@s/N": s and N (the rest of
+                                   the info, compute_units included, is the sub-device's; P:D is
+                                   its parent's); 0 and 0 for a whole device */
 } hcl_device_info;
 
 /* Every device of every platform, in platform then device order. Free with hcl_devices_free().
@@ -82,6 +85,16 @@ void hcl_devices_free(hcl_device_info *devices);
  * else a CPU device by implementation — PoCL, then Intel's CPU runtime, then any other, in the
  * order measured fastest for training here (README; "cpu" ranks CPUs the same way) — else the
  * first device.
+ * Any of these may end in a sub-device suffix "@s/N" ("pocl@1/2", "0:0@0/2", "cpu@3/4", or
+ * "@1/2" alone for the default device): a context then runs on sub-device s (0-based) of the
+ * chosen device split into N equal parts by clCreateSubDevices(CL_DEVICE_PARTITION_EQUALLY,
+ * compute units / N), each with compute units / N of them (CPU replicas for data parallelism).
+ * The suffix is the text after the last '@' when a digit follows it; it must be exactly "s/N",
+ * N >= 1, s < N (else HCL_ERR_INVALID_ARGUMENT). hcl_device_choose returns the parent device;
+ * a device that is not partitionable equally, or has fewer compute units or a lower
+ * CL_DEVICE_PARTITION_MAX_SUB_DEVICES than N, fails at context creation with
+ * HCL_ERR_DEVICE_NOT_FOUND and the reason; a partition the driver refuses (Intel's CPU runtime:
+ * N = 1) with HCL_ERR_OPENCL and the CL error.
  * On no match returns HCL_ERR_DEVICE_NOT_FOUND and writes a message listing the devices. */
 hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
                              size_t *index, char *message, size_t message_len);

@@ -875,17 +875,8 @@ hcl_status hcl_dist_check_replicas(hcl_dist *d, hcl_model **m, size_t n, int *sa
 
 /* ------------------------------------------------------------------ local devices */
 
-/* "P:D" for P, D < 8: static strings (dist.h promises they live for the process). */
-#define DIST_SPEC_ROW(p) #p ":0", #p ":1", #p ":2", #p ":3", #p ":4", #p ":5", #p ":6", #p ":7"
-static const char *const dist_specs[64] = {DIST_SPEC_ROW(0), DIST_SPEC_ROW(1), DIST_SPEC_ROW(2), DIST_SPEC_ROW(3),
-                                           DIST_SPEC_ROW(4), DIST_SPEC_ROW(5), DIST_SPEC_ROW(6), DIST_SPEC_ROW(7)};
-
-static const char *spec_of(const hcl_device_info *dev) {
-    if (dev->platform_index >= 8 || dev->device_index >= 8) return NULL;
-    return dist_specs[dev->platform_index * 8 + dev->device_index];
-}
-
-hcl_status hcl_dist_local_devices(size_t max_devices, const char **specs, size_t *count, char *error, size_t error_len) {
+hcl_status hcl_dist_local_devices(size_t max_devices, char (*specs)[HCL_DIST_SPEC_LEN], size_t *count, char *error,
+                                  size_t error_len) {
     set_error(error, error_len, "");
     if (!specs || !count) {
         set_error(error, error_len, "specs and count must not be NULL");
@@ -905,16 +896,25 @@ hcl_status hcl_dist_local_devices(size_t max_devices, const char **specs, size_t
     }
     size_t got = 0;
     for (size_t i = 0; i < nd && got < max_devices; i++) /* every GPU first */
-        if (dev[i].is_gpu && spec_of(&dev[i])) specs[got++] = spec_of(&dev[i]);
-    if (got == 0) { /* no GPU: the default device (as a context would choose it), repeated */
+        if (dev[i].is_gpu) snprintf(specs[got++], HCL_DIST_SPEC_LEN, "%u:%u", dev[i].platform_index, dev[i].device_index);
+    if (got == 0) { /* no GPU: the default device (as a context would choose it), split or repeated */
         size_t idx = 0;
         char msg[512] = "";
-        st = nd ? hcl_device_choose(dev, nd, getenv("HALFCL_DEVICE"), &idx, msg, sizeof msg) : HCL_ERR_NO_DEVICE;
-        if (st == HCL_OK && !spec_of(&dev[idx])) st = HCL_ERR_DEVICE_NOT_FOUND;
+        const char *env = getenv("HALFCL_DEVICE");
+        unsigned sub = 0, parts = 0;
+        st = nd ? hcl_device_spec_parse(env, NULL, 0, &sub, &parts, msg, sizeof msg) : HCL_ERR_NO_DEVICE;
+        if (st == HCL_OK) st = hcl_device_choose(dev, nd, env, &idx, msg, sizeof msg);
         if (st != HCL_OK) {
             set_error(error, error_len, msg[0] ? msg : "no usable OpenCL device");
         } else {
-            for (; got < max_devices; got++) specs[got] = spec_of(&dev[idx]);
+            unsigned p = dev[idx].platform_index, d = dev[idx].device_index;
+            int split = !parts && dev[idx].is_cpu && max_devices >= 2 && max_devices <= HCL_SUBDEVICE_MAX_PARTS &&
+                        hcl_device_can_split(p, d, (unsigned)max_devices, NULL, 0) == HCL_OK;
+            for (; got < max_devices; got++) {
+                if (split) snprintf(specs[got], HCL_DIST_SPEC_LEN, "%u:%u@%zu/%zu", p, d, got, max_devices);
+                else if (parts) snprintf(specs[got], HCL_DIST_SPEC_LEN, "%u:%u@%u/%u", p, d, sub, parts);
+                else snprintf(specs[got], HCL_DIST_SPEC_LEN, "%u:%u", p, d);
+            }
         }
     }
     hcl_devices_free(dev);

@@ -5,10 +5,6 @@
 #include <string.h>
 #include "runtime/internal.h"
 
-hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
-                           char *message, size_t message_len);
-void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index);
-
 void hcl_context_options_init(hcl_context_options *o) {
     if (!o) return;
     memset(o, 0, sizeof *o);
@@ -104,19 +100,28 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
     hcl_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return HCL_ERR_HOST_MEMORY;
     hcl_status st = context_init(ctx, opts);
+    hcl_device_choice choice;
+    memset(&choice, 0, sizeof choice);
     if (st == HCL_OK) {
         const char *spec = (opts && opts->device) ? opts->device : hcl_env("HALFCL_DEVICE");
         char msg[1536];
-        st = hcl_device_open(spec, &ctx->platform, &ctx->device, msg, sizeof msg);
+        st = hcl_device_open(spec, &choice, msg, sizeof msg);
         if (st != HCL_OK) hcl_error(ctx, st, "%s", msg);
+        /* a sub-device is the context's from here: released once, in hcl_context_free */
+        ctx->platform = choice.platform;
+        ctx->device = choice.device;
     }
-    if (st == HCL_OK) st = hcl_device_query(ctx, ctx->platform, ctx->device, 0, 0, &ctx->info);
+    /* the sub-device's own compute units; the parent's "P:D" and "@s/N" for reporting */
+    if (st == HCL_OK)
+        st = hcl_device_query(ctx, ctx->platform, ctx->device, choice.platform_index, choice.device_index, &ctx->info);
+    if (st == HCL_OK) {
+        ctx->info.sub_device_index = choice.sub_index;
+        ctx->info.sub_device_count = choice.sub_count;
+    }
     if (st == HCL_OK) ctx->native_half = ctx->native_half && ctx->info.has_fp16;
     if (st == HCL_OK) ctx->cache_writes = resolve_cache_writes(ctx);
     if (st == HCL_OK && !ctx->memory_limit) ctx->memory_limit = ctx->info.global_mem_bytes;
     if (st == HCL_OK) {
-        /* keep the real P:D indices for reporting */
-        hcl_device_locate(ctx->device, &ctx->info.platform_index, &ctx->info.device_index);
         cl_int err = CL_SUCCESS;
         cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
         ctx->cl_ctx = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
@@ -133,8 +138,13 @@ hcl_status hcl_context_create(hcl_context **out, const hcl_context_options *opts
         hcl_context_free(ctx);
         return st;
     }
-    hcl_log(ctx, HCL_LOG_INFO, "device %u:%u %s / %s", ctx->info.platform_index, ctx->info.device_index,
-            ctx->info.platform_name, ctx->info.name);
+    if (ctx->info.sub_device_count)
+        hcl_log(ctx, HCL_LOG_INFO, "device %u:%u@%u/%u (sub-device, %u compute units) %s / %s", ctx->info.platform_index,
+                ctx->info.device_index, ctx->info.sub_device_index, ctx->info.sub_device_count, ctx->info.compute_units,
+                ctx->info.platform_name, ctx->info.name);
+    else
+        hcl_log(ctx, HCL_LOG_INFO, "device %u:%u %s / %s", ctx->info.platform_index, ctx->info.device_index,
+                ctx->info.platform_name, ctx->info.name);
     *out = ctx;
     return HCL_OK;
 }
@@ -210,7 +220,7 @@ void hcl_context_free(hcl_context *ctx) {
     hcl_allocator_free(ctx);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl_ctx) clReleaseContext(ctx->cl_ctx);
-    if (ctx->device) clReleaseDevice(ctx->device);
+    if (ctx->device) clReleaseDevice(ctx->device); /* a sub-device's one reference; no-op on a root device */
     free(ctx->cache_dir);
     free(ctx->kernel_dir);
     free(ctx);

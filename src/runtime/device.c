@@ -1,7 +1,8 @@
 /* Device discovery through the ICD loader, capability probing, and the HALFCL_DEVICE choice
  * rule ("P:D", "gpu", "cpu", or a case-insensitive substring of platform or device name; the
  * platform vendor counts too, since PoCL's platform is "Portable Computing Language" and only
- * its vendor, "The pocl project", says "pocl"). */
+ * its vendor, "The pocl project", says "pocl"), with an optional "@s/N" suffix: sub-device s of
+ * the device split into N equal parts (clCreateSubDevices). */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,9 +172,9 @@ static size_t best_cpu(const hcl_device_info *devices, size_t count) {
     return best;
 }
 
-hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
-                             size_t *index, char *message, size_t message_len) {
-    if (message && message_len) message[0] = '\0';
+/* The device part of a spec (no sub-device suffix). */
+static hcl_status choose_base(const hcl_device_info *devices, size_t count, const char *spec,
+                              size_t *index, char *message, size_t message_len) {
     if (!index || (!devices && count)) {
         if (message && message_len) snprintf(message, message_len, "%s is NULL", index ? "devices" : "index");
         return HCL_ERR_NULL_POINTER;
@@ -223,10 +224,78 @@ hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const
     return HCL_ERR_DEVICE_NOT_FOUND;
 }
 
+/* A run of decimal digits as an unsigned value up to HCL_SUBDEVICE_MAX_PARTS; NULL when the text
+ * at s is not one (empty, or too large). */
+static const char *parse_count(const char *s, unsigned *value) {
+    unsigned long v = 0;
+    const char *p = s;
+    while (*p >= '0' && *p <= '9') {
+        v = v * 10 + (unsigned long)(*p - '0');
+        if (v > HCL_SUBDEVICE_MAX_PARTS) return NULL;
+        p++;
+    }
+    if (p == s) return NULL;
+    *value = (unsigned)v;
+    return p;
+}
+
+hcl_status hcl_device_spec_parse(const char *spec, char *base, size_t base_len, unsigned *sub_index,
+                                 unsigned *sub_count, char *message, size_t message_len) {
+    if (message && message_len) message[0] = '\0';
+    if (base && base_len) base[0] = '\0';
+    if (!sub_index || !sub_count) {
+        if (message && message_len) snprintf(message, message_len, "sub_index and sub_count must not be NULL");
+        return HCL_ERR_NULL_POINTER;
+    }
+    *sub_index = *sub_count = 0;
+    if (!spec) return HCL_OK;
+    const char *at = strrchr(spec, '@');
+    size_t base_n = strlen(spec);
+    if (at && at[1] >= '0' && at[1] <= '9') { /* a suffix: it must be exactly "@s/N" */
+        unsigned s = 0, n = 0;
+        const char *p = parse_count(at + 1, &s);
+        if (p && *p == '/') p = parse_count(p + 1, &n);
+        else p = NULL;
+        if (!p || *p) {
+            if (message && message_len)
+                snprintf(message, message_len, "device spec '%s': the sub-device suffix '%s' is not '@s/N' "
+                         "(sub-device s of N, decimal, N <= %u)", spec, at, HCL_SUBDEVICE_MAX_PARTS);
+            return HCL_ERR_INVALID_ARGUMENT;
+        }
+        if (n < 1 || s >= n) {
+            if (message && message_len)
+                snprintf(message, message_len, "device spec '%s': sub-device %u of %u does not exist (need N >= 1 and s < N)",
+                         spec, s, n);
+            return HCL_ERR_INVALID_ARGUMENT;
+        }
+        *sub_index = s;
+        *sub_count = n;
+        base_n = (size_t)(at - spec);
+    }
+    if (base && base_len) {
+        if (base_n >= base_len) {
+            if (message && message_len) snprintf(message, message_len, "device spec '%s' is too long", spec);
+            return HCL_ERR_INVALID_ARGUMENT;
+        }
+        memcpy(base, spec, base_n);
+        base[base_n] = '\0';
+    }
+    return HCL_OK;
+}
+
+hcl_status hcl_device_choose(const hcl_device_info *devices, size_t count, const char *spec,
+                             size_t *index, char *message, size_t message_len) {
+    if (message && message_len) message[0] = '\0';
+    char base[512];
+    unsigned s = 0, n = 0;
+    hcl_status st = hcl_device_spec_parse(spec, base, sizeof base, &s, &n, message, message_len);
+    if (st != HCL_OK) return st;
+    return choose_base(devices, count, spec ? base : NULL, index, message, message_len);
+}
+
 /* Used by context.c: the "P:D" of a device handle as hcl_devices_list numbers it (0:0 when the
  * handle is not found, e.g. a sub-device). Compares handles, not names, so that two identical
  * GPUs keep their own indices. */
-void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index);
 void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index) {
     hcl_device_info *infos = NULL;
     cl_device_id *devs = NULL;
@@ -243,24 +312,118 @@ void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *
     free(devs);
 }
 
-/* Used by context.c: the chosen device's handles. */
-hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
-                           char *message, size_t message_len);
-hcl_status hcl_device_open(const char *spec, cl_platform_id *platform, cl_device_id *device,
-                           char *message, size_t message_len) {
+/* Whether `device` (info: its hcl_device_info) can be split into `parts` equal sub-devices:
+ * CL_DEVICE_PARTITION_EQUALLY supported, parts <= its compute units and <= its
+ * CL_DEVICE_PARTITION_MAX_SUB_DEVICES. Else HCL_ERR_DEVICE_NOT_FOUND with the reason. */
+static hcl_status split_check(cl_device_id device, const hcl_device_info *info, unsigned parts, char *message,
+                              size_t message_len) {
+    cl_device_partition_property props[16];
+    size_t bytes = 0;
+    int equally = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_PARTITION_PROPERTIES, sizeof props, props, &bytes) == CL_SUCCESS)
+        for (size_t i = 0; i < bytes / sizeof *props && i < 16; i++) equally |= props[i] == CL_DEVICE_PARTITION_EQUALLY;
+    cl_uint max_sub = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_PARTITION_MAX_SUB_DEVICES, sizeof max_sub, &max_sub, NULL) != CL_SUCCESS)
+        max_sub = 0;
+    const char *why = NULL;
+    char buf[160];
+    if (!equally) why = "it does not support CL_DEVICE_PARTITION_EQUALLY (not partitionable)";
+    else if (parts > info->compute_units) {
+        snprintf(buf, sizeof buf, "it has %u compute units", info->compute_units);
+        why = buf;
+    } else if (parts > max_sub) {
+        snprintf(buf, sizeof buf, "its CL_DEVICE_PARTITION_MAX_SUB_DEVICES is %u", (unsigned)max_sub);
+        why = buf;
+    }
+    if (!why) return HCL_OK;
+    if (message && message_len)
+        snprintf(message, message_len, "device %u:%u (%s / %s) cannot be split into %u equal sub-devices: %s",
+                 info->platform_index, info->device_index, info->platform_name, info->name, parts, why);
+    return HCL_ERR_DEVICE_NOT_FOUND;
+}
+
+hcl_status hcl_device_can_split(unsigned platform_index, unsigned device_index, unsigned parts, char *message,
+                                size_t message_len) {
+    if (message && message_len) message[0] = '\0';
+    hcl_device_info *infos = NULL;
+    cl_device_id *devs = NULL;
+    size_t n = 0;
+    hcl_status st = enumerate(&infos, NULL, &devs, &n);
+    if (st != HCL_OK) {
+        if (message && message_len) snprintf(message, message_len, "listing OpenCL devices failed: %s", hcl_status_name(st));
+        return st;
+    }
+    st = HCL_ERR_DEVICE_NOT_FOUND;
+    if (message && message_len) snprintf(message, message_len, "no device %u:%u", platform_index, device_index);
+    for (size_t i = 0; i < n; i++)
+        if (infos[i].platform_index == platform_index && infos[i].device_index == device_index) {
+            st = parts < 1 ? HCL_ERR_INVALID_ARGUMENT : split_check(devs[i], &infos[i], parts, message, message_len);
+            if (parts < 1 && message && message_len) snprintf(message, message_len, "parts is 0");
+            break;
+        }
+    free(infos);
+    free(devs);
+    return st;
+}
+
+/* Sub-device `sub` of `parts` equal ones of `device` (each floor(CUs / parts) compute units; the
+ * siblings the partition call also made are released at once). */
+static hcl_status make_sub_device(cl_device_id device, const hcl_device_info *info, unsigned sub, unsigned parts,
+                                  cl_device_id *out, char *message, size_t message_len) {
+    HCL_TRY(split_check(device, info, parts, message, message_len));
+    cl_uint units = info->compute_units / parts;
+    cl_device_partition_property props[] = {CL_DEVICE_PARTITION_EQUALLY, (cl_device_partition_property)units, 0};
+    cl_uint cap = info->compute_units, got = 0;
+    cl_device_id *subs = calloc(cap, sizeof *subs);
+    if (!subs) return HCL_ERR_HOST_MEMORY;
+    cl_int err = clCreateSubDevices(device, props, cap, subs, &got);
+    if (err != CL_SUCCESS || got <= sub) {
+        if (err == CL_SUCCESS)
+            for (cl_uint i = 0; i < got; i++) clReleaseDevice(subs[i]);
+        free(subs);
+        if (message && message_len)
+            snprintf(message, message_len, "clCreateSubDevices(CL_DEVICE_PARTITION_EQUALLY, %u) on device %u:%u (%s) %s%s",
+                     (unsigned)units, info->platform_index, info->device_index, info->name,
+                     err != CL_SUCCESS ? "failed: " : "made too few sub-devices",
+                     err != CL_SUCCESS ? hcl_cl_error_name(err) : "");
+        return HCL_ERR_OPENCL;
+    }
+    for (cl_uint i = 0; i < got; i++)
+        if (i != sub) clReleaseDevice(subs[i]);
+    *out = subs[sub];
+    free(subs);
+    return HCL_OK;
+}
+
+hcl_status hcl_device_open(const char *spec, hcl_device_choice *choice, char *message, size_t message_len) {
+    memset(choice, 0, sizeof *choice);
     hcl_device_info *infos = NULL;
     cl_platform_id *plats = NULL;
     cl_device_id *devs = NULL;
     size_t n = 0, idx = 0;
-    hcl_status st = enumerate(&infos, &plats, &devs, &n);
+    unsigned sub = 0, parts = 0;
+    hcl_status st = hcl_device_spec_parse(spec, NULL, 0, &sub, &parts, message, message_len);
+    if (st != HCL_OK) return st;
+    st = enumerate(&infos, &plats, &devs, &n);
     if (st != HCL_OK) {
         if (message && message_len) snprintf(message, message_len, "listing OpenCL devices failed: %s", hcl_status_name(st));
         return st;
     }
     st = hcl_device_choose(infos, n, spec, &idx, message, message_len);
     if (st == HCL_OK) {
-        *platform = plats[idx];
-        *device = devs[idx];
+        choice->platform = plats[idx];
+        choice->device = devs[idx];
+        choice->platform_index = infos[idx].platform_index;
+        choice->device_index = infos[idx].device_index;
+        if (parts) {
+            st = make_sub_device(devs[idx], &infos[idx], sub, parts, &choice->device, message, message_len);
+            if (st == HCL_OK) {
+                choice->sub_index = sub;
+                choice->sub_count = parts;
+            } else {
+                choice->device = NULL;
+            }
+        }
     }
     free(infos);
     free(plats);

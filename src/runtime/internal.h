@@ -121,6 +121,33 @@ hcl_status hcl_gemm_workspace_get(hcl_context *ctx, size_t bytes, cl_mem *buffer
 const char *hcl_dtype_cl_name(hcl_dtype dtype);
 
 /* Internal helpers shared by runtime files. */
+/* Sub-device specs ("<spec>@s/N", see hcl_device_choose): N is at most this. */
+#define HCL_SUBDEVICE_MAX_PARTS 4096u
+/* Splits a device spec into its device part (copied to base when base_len > 0; "" for "@s/N"
+ * alone, which means the default device) and its sub-device suffix: *sub_index = s and
+ * *sub_count = N, both 0 without a suffix (also for a NULL spec). The suffix is the text after the
+ * last '@' when a digit follows it (so a device name such as "CPU @ 2.60GHz" is still a name);
+ * it must be exactly "s/N" with N >= 1 and s < N, else HCL_ERR_INVALID_ARGUMENT with the reason. */
+hcl_status hcl_device_spec_parse(const char *spec, char *base, size_t base_len, unsigned *sub_index,
+                                 unsigned *sub_count, char *message, size_t message_len);
+/* What hcl_device_open chose. A sub-device is the caller's: clReleaseDevice it exactly once
+ * (on a root device clReleaseDevice does nothing, so releasing `device` always is right). */
+typedef struct hcl_device_choice {
+    cl_platform_id platform;
+    cl_device_id device;
+    unsigned platform_index, device_index; /* "P:D" of the device, or of the sub-device's parent */
+    unsigned sub_index, sub_count;         /* "@s/N"; 0, 0 for a whole device */
+} hcl_device_choice;
+/* The device a spec (with an optional "@s/N") chooses; a sub-device is made by
+ * clCreateSubDevices(CL_DEVICE_PARTITION_EQUALLY, compute units / N) and the siblings released. */
+hcl_status hcl_device_open(const char *spec, hcl_device_choice *choice, char *message, size_t message_len);
+/* HCL_OK when device P:D can be split into `parts` equal sub-devices (CL_DEVICE_PARTITION_EQUALLY,
+ * parts <= compute units and <= CL_DEVICE_PARTITION_MAX_SUB_DEVICES); else
+ * HCL_ERR_DEVICE_NOT_FOUND and the reason in message. */
+hcl_status hcl_device_can_split(unsigned platform_index, unsigned device_index, unsigned parts, char *message,
+                                size_t message_len);
+/* The "P:D" of a device handle as hcl_devices_list numbers it (0:0 when not found). */
+void hcl_device_locate(cl_device_id device, unsigned *platform_index, unsigned *device_index);
 hcl_status hcl_device_query(hcl_context *ctx, cl_platform_id platform, cl_device_id device,
                             unsigned platform_index, unsigned device_index, hcl_device_info *info);
 const char *hcl_env(const char *name); /* getenv, NULL when unset or empty */
