@@ -18,8 +18,10 @@
 #define DIST_DEFAULT_BUCKET ((size_t)1 << 20)
 #define DIST_POLL_NS 20000 /* sleep between polls when nothing progressed: 20 us */
 
-/* Host buffers of the gradient engine, kept between steps: the writes of a step read `out` after
- * the call returns (non-blocking), so the next use waits for their events first. */
+/* Host buffers of the gradient engine, kept between steps. The gradient writes read `out`; a call
+ * waits for them before it returns (after queueing the optimizer steps behind them, which keep
+ * running), so no device command outlives the call that owns its host memory and a replica's
+ * context may be freed before or after the group. */
 typedef struct dist_stage {
     size_t n, numel, esize;
     uint8_t **rd;      /* n replicas' gradient bytes (grad dtype) */
@@ -698,6 +700,7 @@ hcl_status hcl_dist_train_step(hcl_dist *d, hcl_model **m, size_t n, const hcl_t
         st = hcl_model_step(m[i], lr);
         if (st != HCL_OK) st = fail_ctx(d, st, m[i]->ctx, i);
     }
+    stage_wait_writes(&d->stage); /* the writes are short: the backward had ended */
     if (st == HCL_OK) {
         d->stats.steps++;
         d->stats.step_seconds += now_s() - t0;
@@ -734,6 +737,7 @@ hcl_status hcl_dist_allreduce_grads(hcl_dist *d, hcl_params **params, const doub
     if (st == HCL_OK) st = run_create(d, params, n, active, &r);
     if (st == HCL_OK) st = enqueue_rest(r);
     if (st == HCL_OK) st = run_reduce(r, w);
+    stage_wait_writes(&d->stage);
     run_free(r);
     free(active);
     free(w);
