@@ -11,4 +11,6 @@ ninja -C "$BUILD"
 # are a case of the text_classify test, skipped when they cannot be built
 [ -f data/text/langid.tsv ] || tools/make_text_datasets.sh data/text >/dev/null ||
   echo "run-tests: data/text not built (tools/setup.sh installs its packages); its example case is skipped"
-meson test -C "$BUILD" --print-errorlogs --num-processes 1
+# HALFCL_TEST_ARGS: more meson test arguments (CI's sanitizer stage: --no-suite examples)
+# shellcheck disable=SC2086
+meson test -C "$BUILD" --print-errorlogs --num-processes 1 ${HALFCL_TEST_ARGS:-}
