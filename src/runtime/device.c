@@ -327,7 +327,16 @@ static hcl_status split_check(cl_device_id device, const hcl_device_info *info, 
         max_sub = 0;
     const char *why = NULL;
     char buf[160];
-    if (!equally) why = "it does not support CL_DEVICE_PARTITION_EQUALLY (not partitionable)";
+    /* PoCL before 4.0 mishandles sub-device reference counts (pocl/pocl#1357): halfcl's CI crashed
+     * inside it twice in a row (a segfault after a sub-device's release, under load), so it is
+     * refused there; Intel's CPU runtime and later PoCL split */
+    const char *pocl = strstr(info->platform_version, "PoCL ");
+    int pocl_major = 0;
+    if (pocl && sscanf(pocl + 5, "%d", &pocl_major) == 1 && pocl_major < 4) {
+        snprintf(buf, sizeof buf, "PoCL %d's sub-devices are unsafe to release (pocl/pocl#1357; PoCL 4 or Intel's runtime split)",
+                 pocl_major);
+        why = buf;
+    } else if (!equally) why = "it does not support CL_DEVICE_PARTITION_EQUALLY (not partitionable)";
     else if (parts > info->compute_units) {
         snprintf(buf, sizeof buf, "it has %u compute units", info->compute_units);
         why = buf;
