@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include "train_common.h"
 
@@ -164,12 +163,6 @@ typedef struct run {
     char tmp[2][512];                /* int8 export files */
 } run;
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void fail(const run *r, const char *what, hcl_status st) {
     fprintf(stderr, "compress_fashion_mnist: %s failed: %s: %s\n", what, hcl_status_name(st), r->ctx ? hcl_last_error(r->ctx) : "");
 }
@@ -226,7 +219,7 @@ static int train(run *r, const char *label, hcl_model *m, int epochs, double lr,
     hcl_batcher *b = r->train[batcher_slot(m)];
     uint64_t step = 0;
     for (int e = 0; e < epochs; e++) {
-        double t0 = now();
+        double t0 = ex_now();
         CHECK(hcl_model_metrics_reset(m));
         CHECK(hcl_batcher_seek_epoch(b, (uint64_t)e));
         for (;;) {
@@ -246,7 +239,7 @@ static int train(run *r, const char *label, hcl_model *m, int epochs, double lr,
         hcl_metrics tm;
         CHECK(hcl_model_metrics_read(m, &tm));
         fprintf(stderr, "  %-12s epoch %d/%d: train loss %.4f acc %.2f%% (%.1f s)\n", label, e + 1, epochs, tm.loss,
-                100 * tm.accuracy, now() - t0);
+                100 * tm.accuracy, ex_now() - t0);
     }
     return 0;
 done:
@@ -622,7 +615,7 @@ int main(int argc, char **argv) {
     }
     int need_mixed = want[M_MIXED] || want[M_QAT] || want[M_PTQ] || want[M_SHARED] || want[M_DISTILLED];
     if (want[M_DISTILLED]) want[M_STUDENT] = 1; /* the gain needs the student trained alone */
-    double t0 = now();
+    double t0 = ex_now();
     if (want[M_FP32] && run_fp32(r)) goto done;
     if (need_mixed && run_mixed(r, &teacher)) goto done;
     if (want[M_STUDENT] && run_student(r, NULL)) goto done;
@@ -630,7 +623,7 @@ int main(int argc, char **argv) {
     if (want[M_PRUNED] && run_pruned(r)) goto done;
     if (want[M_SHARED] && run_shared(r)) goto done;
     if ((want[M_PTQ] || want[M_QAT]) && run_quant(r, want[M_PTQ], want[M_QAT])) goto done;
-    fprintf(stderr, "compress_fashion_mnist: all methods in %.1f s\n", now() - t0);
+    fprintf(stderr, "compress_fashion_mnist: all methods in %.1f s\n", ex_now() - t0);
     print_table(r);
     if (o.json) print_json(r);
     fflush(stdout);

@@ -15,7 +15,7 @@
 
 #define LOG_RING 1024
 
-static double now(void) {
+double ex_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -400,7 +400,7 @@ static hcl_status progress(ex_session *s, int e, size_t k, size_t batches, size_
     hcl_status st = hcl_model_metrics_read(s->model, &pm);
     if (st == HCL_OK) st = hcl_optimizer_read_stats(hcl_model_optimizer(s->model), &as);
     if (st != HCL_OK) return st;
-    double t = now();
+    double t = ex_now();
     int width = 30, done_w = (int)((double)width * (double)k / (double)batches);
     char bar[40];
     for (int i = 0; i < width; i++) bar[i] = i < done_w ? '=' : i == done_w ? '>' : ' ';
@@ -473,7 +473,7 @@ int ex_train(ex_session *s, ex_source *train, ex_source *test) {
     int evaluated = 0;
     for (int e = start_epoch; e < a->epochs && !steps_done(s); e++) {
         CHECK(hcl_model_metrics_reset(model));
-        double t0 = now(), last_bar = t0;
+        double t0 = ex_now(), last_bar = t0;
         size_t k = 0, samples = 0;
         for (ex_batch b; !steps_done(s);) { /* stopped by max_steps: evaluated as an epoch end */
             CHECK(ex_source_next(train, &b));
@@ -483,7 +483,7 @@ int ex_train(ex_session *s, ex_source *train, ex_source *test) {
             samples += b.n;
             if (first_step_end == 0) { /* the first step builds or loads kernels: not timed */
                 CHECK(hcl_finish(ctx));
-                first_step_end = now();
+                first_step_end = ex_now();
                 t0 = first_step_end;
                 hcl_profile_reset(ctx);
                 samples = 0;
@@ -494,13 +494,13 @@ int ex_train(ex_session *s, ex_source *train, ex_source *test) {
                 CHECK(flush_log(&r));
                 since_flush = 0;
             }
-            if (tty && now() - last_bar > 0.5) {
+            if (tty && ex_now() - last_bar > 0.5) {
                 CHECK(progress(s, e, k, r.batches, samples, t0));
-                last_bar = now();
+                last_bar = ex_now();
             }
         }
         CHECK(hcl_finish(ctx));
-        double t1 = now();
+        double t1 = ex_now();
         train_time += t1 - t0;
         if (tty) fprintf(stderr, "\r%*s\r", 110, "");
         if (a->profile) CHECK(print_profile(ctx, k));

@@ -54,6 +54,8 @@ void ex_args_init(ex_args *a, const char *default_data);
 /* A number of flag `flag` in [lo, hi] from v, or a message on stderr and 0. */
 int ex_parse_num(const char *flag, const char *v, double lo, double hi, double *out);
 int ex_parse(int argc, char **argv, const ex_program *p, ex_args *a);
+/* Monotonic seconds, for timing epochs and steps. */
+double ex_now(void);
 /* min(limit, n) (limit 0 = n). */
 size_t ex_limit(const ex_args *a, size_t n);
 

@@ -13,15 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_LOCAL 16
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int ex_mpi_launched(void) {
     static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS"};
@@ -199,7 +192,7 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
     for (int e = start_epoch; e < a->epochs; e++) {
         for (size_t i = 0; i < run->n; i++) TRY(run->r[i].ctx, hcl_model_metrics_reset(models[i]));
         hcl_dist_stats_reset(run->dist);
-        double t0 = now();
+        double t0 = ex_now();
         size_t samples = 0, steps = 0;
         for (;;) {
             const hcl_tensor *x[MAX_LOCAL], *y[MAX_LOCAL];
@@ -214,14 +207,14 @@ int ex_run_dist(const char *name, const ex_args *a, const ex_data *d, ex_image_b
             if (first) { /* the first step builds the kernels: not timed */
                 for (size_t i = 0; i < run->n; i++) TRY(run->r[i].ctx, hcl_finish(run->r[i].ctx));
                 first = 0;
-                t0 = now();
+                t0 = ex_now();
                 hcl_dist_stats_reset(run->dist);
                 continue;
             }
             samples += rows;
         }
         for (size_t i = 0; i < run->n; i++) TRY(run->r[i].ctx, hcl_finish(run->r[i].ctx));
-        double t1 = now();
+        double t1 = ex_now();
         train_time += t1 - t0;
         timed += samples;
         hcl_dist_stats ds_;
